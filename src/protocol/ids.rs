@@ -1,0 +1,76 @@
+//! Message ids (PROTOCOL.md section 2) and the extensions of this project (from 1049 up).
+
+pub const CHAT_LOGIN: u16 = 1005;
+pub const CHAT_LOGIN_RSP: u16 = 1006;
+pub const TEXT_CHAT_MSG_REQ: u16 = 1017;
+pub const TEXT_CHAT_MSG_RSP: u16 = 1018;
+pub const NOTIFY_TEXT_CHAT_MSG_REQ: u16 = 1019;
+pub const HEART_BEAT_REQ: u16 = 1023;
+pub const HEARTBEAT_RSP: u16 = 1024;
+pub const UPLOAD_HEAD_ICON_REQ: u16 = 1031;
+pub const UPLOAD_HEAD_ICON_RSP: u16 = 1032;
+pub const IMG_CHAT_MSG_REQ: u16 = 1035;
+pub const IMG_CHAT_MSG_RSP: u16 = 1036;
+pub const IMG_CHAT_UPLOAD_REQ: u16 = 1037;
+pub const IMG_CHAT_UPLOAD_RSP: u16 = 1038;
+pub const NOTIFY_IMG_CHAT_MSG_REQ: u16 = 1039;
+pub const FILE_INFO_SYNC_REQ: u16 = 1041;
+pub const FILE_INFO_SYNC_RSP: u16 = 1042;
+pub const IMG_CHAT_CONTINUE_UPLOAD_REQ: u16 = 1043;
+pub const IMG_CHAT_CONTINUE_UPLOAD_RSP: u16 = 1044;
+pub const IMG_CHAT_DOWN_INFO_SYNC_REQ: u16 = 1045;
+pub const IMG_CHAT_DOWN_INFO_SYNC_RSP: u16 = 1046;
+pub const IMG_CHAT_DOWN_REQ: u16 = 1047;
+pub const IMG_CHAT_DOWN_RSP: u16 = 1048;
+
+/// Extension: the chat server tells the *sender* that its upload finished. Upstream's design says
+/// both parties are told but never names the sender's message; this project uses its own id so an
+/// upstream client that does not know it simply ignores it. Body: the same as 1039.
+pub const NOTIFY_IMG_UPLOADED: u16 = 1049;
+
+/// The reply id that answers a request id, where the protocol has one.
+pub fn reply_to(request: u16) -> Option<u16> {
+    Some(match request {
+        CHAT_LOGIN => CHAT_LOGIN_RSP,
+        TEXT_CHAT_MSG_REQ => TEXT_CHAT_MSG_RSP,
+        HEART_BEAT_REQ => HEARTBEAT_RSP,
+        UPLOAD_HEAD_ICON_REQ => UPLOAD_HEAD_ICON_RSP,
+        IMG_CHAT_MSG_REQ => IMG_CHAT_MSG_RSP,
+        IMG_CHAT_UPLOAD_REQ => IMG_CHAT_UPLOAD_RSP,
+        FILE_INFO_SYNC_REQ => FILE_INFO_SYNC_RSP,
+        IMG_CHAT_CONTINUE_UPLOAD_REQ => IMG_CHAT_CONTINUE_UPLOAD_RSP,
+        IMG_CHAT_DOWN_INFO_SYNC_REQ => IMG_CHAT_DOWN_INFO_SYNC_RSP,
+        IMG_CHAT_DOWN_REQ => IMG_CHAT_DOWN_RSP,
+        _ => return None,
+    })
+}
+
+/// A short readable name for traces and reports.
+pub fn name(id: u16) -> &'static str {
+    match id {
+        CHAT_LOGIN => "login",
+        CHAT_LOGIN_RSP => "login_rsp",
+        TEXT_CHAT_MSG_REQ => "text",
+        TEXT_CHAT_MSG_RSP => "text_rsp",
+        NOTIFY_TEXT_CHAT_MSG_REQ => "text_push",
+        HEART_BEAT_REQ => "heartbeat",
+        HEARTBEAT_RSP => "heartbeat_rsp",
+        UPLOAD_HEAD_ICON_REQ => "head_icon",
+        UPLOAD_HEAD_ICON_RSP => "head_icon_rsp",
+        IMG_CHAT_MSG_REQ => "img_msg",
+        IMG_CHAT_MSG_RSP => "img_msg_rsp",
+        IMG_CHAT_UPLOAD_REQ => "chunk",
+        IMG_CHAT_UPLOAD_RSP => "chunk_rsp",
+        NOTIFY_IMG_CHAT_MSG_REQ => "img_push",
+        FILE_INFO_SYNC_REQ => "first_chunk",
+        FILE_INFO_SYNC_RSP => "first_chunk_rsp",
+        IMG_CHAT_CONTINUE_UPLOAD_REQ => "resume_chunk",
+        IMG_CHAT_CONTINUE_UPLOAD_RSP => "resume_chunk_rsp",
+        IMG_CHAT_DOWN_INFO_SYNC_REQ => "down_info",
+        IMG_CHAT_DOWN_INFO_SYNC_RSP => "down_info_rsp",
+        IMG_CHAT_DOWN_REQ => "down_chunk",
+        IMG_CHAT_DOWN_RSP => "down_chunk_rsp",
+        NOTIFY_IMG_UPLOADED => "img_uploaded",
+        _ => "unknown",
+    }
+}
