@@ -2,3 +2,13 @@
 //! transfer protocol. See README.md for the tour.
 
 pub mod protocol;
+pub mod net;
+
+/// Code generated from `proto/message.proto`: the `ChatService` gRPC interface.
+pub mod rpc {
+    tonic::include_proto!("message");
+}
+pub mod clock;
+pub mod store;
+pub mod trace;
+pub mod users;

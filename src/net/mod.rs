@@ -1,0 +1,40 @@
+//! The transport seam: parties dial and listen through [`Network`], so the same code runs on
+//! turmoil's simulated network and on real TCP.
+//!
+//! The trait is object-safe (boxed futures and streams) on purpose: a party holds an
+//! `Arc<dyn Network>` and stays a plain struct instead of growing a type parameter everywhere.
+
+mod framed;
+mod grpc;
+mod real;
+mod sim;
+
+pub use grpc::{grpc_channel, GrpcConn, GrpcIncoming};
+pub use framed::{framed, next_frame, FrameReader, FrameSender};
+pub use real::TokioNetwork;
+pub use sim::TurmoilNetwork;
+
+use futures::future::BoxFuture;
+use std::io;
+use std::pin::Pin;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A bidirectional byte stream.
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+pub type BoxStream = Pin<Box<dyn Stream>>;
+
+/// An accepted connection and the peer's address as text.
+pub type Accepted = (BoxStream, String);
+
+pub trait Listener: Send + 'static {
+    fn accept(&mut self) -> BoxFuture<'_, io::Result<Accepted>>;
+}
+
+pub trait Network: Send + Sync + 'static {
+    /// Connects to `addr` (`host:port`; host names resolve in the simulation's DNS when simulated).
+    fn connect(&self, addr: String) -> BoxFuture<'static, io::Result<BoxStream>>;
+    /// Listens on `addr` (`ip:port`).
+    fn bind(&self, addr: String) -> BoxFuture<'static, io::Result<Box<dyn Listener>>>;
+}

@@ -1,0 +1,71 @@
+//! The chat server's message table (`chat_message` upstream).
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewMessage {
+    pub thread_id: i32,
+    pub sender_id: i32,
+    pub recv_id: i32,
+    pub content: String,
+    pub status: i32,
+    pub msg_type: i32,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredMessage {
+    pub message_id: i64,
+    #[serde(flatten)]
+    pub message: NewMessage,
+}
+
+pub trait MessageStore: Send + Sync + 'static {
+    /// Stores a message and returns its id (auto-increment from 1).
+    fn insert(&self, message: NewMessage) -> i64;
+    fn get(&self, message_id: i64) -> Option<StoredMessage>;
+    /// Sets the status; returns the previous one, or `None` when there is no such message.
+    fn set_status(&self, message_id: i64, status: i32) -> Option<i32>;
+    /// Every message in id order.
+    fn all(&self) -> Vec<StoredMessage>;
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryMessages {
+    rows: Mutex<BTreeMap<i64, NewMessage>>,
+}
+
+impl MessageStore for MemoryMessages {
+    fn insert(&self, message: NewMessage) -> i64 {
+        let mut rows = self.rows.lock().unwrap();
+        let id = rows.keys().next_back().map_or(1, |last| last + 1);
+        rows.insert(id, message);
+        id
+    }
+
+    fn get(&self, message_id: i64) -> Option<StoredMessage> {
+        let rows = self.rows.lock().unwrap();
+        rows.get(&message_id).map(|m| StoredMessage {
+            message_id,
+            message: m.clone(),
+        })
+    }
+
+    fn set_status(&self, message_id: i64, status: i32) -> Option<i32> {
+        let mut rows = self.rows.lock().unwrap();
+        let row = rows.get_mut(&message_id)?;
+        Some(std::mem::replace(&mut row.status, status))
+    }
+
+    fn all(&self) -> Vec<StoredMessage> {
+        let rows = self.rows.lock().unwrap();
+        rows.iter()
+            .map(|(id, m)| StoredMessage {
+                message_id: *id,
+                message: m.clone(),
+            })
+            .collect()
+    }
+}

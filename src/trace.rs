@@ -1,0 +1,173 @@
+//! The trace: every party writes structured events (when, which host, what happened) to one sink.
+//! In the simulation the sink stamps simulated time and keeps the events for the oracles; on real
+//! TCP it forwards them to `tracing`. Parties only write; they never read the trace back.
+
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What happened. Field names are the trace's stable vocabulary: oracles and snapshots read them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    // --- connections and frames (any party) ---
+    ConnOpened { peer: String },
+    ConnClosed { peer: String, reason: String },
+    /// A frame put on or taken off a socket. `dir` is "tx" or "rx"; `file`/`seq` when it is a chunk.
+    Frame {
+        dir: &'static str,
+        peer: String,
+        id: u16,
+        name: &'static str,
+        len: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u32>,
+    },
+    /// A request was refused or could not be read; the party went on.
+    BadInput { peer: String, id: u16, error: String },
+
+    // --- client ---
+    LoggedIn { uid: i32 },
+    LoginFailed { uid: i32, error: i32 },
+    TextSent { from: i32, to: i32, unique_id: String, content: String },
+    TextAcked { unique_id: String, message_id: i64 },
+    TextReceived { from: i32, to: i32, message_id: i64, unique_id: String, content: String },
+    ImageQueued { file: String, from: i32, to: i32, size: u64, md5: String },
+    ImageAnnounced { file: String, message_id: i64 },
+    /// `in_flight` counts the client's whole window after this send, across all files.
+    ChunkSent { file: String, seq: u32, id: u16, in_flight: usize, retransmit: bool },
+    ChunkAcked { file: String, seq: u32, error: i32, in_flight: usize },
+    Progress { file: String, percent: u32 },
+    UploadAcked { file: String },
+    UploadFailed { file: String, error: i32, reason: String },
+    /// The sender learned from the chat server that its upload is complete.
+    UploadNotified { file: String, message_id: i64 },
+    /// The receiver got the 1039 push.
+    ImagePushReceived { file: String, message_id: i64, from: i32, size: u64 },
+    DownloadDone { file: String, message_id: i64, size: u64, md5: String },
+    DownloadFailed { file: String, message_id: i64, error: i32, reason: String },
+
+    // --- chat server ---
+    SessionStarted { uid: i32 },
+    SessionEnded { uid: i32, reason: String },
+    TextStored { message_id: i64, from: i32, to: i32, unique_id: String },
+    ImageMessageStored { message_id: i64, from: i32, to: i32, file: String, msg_type: i32, status: i32 },
+    NotifyReceived { message_id: i64, file: String, first: bool },
+    Pushed { to: i32, id: u16, message_id: i64, queued: bool },
+
+    // --- resource server ---
+    ChunkStored { file: String, seq: u32, owner: i32 },
+    ChunkRefused { file: String, seq: u32, error: i32, reason: String },
+    UploadCommitted { file: String, owner: i32, size: u64, md5: String },
+    UploadRejected { file: String, reason: String },
+    NotifyAttempt { file: String, message_id: i64, attempt: u32, ok: bool, detail: String },
+    DownloadServed { file: String, seq: u32 },
+
+    // --- the world, at the end of a run: final state read from the stores ---
+    FinalMessage { message_id: i64, from: i32, to: i32, msg_type: i32, status: i32, content: String },
+    FinalFile { file: String, owner: i32, size: u64, md5: String, complete: bool },
+    /// A scenario source file: what the integrity oracle compares against.
+    SourceFile { file: String, size: u64, md5: String },
+}
+
+/// One line of the trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    pub t_ms: u64,
+    pub host: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+pub trait TraceSink: Send + Sync + 'static {
+    fn record(&self, host: &str, event: Event);
+}
+
+/// A party's handle on the trace: a sink plus the host name it writes as.
+#[derive(Clone)]
+pub struct Tracer {
+    host: Arc<str>,
+    sink: Arc<dyn TraceSink>,
+}
+
+impl Tracer {
+    pub fn new(host: &str, sink: Arc<dyn TraceSink>) -> Self {
+        Tracer {
+            host: host.into(),
+            sink,
+        }
+    }
+
+    /// A tracer that logs through `tracing`, for real servers and clients.
+    pub fn logging(host: &str) -> Self {
+        Tracer::new(host, Arc::new(LogSink))
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn emit(&self, event: Event) {
+        self.sink.record(&self.host, event);
+    }
+}
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracer").field("host", &self.host).finish()
+    }
+}
+
+/// Forwards events to `tracing` at debug level (frames) or info (everything else).
+pub struct LogSink;
+
+impl TraceSink for LogSink {
+    fn record(&self, host: &str, event: Event) {
+        let line = serde_json::to_string(&event).unwrap_or_default();
+        if matches!(event, Event::Frame { .. }) {
+            tracing::debug!(host, "{line}");
+        } else {
+            tracing::info!(host, "{line}");
+        }
+    }
+}
+
+/// The simulation's trace: events stamped with turmoil's simulated time, kept in order.
+#[derive(Default)]
+pub struct SimTrace {
+    records: Mutex<Vec<Record>>,
+}
+
+impl SimTrace {
+    pub fn records(&self) -> Vec<Record> {
+        self.records.lock().unwrap().clone()
+    }
+
+    /// Records an event at an explicit time (the world's own end-of-run events).
+    pub fn record_at(&self, at: Duration, host: &str, event: Event) {
+        self.records.lock().unwrap().push(Record {
+            t_ms: at.as_millis() as u64,
+            host: host.to_owned(),
+            event,
+        });
+    }
+}
+
+impl TraceSink for SimTrace {
+    fn record(&self, host: &str, event: Event) {
+        let now = turmoil::sim_elapsed().unwrap_or_default();
+        self.record_at(now, host, event);
+    }
+}
+
+/// JSON Lines: one record per line, fields in declaration order, so equal traces are equal bytes.
+pub fn to_jsonl(records: &[Record]) -> String {
+    let mut out = String::new();
+    for record in records {
+        out.push_str(&serde_json::to_string(record).expect("trace records serialise"));
+        out.push('\n');
+    }
+    out
+}
