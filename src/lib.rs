@@ -1,14 +1,17 @@
 //! chatsim: a deterministic simulation and conformance harness for a chat system's image and file
 //! transfer protocol. See README.md for the tour.
 
-pub mod protocol;
 pub mod net;
+pub mod protocol;
 
 /// Code generated from `proto/message.proto`: the `ChatService` gRPC interface.
 pub mod rpc {
     tonic::include_proto!("message");
 }
+pub mod chat;
 pub mod clock;
+pub mod hash;
+pub mod resource;
 pub mod store;
 pub mod trace;
 pub mod users;

@@ -2,6 +2,8 @@
 //! In the simulation the sink stamps simulated time and keeps the events for the oracles; on real
 //! TCP it forwards them to `tracing`. Parties only write; they never read the trace back.
 
+use crate::protocol::body::ChunkHint;
+use crate::protocol::{ids, Frame};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,8 +13,13 @@ use std::time::Duration;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     // --- connections and frames (any party) ---
-    ConnOpened { peer: String },
-    ConnClosed { peer: String, reason: String },
+    ConnOpened {
+        peer: String,
+    },
+    ConnClosed {
+        peer: String,
+        reason: String,
+    },
     /// A frame put on or taken off a socket. `dir` is "tx" or "rx"; `file`/`seq` when it is a chunk.
     Frame {
         dir: &'static str,
@@ -26,50 +33,204 @@ pub enum Event {
         seq: Option<u32>,
     },
     /// A request was refused or could not be read; the party went on.
-    BadInput { peer: String, id: u16, error: String },
+    BadInput {
+        peer: String,
+        id: u16,
+        error: String,
+    },
 
     // --- client ---
-    LoggedIn { uid: i32 },
-    LoginFailed { uid: i32, error: i32 },
-    TextSent { from: i32, to: i32, unique_id: String, content: String },
-    TextAcked { unique_id: String, message_id: i64 },
-    TextReceived { from: i32, to: i32, message_id: i64, unique_id: String, content: String },
-    ImageQueued { file: String, from: i32, to: i32, size: u64, md5: String },
-    ImageAnnounced { file: String, message_id: i64 },
+    LoggedIn {
+        uid: i32,
+    },
+    LoginFailed {
+        uid: i32,
+        error: i32,
+    },
+    TextSent {
+        from: i32,
+        to: i32,
+        unique_id: String,
+        content: String,
+    },
+    TextAcked {
+        unique_id: String,
+        message_id: i64,
+    },
+    TextReceived {
+        from: i32,
+        to: i32,
+        message_id: i64,
+        unique_id: String,
+        content: String,
+    },
+    ImageQueued {
+        file: String,
+        from: i32,
+        to: i32,
+        size: u64,
+        md5: String,
+    },
+    ImageAnnounced {
+        file: String,
+        message_id: i64,
+    },
     /// `in_flight` counts the client's whole window after this send, across all files.
-    ChunkSent { file: String, seq: u32, id: u16, in_flight: usize, retransmit: bool },
-    ChunkAcked { file: String, seq: u32, error: i32, in_flight: usize },
-    Progress { file: String, percent: u32 },
-    UploadAcked { file: String },
-    UploadFailed { file: String, error: i32, reason: String },
+    ChunkSent {
+        file: String,
+        seq: u32,
+        id: u16,
+        in_flight: usize,
+        retransmit: bool,
+    },
+    ChunkAcked {
+        file: String,
+        seq: u32,
+        error: i32,
+        in_flight: usize,
+    },
+    Progress {
+        file: String,
+        percent: u32,
+    },
+    UploadAcked {
+        file: String,
+    },
+    UploadFailed {
+        file: String,
+        error: i32,
+        reason: String,
+    },
     /// The sender learned from the chat server that its upload is complete.
-    UploadNotified { file: String, message_id: i64 },
+    UploadNotified {
+        file: String,
+        message_id: i64,
+    },
     /// The receiver got the 1039 push.
-    ImagePushReceived { file: String, message_id: i64, from: i32, size: u64 },
-    DownloadDone { file: String, message_id: i64, size: u64, md5: String },
-    DownloadFailed { file: String, message_id: i64, error: i32, reason: String },
+    ImagePushReceived {
+        file: String,
+        message_id: i64,
+        from: i32,
+        size: u64,
+    },
+    DownloadDone {
+        file: String,
+        message_id: i64,
+        size: u64,
+        md5: String,
+    },
+    DownloadFailed {
+        file: String,
+        message_id: i64,
+        error: i32,
+        reason: String,
+    },
 
     // --- chat server ---
-    SessionStarted { uid: i32 },
-    SessionEnded { uid: i32, reason: String },
-    TextStored { message_id: i64, from: i32, to: i32, unique_id: String },
-    ImageMessageStored { message_id: i64, from: i32, to: i32, file: String, msg_type: i32, status: i32 },
-    NotifyReceived { message_id: i64, file: String, first: bool },
-    Pushed { to: i32, id: u16, message_id: i64, queued: bool },
+    SessionStarted {
+        uid: i32,
+    },
+    SessionEnded {
+        uid: i32,
+        reason: String,
+    },
+    TextStored {
+        message_id: i64,
+        from: i32,
+        to: i32,
+        unique_id: String,
+    },
+    ImageMessageStored {
+        message_id: i64,
+        from: i32,
+        to: i32,
+        file: String,
+        msg_type: i32,
+        status: i32,
+    },
+    NotifyReceived {
+        message_id: i64,
+        file: String,
+        first: bool,
+    },
+    Pushed {
+        to: i32,
+        id: u16,
+        message_id: i64,
+        queued: bool,
+    },
 
     // --- resource server ---
-    ChunkStored { file: String, seq: u32, owner: i32 },
-    ChunkRefused { file: String, seq: u32, error: i32, reason: String },
-    UploadCommitted { file: String, owner: i32, size: u64, md5: String },
-    UploadRejected { file: String, reason: String },
-    NotifyAttempt { file: String, message_id: i64, attempt: u32, ok: bool, detail: String },
-    DownloadServed { file: String, seq: u32 },
+    ChunkStored {
+        file: String,
+        seq: u32,
+        owner: i32,
+    },
+    ChunkRefused {
+        file: String,
+        seq: u32,
+        error: i32,
+        reason: String,
+    },
+    UploadCommitted {
+        file: String,
+        owner: i32,
+        size: u64,
+        md5: String,
+    },
+    UploadRejected {
+        file: String,
+        reason: String,
+    },
+    NotifyAttempt {
+        file: String,
+        message_id: i64,
+        attempt: u32,
+        ok: bool,
+        detail: String,
+    },
+    DownloadServed {
+        file: String,
+        seq: u32,
+    },
 
     // --- the world, at the end of a run: final state read from the stores ---
-    FinalMessage { message_id: i64, from: i32, to: i32, msg_type: i32, status: i32, content: String },
-    FinalFile { file: String, owner: i32, size: u64, md5: String, complete: bool },
+    FinalMessage {
+        message_id: i64,
+        from: i32,
+        to: i32,
+        msg_type: i32,
+        status: i32,
+        content: String,
+    },
+    FinalFile {
+        file: String,
+        owner: i32,
+        size: u64,
+        md5: String,
+        complete: bool,
+    },
     /// A scenario source file: what the integrity oracle compares against.
-    SourceFile { file: String, size: u64, md5: String },
+    SourceFile {
+        file: String,
+        size: u64,
+        md5: String,
+    },
+}
+
+impl Event {
+    /// A frame event; `hint` names the file and seq when the body carries them.
+    pub fn frame(dir: &'static str, peer: &str, frame: &Frame, hint: Option<&ChunkHint>) -> Event {
+        Event::Frame {
+            dir,
+            peer: peer.to_owned(),
+            id: frame.id,
+            name: ids::name(frame.id),
+            len: frame.body.len(),
+            file: hint.filter(|h| !h.name.is_empty()).map(|h| h.name.clone()),
+            seq: hint.filter(|h| h.seq > 0).map(|h| h.seq),
+        }
+    }
 }
 
 /// One line of the trace.

@@ -546,8 +546,9 @@ fn with_field(field: &str, raw_value: &str) -> String {
     serde_json::to_string(&v).unwrap()
 }
 
-/// The error for a body whose `field` holds the wrong type, and the 1-based column just past
-/// the field's key, so that an error can be checked to point at that field.
+/// The error for a body whose `field` holds the wrong type, and the 0-based offset just past
+/// the field's key: its value spans 1-based columns `at + 1..=at + len`, so an error can be
+/// checked to point at that field.
 fn wrong_type_error(field: &str, raw_value: &str) -> (String, usize, serde_json::Error) {
     let body = with_field(field, raw_value);
     let key = format!("\"{field}\":");
@@ -568,7 +569,7 @@ fn wrong_types_fail_with_a_message_that_names_the_expected_type_and_position() {
     assert!(msg.contains("expected u32"), "{msg}");
     assert_eq!(err.line(), 1);
     assert!(
-        (at..=at + r#""x""#.len()).contains(&err.column()),
+        (at + 1..=at + r#""x""#.len()).contains(&err.column()),
         "column {} not on seq's value at {at} in {body}",
         err.column()
     );
@@ -579,7 +580,7 @@ fn wrong_types_fail_with_a_message_that_names_the_expected_type_and_position() {
     assert!(msg.contains("invalid type: sequence"), "{msg}");
     assert!(msg.contains("expected a non-negative size"), "{msg}");
     assert!(
-        (at..=at + "[1]".len()).contains(&err.column()),
+        (at + 1..=at + "[1]".len()).contains(&err.column()),
         "column {} not on total_size's value at {at} in {body}",
         err.column()
     );

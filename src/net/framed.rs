@@ -52,6 +52,8 @@ pub fn framed(
 }
 
 /// Reads the next frame; `Ok(None)` on a clean end of stream.
-pub async fn next_frame(reader: &mut FrameReader) -> Result<Option<Frame>, crate::protocol::FrameError> {
+pub async fn next_frame(
+    reader: &mut FrameReader,
+) -> Result<Option<Frame>, crate::protocol::FrameError> {
     reader.next().await.transpose()
 }

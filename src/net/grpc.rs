@@ -50,16 +50,22 @@ pub type GrpcIncoming = Pin<Box<dyn FuturesStream<Item = io::Result<GrpcConn>> +
 
 impl GrpcConn {
     pub fn incoming(listener: Box<dyn Listener>) -> GrpcIncoming {
-        Box::pin(futures::stream::unfold(listener, |mut listener| async move {
-            let next = listener.accept().await.map(|(stream, _)| GrpcConn(stream));
-            Some((next, listener))
-        }))
+        Box::pin(futures::stream::unfold(
+            listener,
+            |mut listener| async move {
+                let next = listener.accept().await.map(|(stream, _)| GrpcConn(stream));
+                Some((next, listener))
+            },
+        ))
     }
 }
 
 /// A channel to `addr` that connects on first use and reconnects after a failure, dialling
 /// through `network`. Lazy so that a server that is down at start-up is just a failed call.
-pub fn grpc_channel(network: Arc<dyn Network>, addr: &str) -> Result<Channel, tonic::transport::Error> {
+pub fn grpc_channel(
+    network: Arc<dyn Network>,
+    addr: &str,
+) -> Result<Channel, tonic::transport::Error> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
     let connector = tower::service_fn(move |uri: Uri| {
         let network = network.clone();
@@ -67,7 +73,9 @@ pub fn grpc_channel(network: Arc<dyn Network>, addr: &str) -> Result<Channel, to
             let authority = uri
                 .authority()
                 .map(|a| a.as_str().to_owned())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "uri without authority"))?;
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "uri without authority")
+                })?;
             let stream = network.connect(authority).await?;
             Ok::<_, io::Error>(TokioIo::new(stream))
         }

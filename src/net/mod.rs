@@ -9,8 +9,8 @@ mod grpc;
 mod real;
 mod sim;
 
-pub use grpc::{grpc_channel, GrpcConn, GrpcIncoming};
 pub use framed::{framed, next_frame, FrameReader, FrameSender};
+pub use grpc::{grpc_channel, GrpcConn, GrpcIncoming};
 pub use real::TokioNetwork;
 pub use sim::TurmoilNetwork;
 

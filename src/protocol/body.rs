@@ -70,7 +70,9 @@ impl<'de> Deserialize<'de> for WireSize {
                 if v >= 0.0 && v.fract() == 0.0 && v <= 9.007_199_254_740_992e15 {
                     Ok(WireSize::number(v as u64))
                 } else {
-                    Err(E::custom(format!("size {v} is not a whole non-negative number")))
+                    Err(E::custom(format!(
+                        "size {v} is not a whole non-negative number"
+                    )))
                 }
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<WireSize, E> {

@@ -1,0 +1,455 @@
+//! The chat server: logins, heartbeats, text messages, image messages, pushes to online users, and
+//! the `ChatService` gRPC interface through which the resource server reports a finished upload.
+
+mod service;
+
+use crate::clock::Clock;
+use crate::net::{framed, next_frame, FrameSender, Network};
+use crate::protocol::body::{
+    ChatData, ErrorRsp, HeartbeatReq, ImgMsgReq, ImgMsgRsp, ImgUploadedNotify, LoginReq, LoginRsp,
+    TextReq, TextRsp,
+};
+use crate::protocol::codes::{msg_type, status};
+use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
+use crate::store::{MessageStore, NewMessage};
+use crate::trace::{Event, Tracer};
+use crate::users::Users;
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use service::NotifyService;
+
+/// Upstream's error code for a message that cannot be loaded (LOAD_CHAT_FAILED).
+pub const LOAD_CHAT_FAILED: i32 = 1013;
+
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// Where clients connect (`ip:port`).
+    pub listen: String,
+    /// Where the resource server's gRPC notify arrives (`ip:port`).
+    pub grpc_listen: String,
+    /// A session with no frame for this long is dropped (upstream: 20 s).
+    pub heartbeat_timeout: Duration,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            listen: "0.0.0.0:8090".into(),
+            grpc_listen: "0.0.0.0:50051".into(),
+            heartbeat_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A cheap cloneable handle on the chat server's shared state.
+#[derive(Clone)]
+pub struct ChatServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ChatConfig,
+    users: Users,
+    messages: Arc<dyn MessageStore>,
+    clock: Arc<dyn Clock>,
+    tracer: Tracer,
+    sessions: Mutex<BTreeMap<i32, Session>>,
+    /// Pushes for users who were offline, delivered in order at their next login.
+    undelivered: Mutex<BTreeMap<i32, Vec<(Frame, i64)>>>,
+    next_conn: AtomicU64,
+}
+
+struct Session {
+    conn: u64,
+    sender: FrameSender,
+}
+
+impl ChatServer {
+    pub fn new(
+        config: ChatConfig,
+        users: Users,
+        messages: Arc<dyn MessageStore>,
+        clock: Arc<dyn Clock>,
+        tracer: Tracer,
+    ) -> Self {
+        ChatServer {
+            inner: Arc::new(Inner {
+                config,
+                users,
+                messages,
+                clock,
+                tracer,
+                sessions: Mutex::default(),
+                undelivered: Mutex::default(),
+                next_conn: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    pub fn messages(&self) -> Arc<dyn MessageStore> {
+        self.inner.messages.clone()
+    }
+
+    /// Serves clients and the gRPC interface until one of the listeners fails.
+    pub async fn run(self, network: Arc<dyn Network>) -> io::Result<()> {
+        let mut listener = network.bind(self.inner.config.listen.clone()).await?;
+        let grpc_listener = network.bind(self.inner.config.grpc_listen.clone()).await?;
+        let grpc = tonic::transport::Server::builder()
+            .add_service(NotifyService::new(self.clone()).into_server())
+            .serve_with_incoming(crate::net::GrpcConn::incoming(grpc_listener));
+        let clients = async {
+            loop {
+                let (stream, peer) = listener.accept().await?;
+                let server = self.clone();
+                tokio::spawn(async move { server.serve_connection(stream, peer).await });
+            }
+        };
+        tokio::select! {
+            biased;
+            served = grpc => served.map_err(io::Error::other),
+            accepted = clients => accepted,
+        }
+    }
+
+    async fn serve_connection(self, stream: crate::net::BoxStream, peer: String) {
+        let inner = &self.inner;
+        let conn = inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        inner.tracer.emit(Event::ConnOpened { peer: peer.clone() });
+        // Server-to-client frames may exceed the 2048 bytes a client may send (a batch of CJK
+        // text is 3 bytes a character), so only the read side enforces upstream's limit.
+        let (mut reader, sender) = framed(
+            stream,
+            FrameCodec::upstream(Framing::Chat),
+            FrameCodec::with_limit(Framing::Chat, usize::MAX),
+        );
+        let mut uid: Option<i32> = None;
+        let reason = loop {
+            let next =
+                tokio::time::timeout(inner.config.heartbeat_timeout, next_frame(&mut reader));
+            let frame = match next.await {
+                Err(_) => break "heartbeat timeout".to_owned(),
+                Ok(Ok(None)) => break "closed by peer".to_owned(),
+                Ok(Err(err)) => {
+                    inner.tracer.emit(Event::BadInput {
+                        peer: peer.clone(),
+                        id: 0,
+                        error: err.to_string(),
+                    });
+                    break format!("bad frame: {err}");
+                }
+                Ok(Ok(Some(frame))) => frame,
+            };
+            inner.tracer.emit(Event::frame("rx", &peer, &frame, None));
+            match self.handle(conn, &mut uid, &sender, &frame) {
+                Ok(Some(reply)) => {
+                    inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
+                    sender.send(reply);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    inner.tracer.emit(Event::BadInput {
+                        peer: peer.clone(),
+                        id: frame.id,
+                        error: error.to_string(),
+                    });
+                    if let Some(reply_id) = ids::reply_to(frame.id) {
+                        let reply = Frame::json(
+                            reply_id,
+                            &ErrorRsp {
+                                error: error.code(),
+                            },
+                        );
+                        inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
+                        sender.send(reply);
+                    }
+                }
+            }
+        };
+        if let Some(uid) = uid {
+            let mut sessions = inner.sessions.lock().unwrap();
+            if sessions.get(&uid).is_some_and(|s| s.conn == conn) {
+                sessions.remove(&uid);
+                inner.tracer.emit(Event::SessionEnded {
+                    uid,
+                    reason: reason.clone(),
+                });
+            }
+        }
+        inner.tracer.emit(Event::ConnClosed { peer, reason });
+    }
+
+    /// Applies one request; returns the reply, if the request has one.
+    fn handle(
+        &self,
+        conn: u64,
+        uid: &mut Option<i32>,
+        sender: &FrameSender,
+        frame: &Frame,
+    ) -> Result<Option<Frame>, RequestError> {
+        let inner = &self.inner;
+        match frame.id {
+            ids::CHAT_LOGIN => {
+                let req: LoginReq = frame.parse()?;
+                let error = match inner.users.get(req.uid) {
+                    None => ErrorCode::UidInvalid,
+                    Some(user) if user.token != req.token => ErrorCode::TokenInvalid,
+                    Some(_) => ErrorCode::Success,
+                };
+                let name = inner.users.get(req.uid).map(|u| u.name.clone());
+                let reply = Frame::json(
+                    ids::CHAT_LOGIN_RSP,
+                    &LoginRsp {
+                        error: error.code(),
+                        uid: req.uid,
+                        token: req.token,
+                        name: name.unwrap_or_default(),
+                    },
+                );
+                if error == ErrorCode::Success {
+                    *uid = Some(req.uid);
+                    // The reply goes first, then anything queued while the user was away.
+                    sender.send(reply);
+                    self.start_session(conn, req.uid, sender.clone());
+                    return Ok(None);
+                }
+                Ok(Some(reply))
+            }
+            ids::HEART_BEAT_REQ => {
+                let req: HeartbeatReq = frame.parse()?;
+                self.require_session(*uid, req.fromuid)?;
+                Ok(Some(Frame::json(
+                    ids::HEARTBEAT_RSP,
+                    &ErrorRsp { error: 0 },
+                )))
+            }
+            ids::TEXT_CHAT_MSG_REQ => {
+                let req: TextReq = frame.parse()?;
+                self.require_session(*uid, req.fromuid)?;
+                Ok(Some(self.store_texts(req)))
+            }
+            ids::IMG_CHAT_MSG_REQ => {
+                let req: ImgMsgReq = frame.parse()?;
+                self.require_session(*uid, req.fromuid)?;
+                if !inner.users.check(req.fromuid, &req.token) {
+                    return Err(RequestError::Code(ErrorCode::TokenInvalid));
+                }
+                Ok(Some(self.store_image_message(req)))
+            }
+            other => Err(RequestError::UnknownId(other)),
+        }
+    }
+
+    fn require_session(&self, session_uid: Option<i32>, claimed: i32) -> Result<(), RequestError> {
+        match session_uid {
+            Some(uid) if uid == claimed => Ok(()),
+            _ => Err(RequestError::Code(ErrorCode::UidInvalid)),
+        }
+    }
+
+    fn start_session(&self, conn: u64, uid: i32, sender: FrameSender) {
+        let inner = &self.inner;
+        inner.sessions.lock().unwrap().insert(
+            uid,
+            Session {
+                conn,
+                sender: sender.clone(),
+            },
+        );
+        inner.tracer.emit(Event::SessionStarted { uid });
+        let queued = inner
+            .undelivered
+            .lock()
+            .unwrap()
+            .remove(&uid)
+            .unwrap_or_default();
+        for (frame, message_id) in queued {
+            inner.tracer.emit(Event::Pushed {
+                to: uid,
+                id: frame.id,
+                message_id,
+                queued: false,
+            });
+            sender.send(frame);
+        }
+    }
+
+    /// Pushes `frame` to `uid` now if online, else at the user's next login.
+    fn push(&self, uid: i32, frame: Frame, message_id: i64) {
+        let inner = &self.inner;
+        let id = frame.id;
+        let delivered = {
+            let sessions = inner.sessions.lock().unwrap();
+            match sessions.get(&uid) {
+                Some(session) => session.sender.send(frame.clone()),
+                None => false,
+            }
+        };
+        if !delivered {
+            inner
+                .undelivered
+                .lock()
+                .unwrap()
+                .entry(uid)
+                .or_default()
+                .push((frame, message_id));
+        }
+        inner.tracer.emit(Event::Pushed {
+            to: uid,
+            id,
+            message_id,
+            queued: !delivered,
+        });
+    }
+
+    fn store_texts(&self, req: TextReq) -> Frame {
+        let inner = &self.inner;
+        let chat_time = inner.clock.chat_time();
+        let chat_datas: Vec<ChatData> = req
+            .text_array
+            .iter()
+            .map(|item| {
+                let message_id = inner.messages.insert(NewMessage {
+                    thread_id: req.thread_id,
+                    sender_id: req.fromuid,
+                    recv_id: req.touid,
+                    content: item.content.clone(),
+                    status: status::UN_READ,
+                    msg_type: msg_type::TEXT,
+                    created_at: chat_time.clone(),
+                });
+                inner.tracer.emit(Event::TextStored {
+                    message_id,
+                    from: req.fromuid,
+                    to: req.touid,
+                    unique_id: item.unique_id.clone(),
+                });
+                ChatData {
+                    message_id,
+                    unique_id: item.unique_id.clone(),
+                    content: item.content.clone(),
+                    status: status::UN_READ,
+                    chat_time: chat_time.clone(),
+                }
+            })
+            .collect();
+        let body = TextRsp {
+            error: 0,
+            fromuid: req.fromuid,
+            touid: req.touid,
+            thread_id: req.thread_id,
+            chat_datas,
+        };
+        if let Some(first) = body.chat_datas.first() {
+            self.push(
+                req.touid,
+                Frame::json(ids::NOTIFY_TEXT_CHAT_MSG_REQ, &body),
+                first.message_id,
+            );
+        }
+        Frame::json(ids::TEXT_CHAT_MSG_RSP, &body)
+    }
+
+    fn store_image_message(&self, req: ImgMsgReq) -> Frame {
+        let inner = &self.inner;
+        let chat_time = inner.clock.chat_time();
+        let message_id = inner.messages.insert(NewMessage {
+            thread_id: req.thread_id,
+            sender_id: req.fromuid,
+            recv_id: req.touid,
+            content: req.name.clone(),
+            status: status::UN_UPLOAD,
+            msg_type: msg_type::PIC,
+            created_at: chat_time.clone(),
+        });
+        inner.tracer.emit(Event::ImageMessageStored {
+            message_id,
+            from: req.fromuid,
+            to: req.touid,
+            file: req.name.clone(),
+            msg_type: msg_type::PIC,
+            status: status::UN_UPLOAD,
+        });
+        Frame::json(
+            ids::IMG_CHAT_MSG_RSP,
+            &ImgMsgRsp {
+                error: 0,
+                fromuid: req.fromuid,
+                touid: req.touid,
+                thread_id: req.thread_id,
+                md5: req.md5,
+                unique_name: req.name,
+                unique_id: req.unique_id,
+                chat_time,
+                status: status::UN_UPLOAD,
+                message_id,
+            },
+        )
+    }
+
+    /// The resource server says `message_id`'s file is stored. Marks the message uploaded and
+    /// tells both parties, once: a repeated notify (a retry whose answer was lost) changes nothing.
+    pub fn upload_finished(&self, message_id: i64, file: &str, total_size: u64) -> Result<(), i32> {
+        let inner = &self.inner;
+        let Some(stored) = inner.messages.get(message_id) else {
+            return Err(LOAD_CHAT_FAILED);
+        };
+        if stored.message.content != file {
+            return Err(LOAD_CHAT_FAILED);
+        }
+        let previous = inner.messages.set_status(message_id, status::READED);
+        let first = previous == Some(status::UN_UPLOAD);
+        inner.tracer.emit(Event::NotifyReceived {
+            message_id,
+            file: file.to_owned(),
+            first,
+        });
+        if first {
+            let m = &stored.message;
+            let notice = ImgUploadedNotify {
+                error: 0,
+                message_id,
+                sender_id: m.sender_id,
+                receiver_id: m.recv_id,
+                img_name: file.to_owned(),
+                total_size: WireSize::string(total_size),
+                thread_id: m.thread_id,
+            };
+            self.push(
+                m.recv_id,
+                Frame::json(ids::NOTIFY_IMG_CHAT_MSG_REQ, &notice),
+                message_id,
+            );
+            self.push(
+                m.sender_id,
+                Frame::json(ids::NOTIFY_IMG_UPLOADED, &notice),
+                message_id,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Why a request got an error reply.
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    #[error("malformed body: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("refused with {0:?}")]
+    Code(ErrorCode),
+    #[error("unknown message id {0}")]
+    UnknownId(u16),
+}
+
+impl RequestError {
+    fn code(&self) -> i32 {
+        match self {
+            RequestError::Json(_) => ErrorCode::ErrorJson.code(),
+            RequestError::Code(code) => code.code(),
+            RequestError::UnknownId(_) => ErrorCode::MsgIdErr.code(),
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The resource server: receives chunks in any order and writes each at its offset, decides
+//! completion itself (every chunk stored and the md5 of the stored bytes right), tells the chat
+//! server over gRPC until it answers, and serves downloads.
+//!
+//! Frames from one connection are read in order; chunk work goes to one of `FILE_WORKER_COUNT`
+//! workers chosen by a stable hash of the file name, so all writes of one file are serialised
+//! while different files proceed side by side, as upstream does.
+
+mod names;
+mod notify;
+mod upload;
+
+pub use names::check_file_name;
+
+use crate::clock::Clock;
+use crate::hash::stable_hash;
+use crate::net::{framed, next_frame, BoxStream, FrameSender, Network};
+use crate::protocol::body::{
+    ChunkHint, ChunkRsp, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp,
+};
+use crate::protocol::codes::{msg_type, status};
+use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize};
+use crate::store::{FileStore, UploadStore};
+use crate::trace::{Event, Tracer};
+use crate::users::Users;
+use base64::Engine as _;
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use upload::ChunkJob;
+
+/// `FILE_WORKER_COUNT` upstream.
+pub const FILE_WORKER_COUNT: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct ResourceConfig {
+    /// Where clients connect (`ip:port`).
+    pub listen: String,
+    /// The chat server's gRPC address (`host:port`).
+    pub chat_grpc: String,
+    /// Largest `total_size` accepted.
+    pub max_file_size: u64,
+    /// First wait between notify attempts; doubles up to `notify_backoff_max`.
+    pub notify_backoff: Duration,
+    pub notify_backoff_max: Duration,
+    /// How long one notify attempt may take.
+    pub notify_timeout: Duration,
+}
+
+impl Default for ResourceConfig {
+    fn default() -> Self {
+        ResourceConfig {
+            listen: "0.0.0.0:8091".into(),
+            chat_grpc: "127.0.0.1:50051".into(),
+            max_file_size: 1 << 30,
+            notify_backoff: Duration::from_millis(200),
+            notify_backoff_max: Duration::from_secs(5),
+            notify_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A cheap cloneable handle on the resource server.
+#[derive(Clone)]
+pub struct ResourceServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ResourceConfig,
+    users: Users,
+    files: Arc<dyn FileStore>,
+    uploads: Arc<dyn UploadStore>,
+    tracer: Tracer,
+    #[allow(dead_code)]
+    clock: Arc<dyn Clock>,
+}
+
+/// Per-connection state.
+#[derive(Default)]
+struct ConnState {
+    /// The uid whose token this connection presented.
+    uid: Option<i32>,
+    /// Next expected download seq, per file.
+    downloads: BTreeMap<String, u32>,
+}
+
+impl ResourceServer {
+    pub fn new(
+        config: ResourceConfig,
+        users: Users,
+        files: Arc<dyn FileStore>,
+        uploads: Arc<dyn UploadStore>,
+        clock: Arc<dyn Clock>,
+        tracer: Tracer,
+    ) -> Self {
+        ResourceServer {
+            inner: Arc::new(Inner {
+                config,
+                users,
+                files,
+                uploads,
+                tracer,
+                clock,
+            }),
+        }
+    }
+
+    pub fn uploads(&self) -> Arc<dyn UploadStore> {
+        self.inner.uploads.clone()
+    }
+
+    pub fn files(&self) -> Arc<dyn FileStore> {
+        self.inner.files.clone()
+    }
+
+    /// Serves clients until the listener fails.
+    pub async fn run(self, network: Arc<dyn Network>) -> io::Result<()> {
+        let mut listener = network.bind(self.inner.config.listen.clone()).await?;
+        let notifier = notify::Notifier::start(
+            network,
+            &self.inner.config,
+            self.inner.uploads.clone(),
+            self.inner.tracer.clone(),
+        );
+        // Uploads completed before a restart whose notify was never answered.
+        for record in self.inner.uploads.all() {
+            if record.complete && !record.notified {
+                notifier.enqueue(record);
+            }
+        }
+        let workers: Vec<mpsc::UnboundedSender<ChunkJob>> = (0..FILE_WORKER_COUNT)
+            .map(|_| upload::spawn_worker(self.clone(), notifier.clone()))
+            .collect();
+        let workers = Arc::new(workers);
+        loop {
+            let (stream, peer) = listener.accept().await?;
+            let server = self.clone();
+            let workers = workers.clone();
+            tokio::spawn(async move { server.serve_connection(stream, peer, workers).await });
+        }
+    }
+
+    async fn serve_connection(
+        self,
+        stream: BoxStream,
+        peer: String,
+        workers: Arc<Vec<mpsc::UnboundedSender<ChunkJob>>>,
+    ) {
+        let tracer = &self.inner.tracer;
+        tracer.emit(Event::ConnOpened { peer: peer.clone() });
+        let (mut reader, sender) = framed(
+            stream,
+            FrameCodec::upstream(Framing::Resource),
+            FrameCodec::with_limit(Framing::Resource, u32::MAX as usize),
+        );
+        let mut state = ConnState::default();
+        let reason = loop {
+            let frame = match next_frame(&mut reader).await {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break "closed by peer".to_owned(),
+                Err(err) => {
+                    tracer.emit(Event::BadInput {
+                        peer: peer.clone(),
+                        id: 0,
+                        error: err.to_string(),
+                    });
+                    break format!("bad frame: {err}");
+                }
+            };
+            let hint = ChunkHint::from_body(&frame.body);
+            tracer.emit(Event::frame("rx", &peer, &frame, Some(&hint)));
+            match frame.id {
+                ids::FILE_INFO_SYNC_REQ
+                | ids::IMG_CHAT_UPLOAD_REQ
+                | ids::IMG_CHAT_CONTINUE_UPLOAD_REQ => {
+                    match upload::validate(&self, &mut state, &frame) {
+                        Ok(chunk) => {
+                            let worker = (stable_hash(chunk.req.name.as_bytes())
+                                % FILE_WORKER_COUNT as u64)
+                                as usize;
+                            let job = ChunkJob {
+                                chunk,
+                                sender: sender.clone(),
+                                peer: peer.clone(),
+                            };
+                            // Workers live as long as the server; a send cannot fail while it runs.
+                            let _ = workers[worker].send(job);
+                        }
+                        Err(refusal) => {
+                            self.refuse_chunk(&sender, &peer, &frame, &hint, refusal);
+                        }
+                    }
+                }
+                ids::IMG_CHAT_DOWN_INFO_SYNC_REQ => {
+                    let reply = self.download_info(&frame);
+                    self.send(&sender, &peer, reply);
+                }
+                ids::IMG_CHAT_DOWN_REQ => {
+                    let reply = self.download_chunk(&mut state, &frame);
+                    self.send(&sender, &peer, reply);
+                }
+                other => {
+                    tracer.emit(Event::BadInput {
+                        peer: peer.clone(),
+                        id: other,
+                        error: format!("unknown message id {other}"),
+                    });
+                }
+            }
+        };
+        tracer.emit(Event::ConnClosed { peer, reason });
+    }
+
+    fn send(&self, sender: &FrameSender, peer: &str, frame: Frame) {
+        let hint = ChunkHint::from_body(&frame.body);
+        self.inner
+            .tracer
+            .emit(Event::frame("tx", peer, &frame, Some(&hint)));
+        sender.send(frame);
+    }
+
+    /// Answers a chunk request that was refused before reaching a worker.
+    fn refuse_chunk(
+        &self,
+        sender: &FrameSender,
+        peer: &str,
+        frame: &Frame,
+        hint: &ChunkHint,
+        refusal: upload::Refusal,
+    ) {
+        self.inner.tracer.emit(Event::ChunkRefused {
+            file: hint.name.clone(),
+            seq: hint.seq,
+            error: refusal.code.code(),
+            reason: refusal.reason.clone(),
+        });
+        let reply_id = ids::reply_to(frame.id).unwrap_or(ids::FILE_INFO_SYNC_RSP);
+        let reply = Frame::json(
+            reply_id,
+            &ChunkRsp {
+                error: refusal.code.code(),
+                total_size: None,
+                seq: hint.seq,
+                name: hint.name.clone(),
+                trans_size: None,
+                last: 0,
+                md5: String::new(),
+                uid: 0,
+                sender: 0,
+                receiver: 0,
+            },
+        );
+        self.send(sender, peer, reply);
+    }
+
+    fn download_info(&self, frame: &Frame) -> Frame {
+        let reply = |error: ErrorCode, message_id: i64| {
+            Frame::json(
+                ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
+                &DownInfoRsp {
+                    error: error.code(),
+                    message_id,
+                    thread_id: 0,
+                    sender_id: 0,
+                    recv_id: 0,
+                    name: String::new(),
+                    msg_type: 0,
+                    status: 0,
+                    total_size: WireSize::string(0),
+                },
+            )
+        };
+        let req: DownInfoReq = match frame.parse() {
+            Ok(req) => req,
+            Err(_) => return reply(ErrorCode::ErrorJson, 0),
+        };
+        match self.inner.uploads.by_message(req.message_id) {
+            Some(record) if record.complete => Frame::json(
+                ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
+                &DownInfoRsp {
+                    error: 0,
+                    message_id: req.message_id,
+                    thread_id: record.thread_id,
+                    sender_id: record.owner_uid,
+                    recv_id: record.receiver,
+                    name: record.name,
+                    msg_type: msg_type::PIC,
+                    status: status::READED,
+                    total_size: WireSize::string(record.total_size),
+                },
+            ),
+            _ => reply(ErrorCode::FileNotExists, req.message_id),
+        }
+    }
+
+    fn download_chunk(&self, state: &mut ConnState, frame: &Frame) -> Frame {
+        let hint = ChunkHint::from_body(&frame.body);
+        let error = |code: ErrorCode| {
+            Frame::json(
+                ids::IMG_CHAT_DOWN_RSP,
+                &DownChunkRsp {
+                    error: code.code(),
+                    data: String::new(),
+                    seq: hint.seq,
+                    total_size: WireSize::string(0),
+                    current_size: WireSize::string(0),
+                    is_last: 0,
+                    name: hint.name.clone(),
+                    sender_id: 0,
+                    receiver_id: 0,
+                },
+            )
+        };
+        let req: DownChunkReq = match frame.parse() {
+            Ok(req) => req,
+            Err(_) => return error(ErrorCode::ErrorJson),
+        };
+        if check_file_name(&req.name).is_err() {
+            return error(ErrorCode::FileNotExists);
+        }
+        let Some(record) = self.inner.uploads.get(&req.name).filter(|r| r.complete) else {
+            return error(ErrorCode::FileNotExists);
+        };
+        if req.seq == 1 {
+            if !self.inner.users.check(req.uid, &req.token) {
+                return error(ErrorCode::TokenInvalid);
+            }
+            if req.uid != record.owner_uid && req.uid != record.receiver {
+                return error(ErrorCode::UidInvalid);
+            }
+            state.downloads.insert(req.name.clone(), 1);
+        }
+        if state.downloads.get(&req.name) != Some(&req.seq) {
+            return error(ErrorCode::FileSeqInvalid);
+        }
+        let plan = ChunkPlan::new(record.total_size);
+        let Some(range) = plan.range(req.seq) else {
+            return error(ErrorCode::FileSeqInvalid);
+        };
+        let path = upload::file_path(record.owner_uid, &record.name);
+        let data =
+            match self
+                .inner
+                .files
+                .read_at(&path, range.start, (range.end - range.start) as usize)
+            {
+                Ok(data) if data.len() as u64 == range.end - range.start => data,
+                _ => return error(ErrorCode::FileReadFailed),
+            };
+        state.downloads.insert(req.name.clone(), req.seq + 1);
+        self.inner.tracer.emit(Event::DownloadServed {
+            file: record.name.clone(),
+            seq: req.seq,
+        });
+        Frame::json(
+            ids::IMG_CHAT_DOWN_RSP,
+            &DownChunkRsp {
+                error: 0,
+                data: base64::engine::general_purpose::STANDARD.encode(&data),
+                seq: req.seq,
+                total_size: WireSize::like(record.total_size, req.total_size),
+                current_size: WireSize::like(range.end, req.total_size),
+                is_last: i32::from(plan.is_last(req.seq)),
+                name: record.name,
+                sender_id: record.owner_uid,
+                receiver_id: record.receiver,
+            },
+        )
+    }
+}
