@@ -9,6 +9,7 @@ pub mod rpc {
     tonic::include_proto!("message");
 }
 pub mod chat;
+pub mod client;
 pub mod clock;
 pub mod hash;
 pub mod resource;

@@ -142,8 +142,9 @@ impl Decoder for FrameCodec {
             });
         }
         if src.len() < header + len {
-            // Reserve only what is proven to be needed, bounded by the limit checked above.
-            src.reserve(header + len - src.len());
+            // Reserve in bounded steps: a peer's header is a claim, not a proof, and a reader with
+            // a large limit must not allocate gigabytes on six bytes of input.
+            src.reserve((header + len - src.len()).min(64 * 1024));
             return Ok(None);
         }
         src.advance(header);

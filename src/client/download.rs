@@ -1,0 +1,189 @@
+//! Downloads, one at a time, each on a fresh resource connection: 1045 for the file's details, then
+//! 1047 for seq 1, 2, ... in order, then the md5 of what arrived is checked against the upload's.
+//! A download that stalls or fails starts over, a few times.
+
+use super::ClientConfig;
+use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
+use crate::protocol::body::{
+    ChunkHint, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp, ImgUploadedNotify,
+};
+use crate::protocol::{ids, Frame, FrameCodec, Framing, WireSize};
+use crate::trace::{Event, Tracer};
+use base64::Engine as _;
+use md5::{Digest, Md5};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Attempts per file before it is reported failed.
+const ATTEMPTS: u32 = 5;
+
+#[derive(Clone)]
+pub(super) struct Downloader {
+    tx: mpsc::UnboundedSender<ImgUploadedNotify>,
+}
+
+impl Downloader {
+    pub fn start(config: ClientConfig, network: Arc<dyn Network>, tracer: Tracer) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<ImgUploadedNotify>();
+        tokio::spawn(async move {
+            while let Some(push) = rx.recv().await {
+                download(&config, network.as_ref(), &tracer, &push).await;
+            }
+        });
+        Downloader { tx }
+    }
+
+    pub fn fetch(&self, push: ImgUploadedNotify) {
+        let _ = self.tx.send(push);
+    }
+}
+
+/// Why one attempt failed: an error code from the server (0 when it is not the server's) and text.
+struct Failure(i32, String);
+
+async fn download(
+    config: &ClientConfig,
+    network: &dyn Network,
+    tracer: &Tracer,
+    push: &ImgUploadedNotify,
+) {
+    let mut last = Failure(0, String::new());
+    for attempt in 1..=ATTEMPTS {
+        match try_download(config, network, tracer, push).await {
+            Ok((data, md5)) => {
+                tracer.emit(Event::DownloadDone {
+                    file: push.img_name.clone(),
+                    message_id: push.message_id,
+                    size: data.len() as u64,
+                    md5,
+                });
+                return;
+            }
+            Err(failure) => last = failure,
+        }
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(config.download_timeout / 4).await;
+        }
+    }
+    tracer.emit(Event::DownloadFailed {
+        file: push.img_name.clone(),
+        message_id: push.message_id,
+        error: last.0,
+        reason: last.1,
+    });
+}
+
+async fn try_download(
+    config: &ClientConfig,
+    network: &dyn Network,
+    tracer: &Tracer,
+    push: &ImgUploadedNotify,
+) -> Result<(Vec<u8>, String), Failure> {
+    let peer = config.resource_addr.clone();
+    let stream = network
+        .connect(peer.clone())
+        .await
+        .map_err(|e| Failure(0, format!("connect {peer}: {e}")))?;
+    let (mut reader, sender) = framed(
+        stream,
+        FrameCodec::with_limit(Framing::Resource, u32::MAX as usize),
+        FrameCodec::upstream(Framing::Resource),
+    );
+    let mut exchange = Exchange {
+        config,
+        tracer,
+        peer,
+        reader: &mut reader,
+        sender: &sender,
+    };
+    let info: DownInfoRsp = exchange
+        .ask(Frame::json(
+            ids::IMG_CHAT_DOWN_INFO_SYNC_REQ,
+            &DownInfoReq {
+                message_id: push.message_id,
+            },
+        ))
+        .await?;
+    if info.error != 0 {
+        return Err(Failure(info.error, "download info refused".into()));
+    }
+    let total = info.total_size.value;
+    let mut data = Vec::with_capacity(total.min(64 << 20) as usize);
+    let mut seq = 1u32;
+    loop {
+        let rsp: DownChunkRsp = exchange
+            .ask(Frame::json(
+                ids::IMG_CHAT_DOWN_REQ,
+                &DownChunkReq {
+                    name: info.name.clone(),
+                    seq,
+                    trans_size: WireSize::string(data.len() as u64),
+                    total_size: WireSize::string(total),
+                    token: config.token.clone(),
+                    sender_id: info.sender_id,
+                    receiver_id: info.recv_id,
+                    message_id: push.message_id,
+                    uid: config.uid,
+                },
+            ))
+            .await?;
+        if rsp.error != 0 {
+            return Err(Failure(rsp.error, format!("seq {seq} refused")));
+        }
+        if rsp.seq != seq {
+            return Err(Failure(0, format!("asked for seq {seq}, got {}", rsp.seq)));
+        }
+        let chunk = base64::engine::general_purpose::STANDARD
+            .decode(rsp.data.as_bytes())
+            .map_err(|e| Failure(0, format!("seq {seq} data is not base64: {e}")))?;
+        data.extend_from_slice(&chunk);
+        if data.len() as u64 > total {
+            return Err(Failure(
+                0,
+                format!("received {} bytes, more than {total}", data.len()),
+            ));
+        }
+        if rsp.is_last != 0 {
+            break;
+        }
+        seq += 1;
+    }
+    let md5 = hex::encode(Md5::digest(&data));
+    Ok((data, md5))
+}
+
+/// One request and its reply, with a timeout, traced.
+struct Exchange<'a> {
+    config: &'a ClientConfig,
+    tracer: &'a Tracer,
+    peer: String,
+    reader: &'a mut FrameReader,
+    sender: &'a FrameSender,
+}
+
+impl Exchange<'_> {
+    async fn ask<T: serde::de::DeserializeOwned>(&mut self, request: Frame) -> Result<T, Failure> {
+        let expected = ids::reply_to(request.id).expect("download requests have replies");
+        let hint = ChunkHint::from_body(&request.body);
+        self.tracer
+            .emit(Event::frame("tx", &self.peer, &request, Some(&hint)));
+        self.sender.send(request);
+        let reply = tokio::time::timeout(self.config.download_timeout, next_frame(self.reader))
+            .await
+            .map_err(|_| Failure(0, "no reply in time".into()))?
+            .map_err(|e| Failure(0, e.to_string()))?
+            .ok_or_else(|| Failure(0, "connection closed".into()))?;
+        let hint = ChunkHint::from_body(&reply.body);
+        self.tracer
+            .emit(Event::frame("rx", &self.peer, &reply, Some(&hint)));
+        if reply.id != expected {
+            return Err(Failure(
+                0,
+                format!("expected reply {expected}, got {}", reply.id),
+            ));
+        }
+        reply
+            .parse()
+            .map_err(|e| Failure(0, format!("bad reply: {e}")))
+    }
+}
