@@ -194,6 +194,16 @@ pub enum Event {
         seq: u32,
     },
 
+    // --- the world ---
+    /// A party panicked (caught by the world's panic hook).
+    Panicked {
+        message: String,
+    },
+    /// A host's main task returned an error, which stops the simulation.
+    HostFailed {
+        error: String,
+    },
+
     // --- the world, at the end of a run: final state read from the stores ---
     FinalMessage {
         message_id: i64,

@@ -1,0 +1,64 @@
+//! The human summary of a run, printed by `chatsim run`.
+
+use crate::sim::Outcome;
+use crate::trace::Event;
+use std::fmt::Write as _;
+
+pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
+    let mut out = String::new();
+    let records = &outcome.records;
+    let count = |f: &dyn Fn(&Event) -> bool| records.iter().filter(|r| f(&r.event)).count();
+    let texts_sent = count(&|e| matches!(e, Event::TextSent { .. }));
+    let texts_received = count(&|e| matches!(e, Event::TextReceived { .. }));
+    let _ = writeln!(out, "scenario  {scenario_path}");
+    let _ = writeln!(out, "seed      {}", outcome.seed);
+    let _ = writeln!(out, "texts     {texts_received} of {texts_sent} delivered");
+    for record in records {
+        if let Event::SourceFile { file, size, .. } = &record.event {
+            let stored = records
+                .iter()
+                .any(|r| matches!(&r.event, Event::UploadCommitted { file: f, .. } if f == file));
+            let downloaded = records.iter().find_map(|r| match &r.event {
+                Event::DownloadDone { file: f, md5, .. } if f == file => Some(md5.clone()),
+                _ => None,
+            });
+            let failed = records.iter().find_map(|r| match &r.event {
+                Event::UploadFailed {
+                    file: f,
+                    error,
+                    reason,
+                } if f == file => Some(format!("{error} ({reason})")),
+                _ => None,
+            });
+            let state = match (stored, downloaded, failed) {
+                (_, _, Some(why)) => format!("upload failed: {why}"),
+                (true, Some(_), _) => "stored, downloaded".to_owned(),
+                (true, None, _) => "stored, not downloaded".to_owned(),
+                (false, _, _) => "not stored".to_owned(),
+            };
+            let _ = writeln!(out, "image     {file} {size} bytes: {state}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "time      {:.3} s simulated, {:.3} s wall, {} trace events",
+        outcome.sim_time.as_secs_f64(),
+        outcome.wall_time.as_secs_f64(),
+        records.len()
+    );
+    for verdict in &outcome.verdicts {
+        match &verdict.violation {
+            None => {
+                let _ = writeln!(out, "oracle    {:<10} holds", verdict.oracle);
+            }
+            Some(v) => {
+                let _ = writeln!(
+                    out,
+                    "oracle    {:<10} VIOLATED at {} ms on {}: {}\n          event: {}",
+                    verdict.oracle, v.t_ms, v.host, v.detail, v.event
+                );
+            }
+        }
+    }
+    out
+}

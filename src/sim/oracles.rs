@@ -1,0 +1,417 @@
+//! Oracles: named, stable checks computed from the trace alone (DESIGN.md, "Oracles"). Each
+//! returns the first event that breaks it, so a report can say when and where.
+
+use crate::protocol::codes::{msg_type, status};
+use crate::protocol::{ids, MAX_CWND};
+use crate::trace::{Event, Record};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Every oracle this build knows, in report order.
+pub const ORACLES: &[&str] = &[
+    "window",
+    "integrity",
+    "notify",
+    "messages",
+    "liveness",
+    "progress",
+    "no_panic",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Violation {
+    pub t_ms: u64,
+    pub host: String,
+    /// The offending trace line, as JSON.
+    pub event: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub oracle: &'static str,
+    pub violation: Option<Violation>,
+}
+
+fn violation(record: &Record, detail: String) -> Violation {
+    Violation {
+        t_ms: record.t_ms,
+        host: record.host.clone(),
+        event: serde_json::to_string(record).unwrap_or_default(),
+        detail,
+    }
+}
+
+/// Runs every oracle. `settled` says whether the world saw every transfer finish in time.
+pub fn judge(records: &[Record], settled: bool) -> Vec<Verdict> {
+    ORACLES
+        .iter()
+        .map(|&oracle| Verdict {
+            oracle,
+            violation: check(oracle, records, settled),
+        })
+        .collect()
+}
+
+/// Runs one oracle by id.
+pub fn check(oracle: &str, records: &[Record], settled: bool) -> Option<Violation> {
+    match oracle {
+        "window" => window(records),
+        "integrity" => integrity(records),
+        "notify" => notify(records),
+        "messages" => messages(records),
+        "liveness" => liveness(records, settled),
+        "progress" => progress(records),
+        "no_panic" => no_panic(records),
+        other => panic!("unknown oracle {other}"),
+    }
+}
+
+/// One client's chunk requests on the wire: the peer they go to and the (file, seq) unanswered.
+type WireWindow<'a> = (Option<&'a str>, BTreeSet<(&'a str, u32)>);
+
+/// At most `MAX_CWND` chunks in flight per client: by the client's own books (`chunk_sent`) and by
+/// the frames it put on the wire minus the replies it took off.
+pub fn window(records: &[Record]) -> Option<Violation> {
+    let mut wire: BTreeMap<&str, WireWindow> = BTreeMap::new();
+    for record in records {
+        match &record.event {
+            Event::ChunkSent { in_flight, .. } if *in_flight > MAX_CWND => {
+                return Some(violation(
+                    record,
+                    format!("{in_flight} chunks in flight by the client's books, over {MAX_CWND}"),
+                ));
+            }
+            Event::Frame {
+                dir,
+                peer,
+                id,
+                file: Some(file),
+                seq: Some(seq),
+                ..
+            } => {
+                let (chunk_peer, outstanding) = wire.entry(&record.host).or_default();
+                let is_request = matches!(
+                    *id,
+                    ids::FILE_INFO_SYNC_REQ
+                        | ids::IMG_CHAT_UPLOAD_REQ
+                        | ids::IMG_CHAT_CONTINUE_UPLOAD_REQ
+                );
+                let is_reply = matches!(
+                    *id,
+                    ids::FILE_INFO_SYNC_RSP
+                        | ids::IMG_CHAT_UPLOAD_RSP
+                        | ids::IMG_CHAT_CONTINUE_UPLOAD_RSP
+                );
+                if *dir == "tx" && is_request {
+                    *chunk_peer = Some(peer);
+                    outstanding.insert((file, *seq));
+                    if outstanding.len() > MAX_CWND {
+                        return Some(violation(
+                            record,
+                            format!(
+                                "{} chunks on the wire without a reply, over {MAX_CWND}",
+                                outstanding.len()
+                            ),
+                        ));
+                    }
+                } else if *dir == "rx" && is_reply {
+                    outstanding.remove(&(file.as_str(), *seq));
+                }
+            }
+            Event::ConnClosed { peer, .. } => {
+                // Requests on a dead connection will never be answered; they leave the window.
+                if let Some((Some(chunk_peer), outstanding)) = wire.get_mut(record.host.as_str()) {
+                    if chunk_peer == peer {
+                        outstanding.clear();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Every stored (complete) and every downloaded file is byte-identical to its source.
+pub fn integrity(records: &[Record]) -> Option<Violation> {
+    let sources: BTreeMap<&str, (u64, &str)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::SourceFile { file, size, md5 } => Some((file.as_str(), (*size, md5.as_str()))),
+            _ => None,
+        })
+        .collect();
+    for record in records {
+        let (what, file, size, md5) = match &record.event {
+            Event::DownloadDone {
+                file, size, md5, ..
+            } => ("downloaded", file, size, md5),
+            Event::FinalFile {
+                file,
+                size,
+                md5,
+                complete: true,
+                ..
+            } => ("stored", file, size, md5),
+            _ => continue,
+        };
+        match sources.get(file.as_str()) {
+            None => {
+                return Some(violation(
+                    record,
+                    format!("{what} file {file} has no source"),
+                ))
+            }
+            Some((source_size, source_md5))
+                if (source_size, *source_md5) != (size, md5.as_str()) =>
+            {
+                return Some(violation(
+                    record,
+                    format!(
+                        "{what} {file}: {size} bytes md5 {md5}, source has {source_size} bytes md5 {source_md5}"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// Each committed upload tells the sender and the receiver exactly once, and its message ends as
+/// an uploaded PIC; nobody is told of an upload the server never committed.
+pub fn notify(records: &[Record]) -> Option<Violation> {
+    // file -> (sender host, receiver host)
+    let mut parties: BTreeMap<&str, (String, String)> = BTreeMap::new();
+    let mut committed: BTreeSet<&str> = BTreeSet::new();
+    let mut message_of: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut told: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for record in records {
+        match &record.event {
+            Event::ImageQueued { file, to, .. } => {
+                parties.insert(file, (record.host.clone(), crate::sim::user_host(*to)));
+            }
+            Event::ImageAnnounced { file, message_id } => {
+                message_of.insert(file, *message_id);
+            }
+            Event::UploadCommitted { file, .. } => {
+                committed.insert(file);
+            }
+            Event::UploadNotified { file, .. } | Event::ImagePushReceived { file, .. } => {
+                if !committed.contains(file.as_str()) {
+                    return Some(violation(
+                        record,
+                        format!("told of {file}, which the server never committed"),
+                    ));
+                }
+                let count = told.entry((file, &record.host)).or_default();
+                *count += 1;
+                if *count > 1 {
+                    return Some(violation(
+                        record,
+                        format!("{} told of {file} {count} times", record.host),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    let last = records.last()?;
+    for file in &committed {
+        let Some((sender, receiver)) = parties.get(file) else {
+            continue;
+        };
+        for party in [sender, receiver] {
+            if !told.contains_key(&(*file, party.as_str())) {
+                return Some(violation(
+                    last,
+                    format!("{party} was never told that {file} was uploaded"),
+                ));
+            }
+        }
+        let Some(message_id) = message_of.get(file) else {
+            continue;
+        };
+        let final_message = records.iter().find_map(|r| match &r.event {
+            Event::FinalMessage {
+                message_id: id,
+                status,
+                msg_type,
+                ..
+            } if id == message_id => Some((r, *status, *msg_type)),
+            _ => None,
+        });
+        match final_message {
+            None => {
+                return Some(violation(
+                    last,
+                    format!("message {message_id} of {file} is not stored"),
+                ))
+            }
+            Some((r, s, t)) if s != status::READED || t != msg_type::PIC => {
+                return Some(violation(
+                    r,
+                    format!(
+                        "message {message_id} of {file} ends with status {s} and type {t}, expected {} and {}",
+                        status::READED,
+                        msg_type::PIC
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// Every acknowledged text is stored once and delivered once, unchanged and in order.
+pub fn messages(records: &[Record]) -> Option<Violation> {
+    let mut sent: BTreeMap<&str, (&str, i32, i32)> = BTreeMap::new();
+    let mut order: BTreeMap<(i32, i32), Vec<&str>> = BTreeMap::new();
+    let mut stored: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut received: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut acked: Vec<(&Record, &str)> = Vec::new();
+    let mut delivered: BTreeMap<(i32, i32), Vec<&str>> = BTreeMap::new();
+    for record in records {
+        match &record.event {
+            Event::TextSent {
+                from,
+                to,
+                unique_id,
+                content,
+            } => {
+                sent.insert(unique_id, (content, *from, *to));
+                order.entry((*from, *to)).or_default().push(unique_id);
+            }
+            Event::TextStored { unique_id, .. } => {
+                let n = stored.entry(unique_id).or_default();
+                *n += 1;
+                if *n > 1 {
+                    return Some(violation(
+                        record,
+                        format!("text {unique_id} stored {n} times"),
+                    ));
+                }
+            }
+            Event::TextAcked { unique_id, .. } => acked.push((record, unique_id)),
+            Event::TextReceived {
+                from,
+                to,
+                unique_id,
+                content,
+                ..
+            } => {
+                let n = received.entry(unique_id).or_default();
+                *n += 1;
+                if *n > 1 {
+                    return Some(violation(
+                        record,
+                        format!("text {unique_id} delivered {n} times"),
+                    ));
+                }
+                match sent.get(unique_id.as_str()) {
+                    Some((original, ..)) if *original != content => {
+                        return Some(violation(
+                            record,
+                            format!("text {unique_id} arrived changed"),
+                        ));
+                    }
+                    None => {
+                        return Some(violation(
+                            record,
+                            format!("text {unique_id} was never sent"),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+                delivered.entry((*from, *to)).or_default().push(unique_id);
+            }
+            _ => {}
+        }
+    }
+    for (record, unique_id) in acked {
+        if stored.get(unique_id) != Some(&1) {
+            return Some(violation(
+                record,
+                format!("text {unique_id} acked but not stored once"),
+            ));
+        }
+        if received.get(unique_id) != Some(&1) {
+            return Some(violation(
+                record,
+                format!("text {unique_id} acked but never delivered"),
+            ));
+        }
+    }
+    for (pair, got) in &delivered {
+        let expected: Vec<&str> = order
+            .get(pair)
+            .map(|all| all.iter().copied().filter(|u| got.contains(u)).collect())
+            .unwrap_or_default();
+        if &expected != got {
+            let last = records.last()?;
+            return Some(violation(
+                last,
+                format!(
+                    "texts from {} to {} arrived in the order {got:?}, sent as {expected:?}",
+                    pair.0, pair.1
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// Every transfer finished before the time limit.
+pub fn liveness(records: &[Record], settled: bool) -> Option<Violation> {
+    if settled {
+        return None;
+    }
+    let last = records.last()?;
+    Some(violation(
+        last,
+        "the run reached its time limit with transfers or texts unfinished".into(),
+    ))
+}
+
+/// Reported upload progress never goes down, and a fully acked upload ends at 100%.
+pub fn progress(records: &[Record]) -> Option<Violation> {
+    let mut last: BTreeMap<(&str, &str), u32> = BTreeMap::new();
+    for record in records {
+        match &record.event {
+            Event::Progress { file, percent } => {
+                let key = (record.host.as_str(), file.as_str());
+                if let Some(previous) = last.get(&key) {
+                    if percent < previous {
+                        return Some(violation(
+                            record,
+                            format!("{file} went from {previous}% to {percent}%"),
+                        ));
+                    }
+                }
+                last.insert(key, *percent);
+            }
+            Event::UploadAcked { file } => {
+                let reached = last.get(&(record.host.as_str(), file.as_str())).copied();
+                if reached != Some(100) {
+                    return Some(violation(
+                        record,
+                        format!("{file} fully acked but progress ended at {reached:?}"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// No party panicked and no host failed.
+pub fn no_panic(records: &[Record]) -> Option<Violation> {
+    records.iter().find_map(|record| match &record.event {
+        Event::Panicked { message } => Some(violation(record, format!("panic: {message}"))),
+        Event::HostFailed { error } => Some(violation(record, format!("host failed: {error}"))),
+        _ => None,
+    })
+}
