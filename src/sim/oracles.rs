@@ -415,3 +415,300 @@ pub fn no_panic(records: &[Record]) -> Option<Violation> {
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t_ms: u64, host: &str, event: Event) -> Record {
+        Record {
+            t_ms,
+            host: host.into(),
+            event,
+        }
+    }
+
+    fn chunk_frame(dir: &'static str, id: u16, file: &str, seq: u32) -> Event {
+        Event::Frame {
+            dir,
+            peer: "resource:8091".into(),
+            id,
+            name: ids::name(id),
+            len: 0,
+            file: Some(file.into()),
+            seq: Some(seq),
+        }
+    }
+
+    #[test]
+    fn window_catches_six_in_flight_by_the_books_and_on_the_wire() {
+        let books = [at(
+            5,
+            "user1",
+            Event::ChunkSent {
+                file: "a".into(),
+                seq: 7,
+                id: ids::IMG_CHAT_UPLOAD_REQ,
+                in_flight: 6,
+                retransmit: false,
+            },
+        )];
+        assert_eq!(window(&books).unwrap().t_ms, 5);
+        let mut wire: Vec<Record> = (1..=6)
+            .map(|seq| {
+                at(
+                    u64::from(seq),
+                    "user1",
+                    chunk_frame("tx", ids::IMG_CHAT_UPLOAD_REQ, "a", seq),
+                )
+            })
+            .collect();
+        assert_eq!(window(&wire).unwrap().t_ms, 6);
+        // With a reply in between, the same six sends stay within the window.
+        wire.insert(
+            5,
+            at(
+                5,
+                "user1",
+                chunk_frame("rx", ids::IMG_CHAT_UPLOAD_RSP, "a", 1),
+            ),
+        );
+        assert_eq!(window(&wire), None);
+    }
+
+    #[test]
+    fn integrity_catches_a_download_that_differs_from_its_source() {
+        let trace = [
+            at(
+                0,
+                "user1",
+                Event::SourceFile {
+                    file: "a".into(),
+                    size: 3,
+                    md5: "m1".into(),
+                },
+            ),
+            at(
+                9,
+                "user2",
+                Event::DownloadDone {
+                    file: "a".into(),
+                    message_id: 1,
+                    size: 3,
+                    md5: "m2".into(),
+                },
+            ),
+        ];
+        let v = integrity(&trace).unwrap();
+        assert_eq!((v.t_ms, v.host.as_str()), (9, "user2"));
+    }
+
+    fn upload(file: &str) -> Vec<Record> {
+        vec![
+            at(
+                0,
+                "user1",
+                Event::ImageQueued {
+                    file: file.into(),
+                    from: 1,
+                    to: 2,
+                    size: 1,
+                    md5: "m".into(),
+                },
+            ),
+            at(
+                1,
+                "user1",
+                Event::ImageAnnounced {
+                    file: file.into(),
+                    message_id: 4,
+                },
+            ),
+            at(
+                2,
+                "resource",
+                Event::UploadCommitted {
+                    file: file.into(),
+                    owner: 1,
+                    size: 1,
+                    md5: "m".into(),
+                },
+            ),
+        ]
+    }
+
+    fn final_message(status: i32) -> Record {
+        at(
+            9,
+            "chat",
+            Event::FinalMessage {
+                message_id: 4,
+                from: 1,
+                to: 2,
+                msg_type: msg_type::PIC,
+                status,
+                content: "a".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn notify_catches_a_double_notice_a_missing_one_and_a_message_left_unuploaded() {
+        let told_sender = at(
+            3,
+            "user1",
+            Event::UploadNotified {
+                file: "a".into(),
+                message_id: 4,
+            },
+        );
+        let told_receiver = at(
+            3,
+            "user2",
+            Event::ImagePushReceived {
+                file: "a".into(),
+                message_id: 4,
+                from: 1,
+                size: 1,
+            },
+        );
+
+        let mut good = upload("a");
+        good.extend([
+            told_sender.clone(),
+            told_receiver.clone(),
+            final_message(status::READED),
+        ]);
+        assert_eq!(notify(&good), None);
+
+        let mut twice = good.clone();
+        twice.insert(4, told_receiver.clone());
+        assert!(notify(&twice).unwrap().detail.contains("2 times"));
+
+        let mut receiver_never_told = upload("a");
+        receiver_never_told.extend([told_sender.clone(), final_message(status::READED)]);
+        assert!(notify(&receiver_never_told)
+            .unwrap()
+            .detail
+            .contains("user2 was never told"));
+
+        let mut still_uploading = upload("a");
+        still_uploading.extend([told_sender, told_receiver, final_message(status::UN_UPLOAD)]);
+        assert!(notify(&still_uploading)
+            .unwrap()
+            .detail
+            .contains("ends with status 3"));
+    }
+
+    #[test]
+    fn messages_catches_loss_duplicates_and_reordering() {
+        let sent = |u: &str| {
+            at(
+                1,
+                "user1",
+                Event::TextSent {
+                    from: 1,
+                    to: 2,
+                    unique_id: u.into(),
+                    content: u.into(),
+                },
+            )
+        };
+        let stored = |u: &str| {
+            at(
+                2,
+                "chat",
+                Event::TextStored {
+                    message_id: 1,
+                    from: 1,
+                    to: 2,
+                    unique_id: u.into(),
+                },
+            )
+        };
+        let acked = |u: &str| {
+            at(
+                3,
+                "user1",
+                Event::TextAcked {
+                    unique_id: u.into(),
+                    message_id: 1,
+                },
+            )
+        };
+        let got = |u: &str| {
+            at(
+                4,
+                "user2",
+                Event::TextReceived {
+                    from: 1,
+                    to: 2,
+                    message_id: 1,
+                    unique_id: u.into(),
+                    content: u.into(),
+                },
+            )
+        };
+        let lost = [sent("x"), stored("x"), acked("x")];
+        assert!(messages(&lost).unwrap().detail.contains("never delivered"));
+        let twice = [sent("x"), stored("x"), acked("x"), got("x"), got("x")];
+        assert!(messages(&twice)
+            .unwrap()
+            .detail
+            .contains("delivered 2 times"));
+        let reordered = [
+            sent("x"),
+            sent("y"),
+            stored("x"),
+            stored("y"),
+            got("y"),
+            got("x"),
+        ];
+        assert!(messages(&reordered)
+            .unwrap()
+            .detail
+            .contains("in the order"));
+    }
+
+    #[test]
+    fn progress_catches_a_step_back_and_an_end_short_of_100() {
+        let p = |percent| {
+            at(
+                1,
+                "user1",
+                Event::Progress {
+                    file: "a".into(),
+                    percent,
+                },
+            )
+        };
+        assert!(progress(&[p(50), p(40)]).is_some());
+        let short = [
+            p(80),
+            at(2, "user1", Event::UploadAcked { file: "a".into() }),
+        ];
+        assert!(progress(&short).unwrap().detail.contains("Some(80)"));
+        assert_eq!(
+            progress(&[
+                p(80),
+                p(100),
+                at(2, "user1", Event::UploadAcked { file: "a".into() })
+            ]),
+            None
+        );
+    }
+
+    #[test]
+    fn liveness_and_no_panic_fail_when_they_should() {
+        let trace = [at(
+            7,
+            "sim",
+            Event::Panicked {
+                message: "boom".into(),
+            },
+        )];
+        assert!(no_panic(&trace).unwrap().detail.contains("boom"));
+        assert!(liveness(&trace, false).is_some());
+        assert_eq!(liveness(&trace, true), None);
+    }
+}
