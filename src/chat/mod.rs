@@ -22,6 +22,8 @@ use std::time::Duration;
 
 pub use service::NotifyService;
 
+/// Upstream's error code for a message that cannot be stored (CREATE_CHAT_FAILED).
+pub const CREATE_CHAT_FAILED: i32 = 1012;
 /// Upstream's error code for a message that cannot be loaded (LOAD_CHAT_FAILED).
 pub const LOAD_CHAT_FAILED: i32 = 1013;
 
@@ -229,7 +231,7 @@ impl ChatServer {
             ids::TEXT_CHAT_MSG_REQ => {
                 let req: TextReq = frame.parse()?;
                 self.require_session(*uid, req.fromuid)?;
-                Ok(Some(self.store_texts(req)))
+                self.store_texts(req).map(Some)
             }
             ids::IMG_CHAT_MSG_REQ => {
                 let req: ImgMsgReq = frame.parse()?;
@@ -237,7 +239,7 @@ impl ChatServer {
                 if !inner.users.check(req.fromuid, &req.token) {
                     return Err(RequestError::Code(ErrorCode::TokenInvalid));
                 }
-                Ok(Some(self.store_image_message(req)))
+                self.store_image_message(req).map(Some)
             }
             other => Err(RequestError::UnknownId(other)),
         }
@@ -305,10 +307,10 @@ impl ChatServer {
         });
     }
 
-    fn store_texts(&self, req: TextReq) -> Frame {
+    fn store_texts(&self, req: TextReq) -> Result<Frame, RequestError> {
         let inner = &self.inner;
         let chat_time = inner.clock.chat_time();
-        let chat_datas: Vec<ChatData> = req
+        let chat_datas = req
             .text_array
             .iter()
             .map(|item| {
@@ -320,22 +322,23 @@ impl ChatServer {
                     status: status::UN_READ,
                     msg_type: msg_type::TEXT,
                     created_at: chat_time.clone(),
-                });
+                })?;
                 inner.tracer.emit(Event::TextStored {
                     message_id,
                     from: req.fromuid,
                     to: req.touid,
                     unique_id: item.unique_id.clone(),
                 });
-                ChatData {
+                Ok(ChatData {
                     message_id,
                     unique_id: item.unique_id.clone(),
                     content: item.content.clone(),
                     status: status::UN_READ,
                     chat_time: chat_time.clone(),
-                }
+                })
             })
-            .collect();
+            .collect::<Result<Vec<ChatData>, std::io::Error>>()
+            .map_err(|_| RequestError::Store(CREATE_CHAT_FAILED))?;
         let body = TextRsp {
             error: 0,
             fromuid: req.fromuid,
@@ -350,21 +353,24 @@ impl ChatServer {
                 first.message_id,
             );
         }
-        Frame::json(ids::TEXT_CHAT_MSG_RSP, &body)
+        Ok(Frame::json(ids::TEXT_CHAT_MSG_RSP, &body))
     }
 
-    fn store_image_message(&self, req: ImgMsgReq) -> Frame {
+    fn store_image_message(&self, req: ImgMsgReq) -> Result<Frame, RequestError> {
         let inner = &self.inner;
         let chat_time = inner.clock.chat_time();
-        let message_id = inner.messages.insert(NewMessage {
-            thread_id: req.thread_id,
-            sender_id: req.fromuid,
-            recv_id: req.touid,
-            content: req.name.clone(),
-            status: status::UN_UPLOAD,
-            msg_type: msg_type::PIC,
-            created_at: chat_time.clone(),
-        });
+        let message_id = inner
+            .messages
+            .insert(NewMessage {
+                thread_id: req.thread_id,
+                sender_id: req.fromuid,
+                recv_id: req.touid,
+                content: req.name.clone(),
+                status: status::UN_UPLOAD,
+                msg_type: msg_type::PIC,
+                created_at: chat_time.clone(),
+            })
+            .map_err(|_| RequestError::Store(CREATE_CHAT_FAILED))?;
         inner.tracer.emit(Event::ImageMessageStored {
             message_id,
             from: req.fromuid,
@@ -373,7 +379,7 @@ impl ChatServer {
             msg_type: msg_type::PIC,
             status: status::UN_UPLOAD,
         });
-        Frame::json(
+        Ok(Frame::json(
             ids::IMG_CHAT_MSG_RSP,
             &ImgMsgRsp {
                 error: 0,
@@ -387,20 +393,23 @@ impl ChatServer {
                 status: status::UN_UPLOAD,
                 message_id,
             },
-        )
+        ))
     }
 
     /// The resource server says `message_id`'s file is stored. Marks the message uploaded and
     /// tells both parties, once: a repeated notify (a retry whose answer was lost) changes nothing.
     pub fn upload_finished(&self, message_id: i64, file: &str, total_size: u64) -> Result<(), i32> {
         let inner = &self.inner;
-        let Some(stored) = inner.messages.get(message_id) else {
+        let Ok(Some(stored)) = inner.messages.get(message_id) else {
             return Err(LOAD_CHAT_FAILED);
         };
         if stored.message.content != file {
             return Err(LOAD_CHAT_FAILED);
         }
-        let previous = inner.messages.set_status(message_id, status::READED);
+        let previous = inner
+            .messages
+            .set_status(message_id, status::READED)
+            .map_err(|_| LOAD_CHAT_FAILED)?;
         let first = previous == Some(status::UN_UPLOAD);
         inner.tracer.emit(Event::NotifyReceived {
             message_id,
@@ -442,6 +451,8 @@ enum RequestError {
     Code(ErrorCode),
     #[error("unknown message id {0}")]
     UnknownId(u16),
+    #[error("the message store failed (error {0})")]
+    Store(i32),
 }
 
 impl RequestError {
@@ -450,6 +461,7 @@ impl RequestError {
             RequestError::Json(_) => ErrorCode::ErrorJson.code(),
             RequestError::Code(code) => code.code(),
             RequestError::UnknownId(_) => ErrorCode::MsgIdErr.code(),
+            RequestError::Store(code) => *code,
         }
     }
 }

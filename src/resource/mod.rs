@@ -126,7 +126,7 @@ impl ResourceServer {
             self.inner.tracer.clone(),
         );
         // Uploads completed before a restart whose notify was never answered.
-        for record in self.inner.uploads.all() {
+        for record in self.inner.uploads.all()? {
             if record.complete && !record.notified {
                 notifier.enqueue(record);
             }
@@ -278,7 +278,8 @@ impl ResourceServer {
             Err(_) => return reply(ErrorCode::ErrorJson, 0),
         };
         match self.inner.uploads.by_message(req.message_id) {
-            Some(record) if record.complete => Frame::json(
+            Err(_) => reply(ErrorCode::RedisReadErr, req.message_id),
+            Ok(Some(record)) if record.complete => Frame::json(
                 ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
                 &DownInfoRsp {
                     error: 0,
@@ -321,8 +322,10 @@ impl ResourceServer {
         if check_file_name(&req.name).is_err() {
             return error(ErrorCode::FileNotExists);
         }
-        let Some(record) = self.inner.uploads.get(&req.name).filter(|r| r.complete) else {
-            return error(ErrorCode::FileNotExists);
+        let record = match self.inner.uploads.get(&req.name) {
+            Err(_) => return error(ErrorCode::RedisReadErr),
+            Ok(Some(record)) if record.complete => record,
+            Ok(_) => return error(ErrorCode::FileNotExists),
         };
         if req.seq == 1 {
             if !self.inner.users.check(req.uid, &req.token) {

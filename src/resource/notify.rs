@@ -37,9 +37,13 @@ impl Notifier {
                 tokio::spawn(async move {
                     let client = channel.map(ChatServiceClient::new);
                     notify_until_answered(client, &config, &record, &tracer).await;
-                    if let Some(mut current) = uploads.get(&record.name) {
+                    // If this save fails the notify is repeated after a restart; the chat server
+                    // makes that harmless.
+                    if let Ok(Some(mut current)) = uploads.get(&record.name) {
                         current.notified = true;
-                        uploads.put(current);
+                        if let Err(err) = uploads.put(current) {
+                            tracing::warn!("cannot save notified state of {}: {err}", record.name);
+                        }
                     }
                 });
             }

@@ -182,7 +182,11 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
     };
 
     let path = file_path(chunk.uid, &req.name);
-    let mut record = match inner.uploads.get(&req.name) {
+    let existing = match inner.uploads.get(&req.name) {
+        Ok(existing) => existing,
+        Err(err) => return refused(ErrorCode::RedisReadErr, format!("read upload state: {err}")),
+    };
+    let mut record = match existing {
         Some(record) => {
             if record.owner_uid != chunk.uid {
                 return refused(
@@ -245,7 +249,12 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         return match verify(server, &path, &record) {
             Ok(()) => {
                 record.complete = true;
-                inner.uploads.put(record.clone());
+                if let Err(err) = inner.uploads.put(record.clone()) {
+                    return refused(
+                        ErrorCode::FileSaveRedisFailed,
+                        format!("save upload state: {err}"),
+                    );
+                }
                 inner.tracer.emit(Event::UploadCommitted {
                     file: record.name.clone(),
                     owner: record.owner_uid,
@@ -258,7 +267,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
             Err(reason) => {
                 // The stored bytes are wrong: drop them so a retry starts clean.
                 let _ = inner.files.remove(&path);
-                inner.uploads.remove(&record.name);
+                let _ = inner.uploads.remove(&record.name);
                 inner.tracer.emit(Event::UploadRejected {
                     file: record.name.clone(),
                     reason: reason.clone(),
@@ -267,7 +276,12 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
             }
         };
     }
-    inner.uploads.put(record);
+    if let Err(err) = inner.uploads.put(record) {
+        return refused(
+            ErrorCode::FileSaveRedisFailed,
+            format!("save upload state: {err}"),
+        );
+    }
     reply(ErrorCode::Success)
 }
 

@@ -208,7 +208,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
         }
     }
     let end = sim.elapsed();
-    for stored in messages.all() {
+    for stored in messages.all().unwrap_or_default() {
         let m = &stored.message;
         trace.record_at(
             end,
@@ -282,7 +282,7 @@ async fn audit_files(
             return;
         }
     }
-    for record in uploads.all() {
+    for record in uploads.all().unwrap_or_default() {
         let path = std::path::PathBuf::from(record.owner_uid.to_string()).join(&record.name);
         let (size, md5) = match files.read(&path) {
             Ok(bytes) => (bytes.len() as u64, hex::encode(Md5::digest(&bytes))),

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::io;
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,12 +25,12 @@ pub struct StoredMessage {
 
 pub trait MessageStore: Send + Sync + 'static {
     /// Stores a message and returns its id (auto-increment from 1).
-    fn insert(&self, message: NewMessage) -> i64;
-    fn get(&self, message_id: i64) -> Option<StoredMessage>;
+    fn insert(&self, message: NewMessage) -> io::Result<i64>;
+    fn get(&self, message_id: i64) -> io::Result<Option<StoredMessage>>;
     /// Sets the status; returns the previous one, or `None` when there is no such message.
-    fn set_status(&self, message_id: i64, status: i32) -> Option<i32>;
+    fn set_status(&self, message_id: i64, status: i32) -> io::Result<Option<i32>>;
     /// Every message in id order.
-    fn all(&self) -> Vec<StoredMessage>;
+    fn all(&self) -> io::Result<Vec<StoredMessage>>;
 }
 
 #[derive(Debug, Default)]
@@ -38,34 +39,36 @@ pub struct MemoryMessages {
 }
 
 impl MessageStore for MemoryMessages {
-    fn insert(&self, message: NewMessage) -> i64 {
+    fn insert(&self, message: NewMessage) -> io::Result<i64> {
         let mut rows = self.rows.lock().unwrap();
         let id = rows.keys().next_back().map_or(1, |last| last + 1);
         rows.insert(id, message);
-        id
+        Ok(id)
     }
 
-    fn get(&self, message_id: i64) -> Option<StoredMessage> {
+    fn get(&self, message_id: i64) -> io::Result<Option<StoredMessage>> {
         let rows = self.rows.lock().unwrap();
-        rows.get(&message_id).map(|m| StoredMessage {
+        Ok(rows.get(&message_id).map(|m| StoredMessage {
             message_id,
             message: m.clone(),
-        })
+        }))
     }
 
-    fn set_status(&self, message_id: i64, status: i32) -> Option<i32> {
+    fn set_status(&self, message_id: i64, status: i32) -> io::Result<Option<i32>> {
         let mut rows = self.rows.lock().unwrap();
-        let row = rows.get_mut(&message_id)?;
-        Some(std::mem::replace(&mut row.status, status))
+        Ok(rows
+            .get_mut(&message_id)
+            .map(|row| std::mem::replace(&mut row.status, status)))
     }
 
-    fn all(&self) -> Vec<StoredMessage> {
+    fn all(&self) -> io::Result<Vec<StoredMessage>> {
         let rows = self.rows.lock().unwrap();
-        rows.iter()
+        Ok(rows
+            .iter()
             .map(|(id, m)| StoredMessage {
                 message_id: *id,
                 message: m.clone(),
             })
-            .collect()
+            .collect())
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io;
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,13 +24,15 @@ pub struct UploadRecord {
     pub notified: bool,
 }
 
+/// Upload state by file name. `put` and `remove` are durable when they return `Ok`: the resource
+/// server acks a chunk only after its record is saved.
 pub trait UploadStore: Send + Sync + 'static {
-    fn get(&self, name: &str) -> Option<UploadRecord>;
-    fn put(&self, record: UploadRecord);
-    fn remove(&self, name: &str);
-    fn by_message(&self, message_id: i64) -> Option<UploadRecord>;
+    fn get(&self, name: &str) -> io::Result<Option<UploadRecord>>;
+    fn put(&self, record: UploadRecord) -> io::Result<()>;
+    fn remove(&self, name: &str) -> io::Result<()>;
+    fn by_message(&self, message_id: i64) -> io::Result<Option<UploadRecord>>;
     /// Every record in name order.
-    fn all(&self) -> Vec<UploadRecord>;
+    fn all(&self) -> io::Result<Vec<UploadRecord>>;
 }
 
 #[derive(Debug, Default)]
@@ -38,30 +41,32 @@ pub struct MemoryUploads {
 }
 
 impl UploadStore for MemoryUploads {
-    fn get(&self, name: &str) -> Option<UploadRecord> {
-        self.records.lock().unwrap().get(name).cloned()
+    fn get(&self, name: &str) -> io::Result<Option<UploadRecord>> {
+        Ok(self.records.lock().unwrap().get(name).cloned())
     }
 
-    fn put(&self, record: UploadRecord) {
+    fn put(&self, record: UploadRecord) -> io::Result<()> {
         self.records
             .lock()
             .unwrap()
             .insert(record.name.clone(), record);
+        Ok(())
     }
 
-    fn remove(&self, name: &str) {
+    fn remove(&self, name: &str) -> io::Result<()> {
         self.records.lock().unwrap().remove(name);
+        Ok(())
     }
 
-    fn by_message(&self, message_id: i64) -> Option<UploadRecord> {
+    fn by_message(&self, message_id: i64) -> io::Result<Option<UploadRecord>> {
         let records = self.records.lock().unwrap();
-        records
+        Ok(records
             .values()
             .find(|r| r.message_id == message_id)
-            .cloned()
+            .cloned())
     }
 
-    fn all(&self) -> Vec<UploadRecord> {
-        self.records.lock().unwrap().values().cloned().collect()
+    fn all(&self) -> io::Result<Vec<UploadRecord>> {
+        Ok(self.records.lock().unwrap().values().cloned().collect())
     }
 }
