@@ -5,6 +5,7 @@ mod service;
 
 use crate::clock::Clock;
 use crate::net::{framed, next_frame, FrameSender, Network};
+use crate::profile::Profile;
 use crate::protocol::body::{
     ChatData, ErrorRsp, HeartbeatReq, ImgMsgReq, ImgMsgRsp, ImgUploadedNotify, LoginReq, LoginRsp,
     TextReq, TextRsp,
@@ -35,6 +36,8 @@ pub struct ChatConfig {
     pub grpc_listen: String,
     /// A session with no frame for this long is dropped (upstream: 20 s).
     pub heartbeat_timeout: Duration,
+    /// The seed's quirks to reproduce, if any.
+    pub profile: Profile,
 }
 
 impl Default for ChatConfig {
@@ -43,6 +46,7 @@ impl Default for ChatConfig {
             listen: "0.0.0.0:8090".into(),
             grpc_listen: "0.0.0.0:50051".into(),
             heartbeat_timeout: Duration::from_secs(20),
+            profile: Profile::reference(),
         }
     }
 }

@@ -10,6 +10,7 @@ mod upload;
 
 use crate::hash::stable_hash;
 use crate::net::{framed, next_frame, FrameSender, Network};
+use crate::profile::Profile;
 use crate::protocol::body::{
     HeartbeatReq, ImgMsgReq, ImgMsgRsp, ImgUploadedNotify, LoginReq, LoginRsp, TextReq, TextRsp,
 };
@@ -35,6 +36,8 @@ pub struct ClientConfig {
     pub chunk_timeout: Duration,
     /// How long a download waits for one reply before it starts over.
     pub download_timeout: Duration,
+    /// The seed's quirks to reproduce, if any.
+    pub profile: Profile,
 }
 
 impl ClientConfig {
@@ -47,6 +50,7 @@ impl ClientConfig {
             heartbeat_interval: Duration::from_secs(10),
             chunk_timeout: Duration::from_secs(5),
             download_timeout: Duration::from_secs(10),
+            profile: Profile::reference(),
         }
     }
 }

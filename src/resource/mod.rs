@@ -15,6 +15,7 @@ pub use names::check_file_name;
 use crate::clock::Clock;
 use crate::hash::stable_hash;
 use crate::net::{framed, next_frame, BoxStream, FrameSender, Network};
+use crate::profile::Profile;
 use crate::protocol::body::{
     ChunkHint, ChunkRsp, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp,
 };
@@ -47,6 +48,8 @@ pub struct ResourceConfig {
     pub notify_backoff_max: Duration,
     /// How long one notify attempt may take.
     pub notify_timeout: Duration,
+    /// The seed's quirks to reproduce, if any.
+    pub profile: Profile,
 }
 
 impl Default for ResourceConfig {
@@ -58,6 +61,7 @@ impl Default for ResourceConfig {
             notify_backoff: Duration::from_millis(200),
             notify_backoff_max: Duration::from_secs(5),
             notify_timeout: Duration::from_secs(3),
+            profile: Profile::reference(),
         }
     }
 }
