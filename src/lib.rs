@@ -20,3 +20,5 @@ pub mod sim;
 pub mod store;
 pub mod trace;
 pub mod users;
+pub mod proxy;
+pub mod timeline;

@@ -43,6 +43,9 @@ pub enum Event {
     LoggedIn {
         uid: i32,
     },
+    LoggedOut {
+        uid: i32,
+    },
     LoginFailed {
         uid: i32,
         error: i32,
@@ -100,6 +103,30 @@ pub enum Event {
         file: String,
         error: i32,
         reason: String,
+    },
+    /// The client will send this chunk (`scope` "chunk") or the whole file ("file") again after an
+    /// error reply.
+    UploadRetry {
+        file: String,
+        seq: u32,
+        error: i32,
+        scope: &'static str,
+    },
+    UploadPaused {
+        file: String,
+    },
+    UploadResumed {
+        file: String,
+    },
+    UploadCancelled {
+        file: String,
+    },
+    /// After a reconnect the server said which chunks it holds (extension 1051/1052).
+    UploadStatus {
+        file: String,
+        held: u32,
+        of: u32,
+        error: i32,
     },
     /// The sender learned from the chat server that its upload is complete.
     UploadNotified {
@@ -194,7 +221,12 @@ pub enum Event {
         seq: u32,
     },
 
-    // --- the world ---
+    // --- the world and the fault proxy ---
+    /// An injected fault took effect.
+    Fault {
+        kind: String,
+        detail: String,
+    },
     /// A party panicked (caught by the world's panic hook).
     Panicked {
         message: String,

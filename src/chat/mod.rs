@@ -66,6 +66,9 @@ struct Inner {
     sessions: Mutex<BTreeMap<i32, Session>>,
     /// Pushes for users who were offline, delivered in order at their next login.
     undelivered: Mutex<BTreeMap<i32, Vec<(Frame, i64)>>>,
+    /// Message ids by (sender, unique id): a request sent again after a reconnect gets the same
+    /// answer and is neither stored nor pushed twice.
+    seen: Mutex<BTreeMap<(i32, String), i64>>,
     next_conn: AtomicU64,
 }
 
@@ -91,6 +94,7 @@ impl ChatServer {
                 tracer,
                 sessions: Mutex::default(),
                 undelivered: Mutex::default(),
+                seen: Mutex::default(),
                 next_conn: AtomicU64::new(1),
             }),
         }
@@ -314,11 +318,11 @@ impl ChatServer {
     fn store_texts(&self, req: TextReq) -> Result<Frame, RequestError> {
         let inner = &self.inner;
         let chat_time = inner.clock.chat_time();
-        let chat_datas = req
-            .text_array
-            .iter()
-            .map(|item| {
-                let message_id = inner.messages.insert(NewMessage {
+        let mut chat_datas = Vec::new();
+        let mut fresh = Vec::new();
+        for item in &req.text_array {
+            let (message_id, first) =
+                self.store_once(req.fromuid, &item.unique_id, || NewMessage {
                     thread_id: req.thread_id,
                     sender_id: req.fromuid,
                     recv_id: req.touid,
@@ -327,62 +331,86 @@ impl ChatServer {
                     msg_type: msg_type::TEXT,
                     created_at: chat_time.clone(),
                 })?;
+            let data = ChatData {
+                message_id,
+                unique_id: item.unique_id.clone(),
+                content: item.content.clone(),
+                status: status::UN_READ,
+                chat_time: chat_time.clone(),
+            };
+            if first {
                 inner.tracer.emit(Event::TextStored {
                     message_id,
                     from: req.fromuid,
                     to: req.touid,
                     unique_id: item.unique_id.clone(),
                 });
-                Ok(ChatData {
-                    message_id,
-                    unique_id: item.unique_id.clone(),
-                    content: item.content.clone(),
-                    status: status::UN_READ,
-                    chat_time: chat_time.clone(),
-                })
-            })
-            .collect::<Result<Vec<ChatData>, std::io::Error>>()
-            .map_err(|_| RequestError::Store(CREATE_CHAT_FAILED))?;
-        let body = TextRsp {
+                fresh.push(data.clone());
+            }
+            chat_datas.push(data);
+        }
+        let reply = |chat_datas| TextRsp {
             error: 0,
             fromuid: req.fromuid,
             touid: req.touid,
             thread_id: req.thread_id,
             chat_datas,
         };
-        if let Some(first) = body.chat_datas.first() {
+        // Only what was stored just now is pushed: a repeat was pushed the first time.
+        if let Some(first) = fresh.first().map(|d| d.message_id) {
             self.push(
                 req.touid,
-                Frame::json(ids::NOTIFY_TEXT_CHAT_MSG_REQ, &body),
-                first.message_id,
+                Frame::json(ids::NOTIFY_TEXT_CHAT_MSG_REQ, &reply(fresh)),
+                first,
             );
         }
+        let body = reply(chat_datas);
         Ok(Frame::json(ids::TEXT_CHAT_MSG_RSP, &body))
+    }
+
+    /// Stores the message unless this sender's unique id was stored before; returns the message
+    /// id and whether it was stored now.
+    fn store_once(
+        &self,
+        sender: i32,
+        unique_id: &str,
+        message: impl FnOnce() -> NewMessage,
+    ) -> Result<(i64, bool), RequestError> {
+        let key = (sender, unique_id.to_owned());
+        if let Some(id) = self.inner.seen.lock().unwrap().get(&key) {
+            return Ok((*id, false));
+        }
+        let id = self
+            .inner
+            .messages
+            .insert(message())
+            .map_err(|_| RequestError::Store(CREATE_CHAT_FAILED))?;
+        self.inner.seen.lock().unwrap().insert(key, id);
+        Ok((id, true))
     }
 
     fn store_image_message(&self, req: ImgMsgReq) -> Result<Frame, RequestError> {
         let inner = &self.inner;
         let chat_time = inner.clock.chat_time();
-        let message_id = inner
-            .messages
-            .insert(NewMessage {
-                thread_id: req.thread_id,
-                sender_id: req.fromuid,
-                recv_id: req.touid,
-                content: req.name.clone(),
-                status: status::UN_UPLOAD,
-                msg_type: msg_type::PIC,
-                created_at: chat_time.clone(),
-            })
-            .map_err(|_| RequestError::Store(CREATE_CHAT_FAILED))?;
-        inner.tracer.emit(Event::ImageMessageStored {
-            message_id,
-            from: req.fromuid,
-            to: req.touid,
-            file: req.name.clone(),
-            msg_type: msg_type::PIC,
+        let (message_id, first) = self.store_once(req.fromuid, &req.unique_id, || NewMessage {
+            thread_id: req.thread_id,
+            sender_id: req.fromuid,
+            recv_id: req.touid,
+            content: req.name.clone(),
             status: status::UN_UPLOAD,
-        });
+            msg_type: msg_type::PIC,
+            created_at: chat_time.clone(),
+        })?;
+        if first {
+            inner.tracer.emit(Event::ImageMessageStored {
+                message_id,
+                from: req.fromuid,
+                to: req.touid,
+                file: req.name.clone(),
+                msg_type: msg_type::PIC,
+                status: status::UN_UPLOAD,
+            });
+        }
         Ok(Frame::json(
             ids::IMG_CHAT_MSG_RSP,
             &ImgMsgRsp {

@@ -9,7 +9,7 @@ pub mod text;
 mod upload;
 
 use crate::hash::stable_hash;
-use crate::net::{framed, next_frame, FrameSender, Network};
+use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
 use crate::profile::Profile;
 use crate::protocol::body::{
     HeartbeatReq, ImgMsgReq, ImgMsgRsp, ImgUploadedNotify, LoginReq, LoginRsp, TextReq, TextRsp,
@@ -18,10 +18,11 @@ use crate::protocol::{ids, Frame, FrameCodec, Framing};
 use crate::trace::{Event, Tracer};
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -71,78 +72,44 @@ impl SourceFile {
 enum Command {
     Texts { to: i32, contents: Vec<String> },
     Image { to: i32, file: SourceFile },
+    Logout,
+    Login,
 }
 
 /// A running client.
 #[derive(Clone)]
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
+    uploads: upload::UploadEngine,
 }
 
 impl Client {
     /// Connects to the chat server, logs in and starts the client's tasks. Returns once the login
-    /// has been answered successfully.
+    /// has been answered successfully; later connection losses are repaired in the background.
     pub async fn start(
         config: ClientConfig,
         network: Arc<dyn Network>,
         tracer: Tracer,
     ) -> Result<Client, ClientError> {
-        let stream = network
-            .connect(config.chat_addr.clone())
-            .await
-            .map_err(|e| ClientError::Connect(config.chat_addr.clone(), e))?;
-        let peer = config.chat_addr.clone();
-        let (mut reader, sender) = framed(
-            stream,
-            FrameCodec::with_limit(Framing::Chat, usize::MAX),
-            FrameCodec::upstream(Framing::Chat),
-        );
-        let login = Frame::json(
-            ids::CHAT_LOGIN,
-            &LoginReq {
-                uid: config.uid,
-                token: config.token.clone(),
-            },
-        );
-        tracer.emit(Event::frame("tx", &peer, &login, None));
-        sender.send(login);
-        let reply = tokio::time::timeout(Duration::from_secs(10), next_frame(&mut reader))
-            .await
-            .map_err(|_| ClientError::Login("no reply to login within 10 s".into()))?
-            .map_err(|e| ClientError::Login(e.to_string()))?
-            .ok_or_else(|| ClientError::Login("connection closed before the login reply".into()))?;
-        tracer.emit(Event::frame("rx", &peer, &reply, None));
-        let rsp: LoginRsp = (reply.id == ids::CHAT_LOGIN_RSP)
-            .then(|| reply.parse().ok())
-            .flatten()
-            .ok_or_else(|| ClientError::Login(format!("unexpected reply id {}", reply.id)))?;
-        if rsp.error != 0 {
-            tracer.emit(Event::LoginFailed {
-                uid: config.uid,
-                error: rsp.error,
-            });
-            return Err(ClientError::Login(format!(
-                "refused with error {}",
-                rsp.error
-            )));
-        }
-        tracer.emit(Event::LoggedIn { uid: config.uid });
-
+        let connection = login(&config, network.as_ref(), &tracer).await?;
         let uploads = upload::UploadEngine::start(config.clone(), network.clone(), tracer.clone());
-        let downloads = download::Downloader::start(config.clone(), network, tracer.clone());
+        let downloads =
+            download::Downloader::start(config.clone(), network.clone(), tracer.clone());
         let (commands, rx) = mpsc::unbounded_channel();
         let chat = ChatSide {
+            peer: config.chat_addr.clone(),
             config,
+            network,
             tracer,
-            peer,
-            sender,
-            uploads,
+            uploads: uploads.clone(),
             downloads,
             pending_images: BTreeMap::new(),
+            pending_texts: Vec::new(),
             next_unique: 1,
+            want_session: true,
         };
-        tokio::spawn(chat.run(reader, rx));
-        Ok(Client { commands })
+        tokio::spawn(chat.run(Some(connection), rx));
+        Ok(Client { commands, uploads })
     }
 
     /// One press of the send button with these texts.
@@ -154,7 +121,96 @@ impl Client {
     pub fn send_image(&self, to: i32, file: SourceFile) {
         let _ = self.commands.send(Command::Image { to, file });
     }
+
+    pub fn pause(&self, file: &str) {
+        self.uploads
+            .command(upload::Command::Pause(file.to_owned()));
+    }
+
+    pub fn resume(&self, file: &str) {
+        self.uploads
+            .command(upload::Command::Resume(file.to_owned()));
+    }
+
+    pub fn cancel(&self, file: &str) {
+        self.uploads
+            .command(upload::Command::Cancel(file.to_owned()));
+    }
+
+    /// Ends the chat session; uploads in progress go on.
+    pub fn logout(&self) {
+        let _ = self.commands.send(Command::Logout);
+    }
+
+    /// Starts a chat session again after `logout`.
+    pub fn login(&self) {
+        let _ = self.commands.send(Command::Login);
+    }
 }
+
+/// A logged-in chat connection.
+struct ChatConnection {
+    reader: FrameReader,
+    sender: FrameSender,
+    last_heard: Instant,
+}
+
+/// Connects and logs in; the login reply must come within 10 s.
+async fn login(
+    config: &ClientConfig,
+    network: &dyn Network,
+    tracer: &Tracer,
+) -> Result<ChatConnection, ClientError> {
+    let peer = config.chat_addr.clone();
+    let stream = tokio::time::timeout(LOGIN_TIMEOUT, network.connect(peer.clone()))
+        .await
+        .map_err(|_| ClientError::Login(format!("connecting to {peer} timed out")))?
+        .map_err(|e| ClientError::Connect(peer.clone(), e))?;
+    let (mut reader, sender) = framed(
+        stream,
+        FrameCodec::with_limit(Framing::Chat, usize::MAX),
+        FrameCodec::upstream(Framing::Chat),
+    );
+    let request = Frame::json(
+        ids::CHAT_LOGIN,
+        &LoginReq {
+            uid: config.uid,
+            token: config.token.clone(),
+        },
+    );
+    tracer.emit(Event::frame("tx", &peer, &request, None));
+    sender.send(request);
+    let reply = tokio::time::timeout(LOGIN_TIMEOUT, next_frame(&mut reader))
+        .await
+        .map_err(|_| ClientError::Login("no reply to login within 10 s".into()))?
+        .map_err(|e| ClientError::Login(e.to_string()))?
+        .ok_or_else(|| ClientError::Login("connection closed before the login reply".into()))?;
+    tracer.emit(Event::frame("rx", &peer, &reply, None));
+    let rsp: LoginRsp = (reply.id == ids::CHAT_LOGIN_RSP)
+        .then(|| reply.parse().ok())
+        .flatten()
+        .ok_or_else(|| ClientError::Login(format!("unexpected reply id {}", reply.id)))?;
+    if rsp.error != 0 {
+        tracer.emit(Event::LoginFailed {
+            uid: config.uid,
+            error: rsp.error,
+        });
+        return Err(ClientError::Login(format!(
+            "refused with error {}",
+            rsp.error
+        )));
+    }
+    tracer.emit(Event::LoggedIn { uid: config.uid });
+    Ok(ChatConnection {
+        reader,
+        sender,
+        last_heard: Instant::now(),
+    })
+}
+
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Missed heartbeat replies after which the chat connection is taken for dead.
+const HEARTBEATS_MISSED: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -173,54 +229,110 @@ pub fn thread_id(a: i32, b: i32) -> i32 {
 
 struct ChatSide {
     config: ClientConfig,
+    network: Arc<dyn Network>,
     tracer: Tracer,
     peer: String,
-    sender: FrameSender,
     uploads: upload::UploadEngine,
     downloads: download::Downloader,
-    /// Image messages announced and waiting for their 1036, by unique id.
-    pending_images: BTreeMap<String, (i32, SourceFile)>,
+    /// Image messages announced and waiting for their 1036, by unique id, with the request.
+    pending_images: BTreeMap<String, (i32, SourceFile, Frame)>,
+    /// Text requests not fully acknowledged: the unique ids still unanswered, and the request.
+    pending_texts: Vec<(BTreeSet<String>, Frame)>,
     next_unique: u64,
+    /// False between a logout and the next login.
+    want_session: bool,
 }
 
 impl ChatSide {
     async fn run(
         mut self,
-        mut reader: crate::net::FrameReader,
+        mut conn: Option<ChatConnection>,
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) {
         let mut heartbeat = tokio::time::interval(self.config.heartbeat_interval);
         heartbeat.tick().await;
         loop {
+            if conn.is_none() && self.want_session {
+                match login(&self.config, self.network.as_ref(), &self.tracer).await {
+                    Ok(fresh) => {
+                        conn = Some(fresh);
+                        self.resend_pending(conn.as_ref());
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            let next = async {
+                match conn.as_mut() {
+                    Some(c) => next_frame(&mut c.reader).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
-                frame = next_frame(&mut reader) => match frame {
-                    Ok(Some(frame)) => self.on_frame(frame),
-                    Ok(None) => {
-                        self.tracer.emit(Event::ConnClosed { peer: self.peer.clone(), reason: "closed by server".into() });
-                        return;
+                frame = next => match frame {
+                    Ok(Some(frame)) => {
+                        if let Some(c) = conn.as_mut() {
+                            c.last_heard = Instant::now();
+                        }
+                        self.on_frame(frame);
                     }
-                    Err(err) => {
-                        self.tracer.emit(Event::ConnClosed { peer: self.peer.clone(), reason: err.to_string() });
-                        return;
-                    }
+                    Ok(None) => conn = self.lost("closed by server".into()),
+                    Err(err) => conn = self.lost(err.to_string()),
                 },
                 command = commands.recv() => match command {
-                    Some(command) => self.on_command(command),
+                    Some(Command::Logout) => {
+                        self.want_session = false;
+                        if conn.take().is_some() {
+                            self.tracer.emit(Event::LoggedOut { uid: self.config.uid });
+                        }
+                    }
+                    Some(Command::Login) => self.want_session = true,
+                    Some(command) => self.on_command(command, conn.as_ref()),
                     // The application dropped its handle; keep serving pushes.
                     None => std::future::pending::<()>().await,
                 },
                 _ = heartbeat.tick() => {
-                    self.send(Frame::json(ids::HEART_BEAT_REQ, &HeartbeatReq { fromuid: self.config.uid }));
+                    // turmoil can stall a connection silently: a missing heartbeat reply is the
+                    // only sign, so silence for a few intervals means the connection is dead.
+                    let silent = conn.as_ref().map(|c| c.last_heard.elapsed());
+                    if silent.is_some_and(|s| s >= self.config.heartbeat_interval * HEARTBEATS_MISSED) {
+                        conn = self.lost("no heartbeat reply".into());
+                    } else if let Some(c) = conn.as_ref() {
+                        let beat = Frame::json(ids::HEART_BEAT_REQ, &HeartbeatReq { fromuid: self.config.uid });
+                        self.send(c, beat);
+                    }
                 }
             }
         }
     }
 
-    fn send(&self, frame: Frame) {
+    fn lost(&self, reason: String) -> Option<ChatConnection> {
+        self.tracer.emit(Event::ConnClosed {
+            peer: self.peer.clone(),
+            reason,
+        });
+        None
+    }
+
+    /// After a reconnect: requests whose answer never came are sent again. The chat server
+    /// recognises them by unique id, so nothing is stored or pushed twice.
+    fn resend_pending(&self, conn: Option<&ChatConnection>) {
+        let Some(conn) = conn else { return };
+        for (_, frame) in &self.pending_texts {
+            self.send(conn, frame.clone());
+        }
+        for (_, _, frame) in self.pending_images.values() {
+            self.send(conn, frame.clone());
+        }
+    }
+
+    fn send(&self, conn: &ChatConnection, frame: Frame) {
         self.tracer
             .emit(Event::frame("tx", &self.peer, &frame, None));
-        self.sender.send(frame);
+        conn.sender.send(frame);
     }
 
     fn unique_id(&mut self) -> String {
@@ -229,7 +341,8 @@ impl ChatSide {
         id
     }
 
-    fn on_command(&mut self, command: Command) {
+    /// Records a request as pending and sends it now if connected (else after the reconnect).
+    fn on_command(&mut self, command: Command, conn: Option<&ChatConnection>) {
         let uid = self.config.uid;
         match command {
             Command::Texts { to, contents } => {
@@ -246,7 +359,8 @@ impl ChatSide {
                             content: item.content.clone(),
                         });
                     }
-                    self.send(Frame::json(
+                    let ids = batch.iter().map(|i| i.unique_id.clone()).collect();
+                    let frame = Frame::json(
                         ids::TEXT_CHAT_MSG_REQ,
                         &TextReq {
                             fromuid: uid,
@@ -254,7 +368,11 @@ impl ChatSide {
                             thread_id: thread_id(uid, to),
                             text_array: batch,
                         },
-                    ));
+                    );
+                    if let Some(conn) = conn {
+                        self.send(conn, frame.clone());
+                    }
+                    self.pending_texts.push((ids, frame));
                 }
             }
             Command::Image { to, file } => {
@@ -267,7 +385,7 @@ impl ChatSide {
                     size: file.data.len() as u64,
                     md5: md5.clone(),
                 });
-                self.send(Frame::json(
+                let frame = Frame::json(
                     ids::IMG_CHAT_MSG_REQ,
                     &ImgMsgReq {
                         fromuid: uid,
@@ -278,9 +396,13 @@ impl ChatSide {
                         token: self.config.token.clone(),
                         unique_id: unique_id.clone(),
                     },
-                ));
-                self.pending_images.insert(unique_id, (to, file));
+                );
+                if let Some(conn) = conn {
+                    self.send(conn, frame.clone());
+                }
+                self.pending_images.insert(unique_id, (to, file, frame));
             }
+            Command::Logout | Command::Login => unreachable!("handled by the caller"),
         }
     }
 
@@ -323,7 +445,7 @@ impl ChatSide {
             },
             ids::IMG_CHAT_MSG_RSP => match frame.parse::<ImgMsgRsp>() {
                 Ok(rsp) => {
-                    let Some((to, file)) = self.pending_images.remove(&rsp.unique_id) else {
+                    let Some((to, file, _)) = self.pending_images.remove(&rsp.unique_id) else {
                         return;
                     };
                     if rsp.error != 0 {
@@ -338,12 +460,13 @@ impl ChatSide {
                         file: file.name.clone(),
                         message_id: rsp.message_id,
                     });
-                    self.uploads.add(upload::NewUpload {
-                        file,
-                        to,
-                        message_id: rsp.message_id,
-                        thread_id: rsp.thread_id,
-                    });
+                    self.uploads
+                        .command(upload::Command::Add(upload::NewUpload {
+                            file,
+                            to,
+                            message_id: rsp.message_id,
+                            thread_id: rsp.thread_id,
+                        }));
                 }
                 Err(err) => bad(&self.tracer, &self.peer, err),
             },

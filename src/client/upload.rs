@@ -1,14 +1,21 @@
 //! The upload engine: one task that owns the resource connection and the books of every file being
-//! uploaded. All files share one window of `MAX_CWND` chunks in flight, served round-robin so two
-//! files progress side by side. Per file: chunk 1 goes first (as 1041) and alone; after its ack the
-//! rest flow as 1037. Only an ack for a chunk that is in flight frees a slot, so duplicate or stale
-//! replies cannot inflate the window (seed bug 5). A chunk without an ack is sent again after
-//! `chunk_timeout` (seed bug 4).
+//! uploaded.
+//!
+//! - All files share one window of `MAX_CWND` chunks in flight, served round-robin so files
+//!   progress side by side. Per file, chunk 1 goes first (as 1041) and alone; then 1037s.
+//! - Only a reply to a chunk that is in flight frees a slot, so duplicate or stale replies cannot
+//!   inflate the window (seed bug 5). A chunk without a reply is sent again after `chunk_timeout`
+//!   (seed bug 4).
+//! - An error reply affects only its file: transient errors retry the chunk, an md5 mismatch
+//!   restarts the file, anything else fails it; its queued chunks are purged and the others go on.
+//! - A connection that dies, or goes silent with chunks in flight, is replaced; then the engine
+//!   asks the server which chunks it holds (extension 1051) and sends only the rest.
+//! - Pause stops a file's new chunks; the first chunk after resume travels as 1043.
 
 use super::{ClientConfig, SourceFile};
 use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
-use crate::protocol::body::{ChunkReq, ChunkRsp};
-use crate::protocol::{ids, ChunkPlan, Frame, FrameCodec, Framing, WireSize, MAX_CWND};
+use crate::protocol::body::{ChunkHint, ChunkReq, ChunkRsp, UploadStatusReq, UploadStatusRsp};
+use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize, MAX_CWND};
 use crate::trace::{Event, Tracer};
 use base64::Engine as _;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -16,6 +23,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// Times one chunk is retried after transient errors before its file fails.
+const CHUNK_RETRIES: u32 = 3;
+/// Times a file restarts from scratch after an md5 mismatch before it fails.
+const FILE_RETRIES: u32 = 2;
+/// Wait before a chunk refused with a transient error is sent again.
+const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 
 /// A file whose image message the chat server accepted.
 pub(super) struct NewUpload {
@@ -25,9 +39,16 @@ pub(super) struct NewUpload {
     pub thread_id: i32,
 }
 
+pub(super) enum Command {
+    Add(NewUpload),
+    Pause(String),
+    Resume(String),
+    Cancel(String),
+}
+
 #[derive(Clone)]
 pub(super) struct UploadEngine {
-    tx: mpsc::UnboundedSender<NewUpload>,
+    tx: mpsc::UnboundedSender<Command>,
 }
 
 impl UploadEngine {
@@ -39,15 +60,40 @@ impl UploadEngine {
             tracer,
             files: BTreeMap::new(),
             turn: VecDeque::new(),
+            orphans: BTreeMap::new(),
             conn: None,
         };
         tokio::spawn(engine.run(rx));
         UploadEngine { tx }
     }
 
-    /// Hands a file to the engine; it starts as soon as the window has room.
-    pub fn add(&self, upload: NewUpload) {
-        let _ = self.tx.send(upload);
+    pub fn command(&self, command: Command) {
+        let _ = self.tx.send(command);
+    }
+}
+
+/// What to do about an error reply to a chunk, by error code (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnError {
+    /// The server could not store it this time: send the chunk again shortly.
+    RetryChunk,
+    /// The server dropped the stored bytes as corrupt: start the file over.
+    RestartFile,
+    /// The request itself is wrong; sending it again cannot help.
+    Fail,
+}
+
+fn on_error(code: i32) -> OnError {
+    match ErrorCode::from_code(code) {
+        Some(
+            ErrorCode::RpcFailed
+            | ErrorCode::FileSaveRedisFailed
+            | ErrorCode::FileWritePermissionFailed
+            | ErrorCode::RedisReadErr
+            | ErrorCode::FileReadFailed,
+        ) => OnError::RetryChunk,
+        Some(ErrorCode::Md5Mismatch) => OnError::RestartFile,
+        _ => OnError::Fail,
     }
 }
 
@@ -61,49 +107,101 @@ struct FileBooks {
     thread_id: i32,
     /// The next seq never sent yet.
     next_new: u32,
-    /// Seqs to send again (timed out, or in flight when the connection died).
-    resend: BTreeSet<u32>,
+    /// Seqs to send again, with the earliest time they may go.
+    resend: BTreeMap<u32, Instant>,
     /// Seqs sent and not yet answered, with the time they were (last) sent.
     in_flight: BTreeMap<u32, Instant>,
     acked: BTreeSet<u32>,
     /// Highest seq such that every seq up to it is acked.
     contiguous: u32,
     last_percent: Option<u32>,
+    paused: bool,
+    /// The next chunk continues an interrupted upload and travels as 1043.
+    continuing: bool,
+    /// Waiting for the answer to a 1051 status query, sent at this time.
+    querying: Option<Instant>,
+    chunk_retries: BTreeMap<u32, u32>,
+    file_retries: u32,
 }
 
 impl FileBooks {
+    fn new(upload: NewUpload) -> Self {
+        FileBooks {
+            md5: upload.file.md5(),
+            plan: ChunkPlan::new(upload.file.data.len() as u64),
+            file: upload.file,
+            to: upload.to,
+            message_id: upload.message_id,
+            thread_id: upload.thread_id,
+            next_new: 1,
+            resend: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            acked: BTreeSet::new(),
+            contiguous: 0,
+            last_percent: None,
+            paused: false,
+            continuing: false,
+            querying: None,
+            chunk_retries: BTreeMap::new(),
+            file_retries: 0,
+        }
+    }
+
+    /// Forgets everything sent: the file starts over from chunk 1.
+    fn restart(&mut self) {
+        self.next_new = 1;
+        self.resend.clear();
+        self.in_flight.clear();
+        self.acked.clear();
+        self.contiguous = 0;
+        self.chunk_retries.clear();
+        self.continuing = false;
+    }
+
     /// The seq this file would send next, if it may send now.
-    fn sendable(&self) -> Option<u32> {
+    fn sendable(&self, now: Instant) -> Option<u32> {
+        if self.paused || self.querying.is_some() {
+            return None;
+        }
+        let due = |seq: &u32| self.resend.get(seq).is_some_and(|at| *at <= now);
         if !self.acked.contains(&1) {
             // Chunk 1 creates the upload upstream; nothing else flies until it is acked.
-            let first_pending = self.next_new == 1 || self.resend.contains(&1);
+            let first_pending = self.next_new == 1 || due(&1);
             return (first_pending && !self.in_flight.contains_key(&1)).then_some(1);
         }
         self.resend
-            .first()
-            .copied()
+            .iter()
+            .find(|(_, at)| **at <= now)
+            .map(|(seq, _)| *seq)
             .or((self.next_new <= self.plan.max_seq()).then_some(self.next_new))
     }
 
-    fn acked_bytes(&self) -> u64 {
-        self.acked
-            .iter()
-            .filter_map(|&seq| self.plan.range(seq))
-            .map(|r| r.end - r.start)
-            .sum()
+    fn ever_sent(&self) -> bool {
+        self.next_new > 1
     }
 
     fn percent(&self) -> u32 {
         if self.plan.total == 0 {
             return if self.acked.is_empty() { 0 } else { 100 };
         }
-        (self.acked_bytes() * 100 / self.plan.total) as u32
+        let bytes: u64 = self
+            .acked
+            .iter()
+            .filter_map(|&seq| self.plan.range(seq))
+            .map(|r| r.end - r.start)
+            .sum();
+        (bytes * 100 / self.plan.total) as u32
+    }
+
+    fn done(&self) -> bool {
+        self.contiguous == self.plan.max_seq()
     }
 }
 
 struct Connection {
     reader: FrameReader,
     sender: FrameSender,
+    last_heard: Instant,
 }
 
 struct Engine {
@@ -113,11 +211,14 @@ struct Engine {
     files: BTreeMap<String, FileBooks>,
     /// Round-robin order of file names.
     turn: VecDeque<String>,
+    /// Chunks of purged files still unanswered on the wire: they hold their window slot until
+    /// answered or timed out, so the window stays honest as seen on the wire.
+    orphans: BTreeMap<(String, u32), Instant>,
     conn: Option<Connection>,
 }
 
 impl Engine {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<NewUpload>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         let tick = (self.config.chunk_timeout / 4).max(Duration::from_millis(50));
         let mut timer = tokio::time::interval(tick);
         loop {
@@ -138,77 +239,142 @@ impl Engine {
                     Ok(None) => self.disconnected("closed by server".into()),
                     Err(err) => self.disconnected(err.to_string()),
                 },
-                upload = rx.recv() => match upload {
-                    Some(upload) => self.add(upload),
+                command = rx.recv() => match command {
+                    Some(command) => self.on_command(command),
                     None if self.files.is_empty() => return,
                     None => {}
                 },
-                _ = timer.tick() => self.retransmit_overdue(),
+                _ = timer.tick() => self.on_tick(),
             }
         }
     }
 
+    fn peer(&self) -> String {
+        self.config.resource_addr.clone()
+    }
+
     async fn connect(&mut self) {
-        let addr = self.config.resource_addr.clone();
         loop {
-            match self.network.connect(addr.clone()).await {
-                Ok(stream) => {
+            let attempt =
+                tokio::time::timeout(self.config.chunk_timeout, self.network.connect(self.peer()));
+            match attempt.await {
+                Ok(Ok(stream)) => {
                     let (reader, sender) = framed(
                         stream,
                         FrameCodec::with_limit(Framing::Resource, u32::MAX as usize),
                         FrameCodec::upstream(Framing::Resource),
                     );
-                    self.tracer.emit(Event::ConnOpened { peer: addr });
-                    self.conn = Some(Connection { reader, sender });
+                    self.tracer.emit(Event::ConnOpened { peer: self.peer() });
+                    self.conn = Some(Connection {
+                        reader,
+                        sender,
+                        last_heard: Instant::now(),
+                    });
+                    self.ask_status();
                     return;
                 }
-                Err(err) => {
-                    self.tracer.emit(Event::ConnClosed {
-                        peer: addr.clone(),
-                        reason: format!("connect failed: {err}"),
-                    });
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(Err(err)) => self.tracer.emit(Event::ConnClosed {
+                    peer: self.peer(),
+                    reason: format!("connect failed: {err}"),
+                }),
+                Err(_) => self.tracer.emit(Event::ConnClosed {
+                    peer: self.peer(),
+                    reason: "connect timed out".into(),
+                }),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// On a fresh connection, asks about every file that already sent something.
+    fn ask_status(&mut self) {
+        let names: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(_, b)| b.ever_sent())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            let frame = Frame::json(
+                ids::UPLOAD_STATUS_REQ,
+                &UploadStatusReq {
+                    name: name.clone(),
+                    uid: self.config.uid,
+                    token: self.config.token.clone(),
+                },
+            );
+            self.send(frame, &name, 0);
+            if let Some(books) = self.files.get_mut(&name) {
+                books.querying = Some(Instant::now());
+                books.continuing = true;
+            }
+        }
+    }
+
+    fn send(&self, frame: Frame, file: &str, seq: u32) {
+        let Some(conn) = &self.conn else { return };
+        let hint = ChunkHint {
+            name: file.to_owned(),
+            seq,
+        };
+        self.tracer
+            .emit(Event::frame("tx", &self.peer(), &frame, Some(&hint)));
+        conn.sender.send(frame);
+    }
+
+    /// The connection died: whatever was in flight may or may not have arrived.
+    fn disconnected(&mut self, reason: String) {
+        self.tracer.emit(Event::ConnClosed {
+            peer: self.peer(),
+            reason,
+        });
+        self.conn = None;
+        self.orphans.clear();
+        let now = Instant::now();
+        for books in self.files.values_mut() {
+            let seqs: Vec<u32> = books.in_flight.keys().copied().collect();
+            books.in_flight.clear();
+            books.resend.extend(seqs.into_iter().map(|s| (s, now)));
+            books.querying = None;
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Add(upload) => {
+                let name = upload.file.name.clone();
+                self.files.insert(name.clone(), FileBooks::new(upload));
+                self.turn.push_back(name);
+            }
+            Command::Pause(name) => {
+                if let Some(books) = self.files.get_mut(&name) {
+                    books.paused = true;
+                    self.tracer.emit(Event::UploadPaused { file: name });
+                }
+            }
+            Command::Resume(name) => {
+                if let Some(books) = self.files.get_mut(&name) {
+                    books.paused = false;
+                    books.continuing = books.ever_sent();
+                    self.tracer.emit(Event::UploadResumed { file: name });
+                }
+            }
+            Command::Cancel(name) => {
+                if self.files.contains_key(&name) {
+                    self.purge(&name);
+                    self.tracer.emit(Event::UploadCancelled { file: name });
                 }
             }
         }
     }
 
-    /// The connection died: whatever was in flight may or may not have arrived, so send it again.
-    fn disconnected(&mut self, reason: String) {
-        self.tracer.emit(Event::ConnClosed {
-            peer: self.config.resource_addr.clone(),
-            reason,
-        });
-        self.conn = None;
-        for books in self.files.values_mut() {
-            let seqs: Vec<u32> = books.in_flight.keys().copied().collect();
-            books.in_flight.clear();
-            books.resend.extend(seqs);
-        }
-    }
-
-    fn add(&mut self, upload: NewUpload) {
-        let name = upload.file.name.clone();
-        let books = FileBooks {
-            md5: upload.file.md5(),
-            plan: ChunkPlan::new(upload.file.data.len() as u64),
-            file: upload.file,
-            to: upload.to,
-            message_id: upload.message_id,
-            thread_id: upload.thread_id,
-            next_new: 1,
-            resend: BTreeSet::new(),
-            in_flight: BTreeMap::new(),
-            acked: BTreeSet::new(),
-            contiguous: 0,
-            last_percent: None,
-        };
-        self.files.insert(name.clone(), books);
-        self.turn.push_back(name);
-    }
-
     fn in_flight(&self) -> usize {
-        self.files.values().map(|b| b.in_flight.len()).sum()
+        self.orphans.len()
+            + self
+                .files
+                .values()
+                .map(|b| b.in_flight.len())
+                .sum::<usize>()
     }
 
     /// Sends chunks, one file at a time in turn, while the window has room.
@@ -216,69 +382,72 @@ impl Engine {
         if self.conn.is_none() {
             return;
         }
+        let now = Instant::now();
         while self.in_flight() < MAX_CWND {
             let Some(position) = (0..self.turn.len()).find(|&i| {
                 self.files
                     .get(&self.turn[i])
-                    .and_then(FileBooks::sendable)
+                    .and_then(|b| b.sendable(now))
                     .is_some()
             }) else {
                 return;
             };
             let name = self.turn.remove(position).expect("position is in range");
             self.turn.push_back(name.clone());
-            let seq = self.files[&name].sendable().expect("checked just above");
-            self.send_chunk(&name, seq, false);
+            let seq = self.files[&name].sendable(now).expect("checked just above");
+            let retransmit = self.files[&name].resend.contains_key(&seq);
+            self.send_chunk(&name, seq, retransmit);
         }
     }
 
     fn send_chunk(&mut self, name: &str, seq: u32, retransmit: bool) {
-        let Some(conn) = &self.conn else { return };
+        let uid = self.config.uid;
+        let token = self.config.token.clone();
         let books = self.files.get_mut(name).expect("caller holds a live file");
         let range = books.plan.range(seq).expect("seq within the file");
         let data = &books.file.data[range.start as usize..range.end as usize];
         let first = seq == 1;
-        let id = if first {
-            ids::FILE_INFO_SYNC_REQ
-        } else {
-            ids::IMG_CHAT_UPLOAD_REQ
+        let id = match (first, books.continuing) {
+            (true, _) => ids::FILE_INFO_SYNC_REQ,
+            (false, true) => ids::IMG_CHAT_CONTINUE_UPLOAD_REQ,
+            (false, false) => ids::IMG_CHAT_UPLOAD_REQ,
+        };
+        // Upstream sends sizes as strings on 1041/1037 and as numbers on 1043.
+        let size = |v| {
+            if id == ids::IMG_CHAT_CONTINUE_UPLOAD_REQ {
+                WireSize::number(v)
+            } else {
+                WireSize::string(v)
+            }
         };
         let req = ChunkReq {
             name: name.to_owned(),
-            unique_id: first.then(|| format!("{}-{}", self.config.uid, books.message_id)),
+            unique_id: first.then(|| format!("{uid}-{}", books.message_id)),
             seq,
-            trans_size: WireSize::string(range.end),
-            total_size: WireSize::string(books.plan.total),
+            trans_size: size(range.end),
+            total_size: size(books.plan.total),
             // Sent on every chunk, not just the first as upstream does, so that a chunk that
             // travels on a fresh connection after a reconnect is still authenticated.
-            token: Some(self.config.token.clone()),
+            token: Some(token),
             md5: books.md5.clone(),
-            uid: self.config.uid,
+            uid,
             data: base64::engine::general_purpose::STANDARD.encode(data),
             message_id: books.message_id,
-            sender: self.config.uid,
+            sender: uid,
             receiver: books.to,
             last: i32::from(books.plan.is_last(seq)),
             last_seq: (!first).then_some(books.plan.max_seq()),
             thread_id: Some(books.thread_id),
         };
-        let frame = Frame::json(id, &req);
         books.resend.remove(&seq);
         if seq == books.next_new {
             books.next_new += 1;
         }
+        if !first {
+            books.continuing = false;
+        }
         books.in_flight.insert(seq, Instant::now());
-        let hint = crate::protocol::body::ChunkHint {
-            name: name.to_owned(),
-            seq,
-        };
-        self.tracer.emit(Event::frame(
-            "tx",
-            &self.config.resource_addr,
-            &frame,
-            Some(&hint),
-        ));
-        conn.sender.send(frame);
+        self.send(Frame::json(id, &req), name, seq);
         let in_flight = self.in_flight();
         self.tracer.emit(Event::ChunkSent {
             file: name.to_owned(),
@@ -290,41 +459,83 @@ impl Engine {
     }
 
     fn on_reply(&mut self, frame: Frame) {
-        let peer = self.config.resource_addr.clone();
-        let hint = crate::protocol::body::ChunkHint::from_body(&frame.body);
+        let hint = ChunkHint::from_body(&frame.body);
         self.tracer
-            .emit(Event::frame("rx", &peer, &frame, Some(&hint)));
-        let is_chunk_reply = matches!(
-            frame.id,
-            ids::FILE_INFO_SYNC_RSP | ids::IMG_CHAT_UPLOAD_RSP | ids::IMG_CHAT_CONTINUE_UPLOAD_RSP
-        );
-        let rsp: ChunkRsp = match frame.parse() {
-            Ok(rsp) if is_chunk_reply => rsp,
-            Ok(_) => {
-                self.tracer.emit(Event::BadInput {
-                    peer,
-                    id: frame.id,
-                    error: format!("unexpected message id {}", frame.id),
-                });
-                return;
-            }
-            Err(err) => {
-                self.tracer.emit(Event::BadInput {
-                    peer,
-                    id: frame.id,
-                    error: err.to_string(),
-                });
-                return;
-            }
-        };
+            .emit(Event::frame("rx", &self.peer(), &frame, Some(&hint)));
+        if let Some(conn) = self.conn.as_mut() {
+            conn.last_heard = Instant::now();
+        }
+        match frame.id {
+            ids::FILE_INFO_SYNC_RSP
+            | ids::IMG_CHAT_UPLOAD_RSP
+            | ids::IMG_CHAT_CONTINUE_UPLOAD_RSP => match frame.parse::<ChunkRsp>() {
+                Ok(rsp) => self.on_chunk_reply(rsp),
+                Err(err) => self.bad_input(frame.id, err.to_string()),
+            },
+            ids::UPLOAD_STATUS_RSP => match frame.parse::<UploadStatusRsp>() {
+                Ok(rsp) => self.on_status(rsp),
+                Err(err) => self.bad_input(frame.id, err.to_string()),
+            },
+            other => self.bad_input(other, format!("unexpected message id {other}")),
+        }
+    }
+
+    fn bad_input(&self, id: u16, error: String) {
+        self.tracer.emit(Event::BadInput {
+            peer: self.peer(),
+            id,
+            error,
+        });
+    }
+
+    fn on_status(&mut self, rsp: UploadStatusRsp) {
         let Some(books) = self.files.get_mut(&rsp.name) else {
-            return; // a late reply for a file that already finished or failed
+            return;
+        };
+        if books.querying.take().is_none() {
+            return;
+        }
+        let now = Instant::now();
+        if rsp.error != 0 {
+            // The server holds nothing of it (or cannot say): start the file over.
+            books.restart();
+        } else {
+            let held: BTreeSet<u32> = rsp
+                .held
+                .iter()
+                .flat_map(|[a, b]| *a..=*b)
+                .filter(|s| books.plan.contains(*s))
+                .collect();
+            for seq in 1..books.next_new {
+                if held.contains(&seq) {
+                    books.resend.remove(&seq);
+                    books.acked.insert(seq);
+                } else if !books.acked.contains(&seq) {
+                    books.resend.insert(seq, now);
+                }
+            }
+        }
+        let (held, of) = (books.acked.len() as u32, books.plan.max_seq());
+        self.tracer.emit(Event::UploadStatus {
+            file: rsp.name.clone(),
+            held,
+            of,
+            error: rsp.error,
+        });
+        self.after_ack(&rsp.name);
+    }
+
+    fn on_chunk_reply(&mut self, rsp: ChunkRsp) {
+        if self.orphans.remove(&(rsp.name.clone(), rsp.seq)).is_some() {
+            return;
+        }
+        let Some(books) = self.files.get_mut(&rsp.name) else {
+            return; // a late reply for a file that already finished
         };
         if books.in_flight.remove(&rsp.seq).is_none() {
             return; // a duplicate or stale reply frees no slot
         }
         let in_flight = self.in_flight();
-        let books = self.files.get_mut(&rsp.name).expect("looked up above");
         self.tracer.emit(Event::ChunkAcked {
             file: rsp.name.clone(),
             seq: rsp.seq,
@@ -332,45 +543,123 @@ impl Engine {
             in_flight,
         });
         if rsp.error != 0 {
-            // Purge only this file: its queued chunks are dropped with its books; other files go on.
-            self.tracer.emit(Event::UploadFailed {
-                file: rsp.name.clone(),
-                error: rsp.error,
-                reason: format!("seq {} refused by the resource server", rsp.seq),
-            });
-            self.remove(&rsp.name);
+            self.on_chunk_error(&rsp.name, rsp.seq, rsp.error);
             return;
         }
+        let books = self.files.get_mut(&rsp.name).expect("looked up above");
         books.acked.insert(rsp.seq);
+        self.after_ack(&rsp.name);
+    }
+
+    /// Updates progress and finishes the file when every chunk is acked.
+    fn after_ack(&mut self, name: &str) {
+        let Some(books) = self.files.get_mut(name) else {
+            return;
+        };
         while books.acked.contains(&(books.contiguous + 1)) {
             books.contiguous += 1;
         }
         let percent = books.percent();
-        if books.last_percent != Some(percent) {
+        if books.last_percent != Some(percent) && !books.acked.is_empty() {
             books.last_percent = Some(percent);
             self.tracer.emit(Event::Progress {
-                file: rsp.name.clone(),
+                file: name.to_owned(),
                 percent,
             });
         }
-        if books.contiguous == books.plan.max_seq() {
+        if books.done() {
             self.tracer.emit(Event::UploadAcked {
-                file: rsp.name.clone(),
+                file: name.to_owned(),
             });
-            self.remove(&rsp.name);
+            self.forget(name);
         }
     }
 
-    fn remove(&mut self, name: &str) {
+    fn on_chunk_error(&mut self, name: &str, seq: u32, error: i32) {
+        let books = self.files.get_mut(name).expect("caller checked");
+        let decision = match on_error(error) {
+            OnError::RetryChunk => {
+                let tries = books.chunk_retries.entry(seq).or_default();
+                *tries += 1;
+                if *tries <= CHUNK_RETRIES {
+                    books.resend.insert(seq, Instant::now() + RETRY_BACKOFF);
+                    Some("chunk")
+                } else {
+                    None
+                }
+            }
+            OnError::RestartFile => {
+                books.file_retries += 1;
+                if books.file_retries <= FILE_RETRIES {
+                    books.restart();
+                    Some("file")
+                } else {
+                    None
+                }
+            }
+            OnError::Fail => None,
+        };
+        match decision {
+            Some(scope) => self.tracer.emit(Event::UploadRetry {
+                file: name.to_owned(),
+                seq,
+                error,
+                scope,
+            }),
+            None => {
+                self.purge(name);
+                self.tracer.emit(Event::UploadFailed {
+                    file: name.to_owned(),
+                    error,
+                    reason: format!("seq {seq} refused by the resource server"),
+                });
+            }
+        }
+    }
+
+    /// Drops a file's books and queued chunks; its chunks still on the wire keep their slots.
+    fn purge(&mut self, name: &str) {
+        if let Some(books) = self.files.get(name) {
+            for (seq, sent) in &books.in_flight {
+                self.orphans.insert((name.to_owned(), *seq), *sent);
+            }
+        }
+        self.forget(name);
+    }
+
+    fn forget(&mut self, name: &str) {
         self.files.remove(name);
         self.turn.retain(|n| n != name);
     }
 
-    fn retransmit_overdue(&mut self) {
-        if self.conn.is_none() {
+    /// Retransmits overdue chunks, gives up on unanswered status queries, and replaces a
+    /// connection that has gone silent with chunks outstanding.
+    fn on_tick(&mut self) {
+        let Some(conn) = &self.conn else { return };
+        let now = Instant::now();
+        let timeout = self.config.chunk_timeout;
+        let waiting = self.in_flight() > 0 || self.files.values().any(|b| b.querying.is_some());
+        if waiting && now.duration_since(conn.last_heard) >= timeout * 3 {
+            self.disconnected("no reply from the resource server".into());
             return;
         }
-        let now = Instant::now();
+        self.orphans
+            .retain(|_, sent| now.duration_since(*sent) < timeout);
+        for books in self.files.values_mut() {
+            if books
+                .querying
+                .is_some_and(|at| now.duration_since(at) >= timeout)
+            {
+                // The server does not answer 1051 (an upstream server does not know it): fall
+                // back to sending again whatever was not acked.
+                books.querying = None;
+                for seq in 1..books.next_new {
+                    if !books.acked.contains(&seq) && !books.in_flight.contains_key(&seq) {
+                        books.resend.insert(seq, now);
+                    }
+                }
+            }
+        }
         let overdue: Vec<(String, u32)> = self
             .files
             .iter()
@@ -378,7 +667,7 @@ impl Engine {
                 books
                     .in_flight
                     .iter()
-                    .filter(|(_, sent)| now.duration_since(**sent) >= self.config.chunk_timeout)
+                    .filter(|(_, sent)| now.duration_since(**sent) >= timeout)
                     .map(move |(seq, _)| (name.clone(), *seq))
             })
             .collect();

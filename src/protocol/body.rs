@@ -307,6 +307,28 @@ pub struct DownChunkRsp {
     pub receiver_id: i32,
 }
 
+/// Extension 1051: which chunks of `name` does the server hold? Authenticated like a chunk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadStatusReq {
+    pub name: String,
+    pub uid: i32,
+    pub token: String,
+}
+
+/// Extension 1052. `held` lists the stored seqs as inclusive ranges `[first, last]`, so a large
+/// file's answer stays small. `error` is FileNotExists (1012) when the server has no such upload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadStatusRsp {
+    pub error: i32,
+    pub name: String,
+    #[serde(default)]
+    pub total_size: u64,
+    #[serde(default)]
+    pub held: Vec<[u32; 2]>,
+    #[serde(default)]
+    pub complete: bool,
+}
+
 /// Fields that identify a chunk, pulled out of a body that failed to parse as a whole, so that an
 /// error reply can still name the file and seq it answers.
 #[derive(Debug, Clone, Default, PartialEq)]

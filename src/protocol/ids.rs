@@ -28,6 +28,12 @@ pub const IMG_CHAT_DOWN_RSP: u16 = 1048;
 /// upstream client that does not know it simply ignores it. Body: the same as 1039.
 pub const NOTIFY_IMG_UPLOADED: u16 = 1049;
 
+/// Extension: "which chunks of this upload do you already hold?" A client sends it after a
+/// reconnect and then sends only the rest. Body: [`crate::protocol::body::UploadStatusReq`].
+pub const UPLOAD_STATUS_REQ: u16 = 1051;
+/// Extension: the answer to 1051. Body: [`crate::protocol::body::UploadStatusRsp`].
+pub const UPLOAD_STATUS_RSP: u16 = 1052;
+
 /// The reply id that answers a request id, where the protocol has one.
 pub fn reply_to(request: u16) -> Option<u16> {
     Some(match request {
@@ -41,6 +47,7 @@ pub fn reply_to(request: u16) -> Option<u16> {
         IMG_CHAT_CONTINUE_UPLOAD_REQ => IMG_CHAT_CONTINUE_UPLOAD_RSP,
         IMG_CHAT_DOWN_INFO_SYNC_REQ => IMG_CHAT_DOWN_INFO_SYNC_RSP,
         IMG_CHAT_DOWN_REQ => IMG_CHAT_DOWN_RSP,
+        UPLOAD_STATUS_REQ => UPLOAD_STATUS_RSP,
         _ => return None,
     })
 }
@@ -71,6 +78,8 @@ pub fn name(id: u16) -> &'static str {
         IMG_CHAT_DOWN_REQ => "down_chunk",
         IMG_CHAT_DOWN_RSP => "down_chunk_rsp",
         NOTIFY_IMG_UPLOADED => "img_uploaded",
+        UPLOAD_STATUS_REQ => "upload_status",
+        UPLOAD_STATUS_RSP => "upload_status_rsp",
         _ => "unknown",
     }
 }

@@ -17,7 +17,8 @@ use crate::hash::stable_hash;
 use crate::net::{framed, next_frame, BoxStream, FrameSender, Network};
 use crate::profile::Profile;
 use crate::protocol::body::{
-    ChunkHint, ChunkRsp, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp,
+    ChunkHint, ChunkRsp, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp, UploadStatusReq,
+    UploadStatusRsp,
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize};
@@ -198,6 +199,10 @@ impl ResourceServer {
                         }
                     }
                 }
+                ids::UPLOAD_STATUS_REQ => {
+                    let reply = self.upload_status(&frame);
+                    self.send(&sender, &peer, reply);
+                }
                 ids::IMG_CHAT_DOWN_INFO_SYNC_REQ => {
                     let reply = self.download_info(&frame);
                     self.send(&sender, &peer, reply);
@@ -258,6 +263,55 @@ impl ResourceServer {
             },
         );
         self.send(sender, peer, reply);
+    }
+
+    /// Extension 1051: which chunks of an upload are stored, as ranges of seqs.
+    fn upload_status(&self, frame: &Frame) -> Frame {
+        let hint = ChunkHint::from_body(&frame.body);
+        let reply = |error: ErrorCode| {
+            Frame::json(
+                ids::UPLOAD_STATUS_RSP,
+                &UploadStatusRsp {
+                    error: error.code(),
+                    name: hint.name.clone(),
+                    total_size: 0,
+                    held: Vec::new(),
+                    complete: false,
+                },
+            )
+        };
+        let Ok(req) = frame.parse::<UploadStatusReq>() else {
+            return reply(ErrorCode::ErrorJson);
+        };
+        if check_file_name(&req.name).is_err() {
+            return reply(ErrorCode::CreateFilePathFailed);
+        }
+        if !self.inner.users.check(req.uid, &req.token) {
+            return reply(ErrorCode::TokenInvalid);
+        }
+        let record = match self.inner.uploads.get(&req.name) {
+            Err(_) => return reply(ErrorCode::RedisReadErr),
+            Ok(None) => return reply(ErrorCode::FileNotExists),
+            Ok(Some(record)) if record.owner_uid != req.uid => return reply(ErrorCode::UidInvalid),
+            Ok(Some(record)) => record,
+        };
+        let mut held: Vec<[u32; 2]> = Vec::new();
+        for &seq in &record.received {
+            match held.last_mut() {
+                Some(range) if range[1] + 1 == seq => range[1] = seq,
+                _ => held.push([seq, seq]),
+            }
+        }
+        Frame::json(
+            ids::UPLOAD_STATUS_RSP,
+            &UploadStatusRsp {
+                error: 0,
+                name: record.name,
+                total_size: record.total_size,
+                held,
+                complete: record.complete,
+            },
+        )
     }
 
     fn download_info(&self, frame: &Frame) -> Frame {

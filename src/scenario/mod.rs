@@ -2,7 +2,13 @@
 //! can before a world is built, and every error names the file, the field and the problem.
 //! The format is documented in `scenarios/README.md`.
 
+pub mod faults;
+
+pub use faults::{Direction, FaultKind, FaultSpec, FrameAction, FrameFault, Trigger};
+
+use crate::profile::{Profile, Quirk};
 use crate::resource::check_file_name;
+use crate::sim::oracles::ORACLES;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -28,6 +34,51 @@ pub struct Scenario {
     pub users: Vec<UserSpec>,
     #[serde(default)]
     pub actions: Vec<Action>,
+    /// `reference` (default) or `seed`; `chatsim run --profile` overrides it.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Quirks added to the profile (names from `chatsim::profile::Quirk`).
+    #[serde(default)]
+    pub quirks: Vec<String>,
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    #[serde(default)]
+    pub frame_faults: Vec<FrameFault>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// What the run must show. By default every oracle holds and nothing else is required.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Expect {
+    #[serde(flatten)]
+    pub base: Expectation,
+    /// Replaces the expectation when the run uses the seed profile.
+    #[serde(default)]
+    pub seed: Option<Expectation>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// Oracles that must be violated; every other oracle must hold.
+    #[serde(default)]
+    pub violated: Vec<String>,
+    /// Files that must end stored, with both parties told, and downloaded intact.
+    #[serde(default)]
+    pub downloaded: Vec<String>,
+    /// Files whose upload the sender must report failed (or cancelled).
+    #[serde(default)]
+    pub failed: Vec<String>,
+}
+
+impl Expect {
+    pub fn for_profile(&self, profile: &Profile) -> &Expectation {
+        match (&self.seed, profile.is_reference()) {
+            (Some(seed), false) => seed,
+            _ => &self.base,
+        }
+    }
 }
 
 fn default_seed() -> u64 {
@@ -44,6 +95,9 @@ pub struct Link {
     /// One-way latency of every link, drawn per message from `[min, max]` milliseconds.
     #[serde(default = "default_latency")]
     pub latency_ms: [u64; 2],
+    /// Bandwidth of every client's connections, each direction, in kbit/s; unlimited when absent.
+    #[serde(default)]
+    pub bandwidth_kbps: Option<u64>,
 }
 
 fn default_latency() -> [u64; 2] {
@@ -54,6 +108,7 @@ impl Default for Link {
     fn default() -> Self {
         Link {
             latency_ms: default_latency(),
+            bandwidth_kbps: None,
         }
     }
 }
@@ -92,7 +147,32 @@ pub struct Action {
     pub text: Option<TextAction>,
     #[serde(default)]
     pub image: Option<ImageAction>,
+    /// Several images at once; they share the window.
+    #[serde(default)]
+    pub images: Option<Vec<ImageAction>>,
+    #[serde(default)]
+    pub pause: Option<FileRef>,
+    #[serde(default)]
+    pub resume: Option<FileRef>,
+    #[serde(default)]
+    pub cancel: Option<FileRef>,
+    /// Close the chat session (uploads go on); `logout = {}`.
+    #[serde(default)]
+    pub logout: Option<Empty>,
+    /// Log in again after a logout; `login = {}`.
+    #[serde(default)]
+    pub login: Option<Empty>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRef {
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
 
 /// One press of the send button: these texts, batched as the client does.
 #[derive(Debug, Clone, Deserialize)]
@@ -118,33 +198,96 @@ pub struct ImageAction {
 pub enum Step {
     Texts { to: i32, contents: Vec<String> },
     Image { to: i32, size: u64, name: String },
+    Pause { file: String },
+    Resume { file: String },
+    Cancel { file: String },
+    Logout,
+    Login,
 }
 
 impl Scenario {
     /// The validated steps of every action, in file order: (time, user, step).
     pub fn steps(&self) -> Vec<(u64, i32, Step)> {
-        self.actions
-            .iter()
-            .enumerate()
-            .map(|(index, action)| {
-                let step = match (&action.text, &action.image) {
-                    (Some(text), _) => Step::Texts {
+        self.located_steps()
+            .into_iter()
+            .map(|(_, at, user, step)| (at, user, step))
+            .collect()
+    }
+
+    /// The steps with the field each comes from, for error messages.
+    fn located_steps(&self) -> Vec<(String, u64, i32, Step)> {
+        let mut steps = Vec::new();
+        for (index, action) in self.actions.iter().enumerate() {
+            let here = format!("actions[{index}]");
+            let image = |i: usize, image: &ImageAction| Step::Image {
+                to: image.to,
+                size: image.size,
+                name: image.name.clone().unwrap_or_else(|| match i {
+                    0 => format!("img-{}-{index}.png", action.user),
+                    i => format!("img-{}-{index}-{i}.png", action.user),
+                }),
+            };
+            let mut push =
+                |field: String, step| steps.push((field, action.at_ms, action.user, step));
+            if let Some(text) = &action.text {
+                push(
+                    format!("{here}.text"),
+                    Step::Texts {
                         to: text.to,
                         contents: text.contents.clone(),
                     },
-                    (None, Some(image)) => Step::Image {
-                        to: image.to,
-                        size: image.size,
-                        name: image
-                            .name
-                            .clone()
-                            .unwrap_or_else(|| format!("img-{}-{index}.png", action.user)),
+                );
+            }
+            if let Some(one) = &action.image {
+                push(format!("{here}.image"), image(0, one));
+            }
+            for (i, one) in action.images.iter().flatten().enumerate() {
+                push(format!("{here}.images[{i}]"), image(i + 1, one));
+            }
+            if let Some(r) = &action.pause {
+                push(
+                    format!("{here}.pause"),
+                    Step::Pause {
+                        file: r.file.clone(),
                     },
-                    (None, None) => unreachable!("validated: every action has a kind"),
-                };
-                (action.at_ms, action.user, step)
-            })
-            .collect()
+                );
+            }
+            if let Some(r) = &action.resume {
+                push(
+                    format!("{here}.resume"),
+                    Step::Resume {
+                        file: r.file.clone(),
+                    },
+                );
+            }
+            if let Some(r) = &action.cancel {
+                push(
+                    format!("{here}.cancel"),
+                    Step::Cancel {
+                        file: r.file.clone(),
+                    },
+                );
+            }
+            if action.logout.is_some() {
+                push(format!("{here}.logout"), Step::Logout);
+            }
+            if action.login.is_some() {
+                push(format!("{here}.login"), Step::Login);
+            }
+        }
+        steps
+    }
+
+    /// The profile the scenario asks for, with its extra quirks.
+    pub fn profile(&self) -> Profile {
+        let base = match self.profile.as_deref() {
+            Some(name) => name.parse().unwrap_or_default(),
+            None => Profile::reference(),
+        };
+        self.quirks
+            .iter()
+            .filter_map(|q| q.parse::<Quirk>().ok())
+            .fold(base, Profile::with)
     }
 }
 
@@ -224,33 +367,154 @@ fn validate(s: &Scenario) -> Result<(), String> {
                 action.at_ms, s.time_limit_s
             ));
         }
-        match (&action.text, &action.image) {
-            (Some(_), Some(_)) => {
+        let kinds = [
+            action.text.is_some(),
+            action.image.is_some(),
+            action.images.is_some(),
+            action.pause.is_some(),
+            action.resume.is_some(),
+            action.cancel.is_some(),
+            action.logout.is_some(),
+            action.login.is_some(),
+        ];
+        match kinds.iter().filter(|k| **k).count() {
+            1 => {}
+            0 => {
                 return Err(format!(
-                    "{here}: set exactly one of `text` and `image`, not both"
+                    "{here}: no action given; set one of {ACTION_KINDS}"
                 ))
             }
-            (None, None) => return Err(format!("{here}: no action given; set `text` or `image`")),
-            (Some(text), None) => known(&format!("{here}.text.to"), text.to)?,
-            (None, Some(image)) => {
-                known(&format!("{here}.image.to"), image.to)?;
-                if image.size > MAX_IMAGE_SIZE {
-                    return Err(format!(
-                        "{here}.image.size: {} is over the simulation's limit of {MAX_IMAGE_SIZE} bytes",
-                        image.size
-                    ));
-                }
+            _ => return Err(format!("{here}: set exactly one of {ACTION_KINDS}")),
+        }
+        if let Some(text) = &action.text {
+            known(&format!("{here}.text.to"), text.to)?;
+        }
+        let single = action.image.iter().map(|i| (format!("{here}.image"), i));
+        let many = action.images.iter().flatten().enumerate();
+        for (field, image) in single.chain(many.map(|(j, i)| (format!("{here}.images[{j}]"), i))) {
+            known(&format!("{field}.to"), image.to)?;
+            if image.size > MAX_IMAGE_SIZE {
+                return Err(format!(
+                    "{field}.size: {} is over the simulation's limit of {MAX_IMAGE_SIZE} bytes",
+                    image.size
+                ));
             }
         }
     }
-    for (i, (_, _, step)) in s.steps().iter().enumerate() {
-        if let Step::Image { name, .. } = step {
-            check_file_name(name).map_err(|e| format!("actions[{i}].image.name: {e}"))?;
-            if !names.insert(name.clone()) {
+    validate_profile(s)?;
+    validate_faults(s, &uids)?;
+    validate_expect(&s.expect.base, "expect")?;
+    if let Some(seed) = &s.expect.seed {
+        validate_expect(seed, "expect.seed")?;
+    }
+    for (here, _, _, step) in s.located_steps() {
+        match step {
+            Step::Image { name, .. } => {
+                let here = format!("{here}.name");
+                check_file_name(&name).map_err(|e| format!("{here}: {e}"))?;
+                if !names.insert(name.clone()) {
+                    return Err(format!(
+                        "{here}: name {name:?} is used twice; names are unique"
+                    ));
+                }
+            }
+            Step::Pause { file } | Step::Resume { file } | Step::Cancel { file }
+                if !names.contains(&file) =>
+            {
                 return Err(format!(
-                    "actions[{i}].image.name: {name:?} is used twice; names are unique"
+                    "{here}.file: {file:?} is not sent by any earlier action"
                 ));
             }
+            _ => {}
+        }
+    }
+    let expected_files = [
+        ("expect.downloaded", &s.expect.base.downloaded),
+        ("expect.failed", &s.expect.base.failed),
+    ];
+    for (field, files) in expected_files {
+        if let Some(file) = files.iter().find(|f| !names.contains(*f)) {
+            return Err(format!("{field}: no action sends a file named {file:?}"));
+        }
+    }
+    Ok(())
+}
+
+const ACTION_KINDS: &str =
+    "`text`, `image`, `images`, `pause`, `resume`, `cancel`, `logout`, `login`";
+
+fn validate_profile(s: &Scenario) -> Result<(), String> {
+    if let Some(profile) = &s.profile {
+        profile
+            .parse::<Profile>()
+            .map_err(|e| format!("profile: {e}"))?;
+    }
+    for (i, quirk) in s.quirks.iter().enumerate() {
+        quirk
+            .parse::<Quirk>()
+            .map_err(|e| format!("quirks[{i}]: {e}"))?;
+    }
+    Ok(())
+}
+
+fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
+    let hosts: BTreeSet<String> = ["chat".to_owned(), "resource".to_owned()]
+        .into_iter()
+        .chain(uids.iter().map(|uid| format!("user{uid}")))
+        .collect();
+    for (i, fault) in s.faults.iter().enumerate() {
+        let here = format!("faults[{i}] ({})", fault.kind.name());
+        match (fault.at_ms, &fault.after) {
+            (Some(_), Some(_)) => return Err(format!("{here}: give `at_ms` or `after`, not both")),
+            (None, None) => {
+                return Err(format!(
+                    "{here}: give `at_ms` (a time) or `after` (a trigger)"
+                ))
+            }
+            _ => {}
+        }
+        if let Some(host) = fault.kind.hosts().into_iter().find(|h| !hosts.contains(*h)) {
+            let known: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            return Err(format!(
+                "{here}: unknown host {host:?}; hosts are {}",
+                known.join(", ")
+            ));
+        }
+        if let FaultKind::Reset { host } = &fault.kind {
+            if !host.starts_with("user") {
+                return Err(format!(
+                    "{here}: reset acts on a user's connections; {host:?} is a server"
+                ));
+            }
+        }
+        if fault.after.as_ref().is_some_and(|t| t.nth == 0) {
+            return Err(format!("{here}.after.nth: counts from 1"));
+        }
+    }
+    for (i, fault) in s.frame_faults.iter().enumerate() {
+        let here = format!("frame_faults[{i}]");
+        if let Some(user) = fault.user.filter(|u| !uids.contains(u)) {
+            return Err(format!(
+                "{here}.user: user {user} is not declared in [[users]]"
+            ));
+        }
+        if fault.nth == 0 {
+            return Err(format!("{here}.nth: counts from 1"));
+        }
+        if fault.action == FrameAction::Delay && fault.delay_ms == 0 {
+            return Err(format!("{here}: action \"delay\" needs delay_ms > 0"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_expect(expect: &Expectation, field: &str) -> Result<(), String> {
+    for (i, oracle) in expect.violated.iter().enumerate() {
+        if !ORACLES.contains(&oracle.as_str()) {
+            return Err(format!(
+                "{field}.violated[{i}]: unknown oracle {oracle:?}; oracles are {}",
+                ORACLES.join(", ")
+            ));
         }
     }
     Ok(())

@@ -263,6 +263,11 @@ async fn play(
                 let data = image_bytes(seed, &name, size);
                 client.send_image(to, SourceFile { name, data });
             }
+            Step::Pause { file } => client.pause(&file),
+            Step::Resume { file } => client.resume(&file),
+            Step::Cancel { file } => client.cancel(&file),
+            Step::Logout => client.logout(),
+            Step::Login => client.login(),
         }
     }
     std::future::pending::<()>().await;

@@ -1,10 +1,13 @@
 //! Storage seams: files (over a small fs trait with a real and a simulated implementation), chat
-//! messages, and the resource server's upload state.
+//! messages, and the resource server's upload state (in memory for the simulation, in SQLite for
+//! `chatsim serve`).
 
 mod files;
 mod messages;
+mod sqlite;
 mod uploads;
 
 pub use files::{FileStore, RealFiles, SimFiles};
 pub use messages::{MemoryMessages, MessageStore, NewMessage, StoredMessage};
+pub use sqlite::{SqliteDb, SqliteMessages, SqliteUploads};
 pub use uploads::{MemoryUploads, UploadRecord, UploadStore};

@@ -1,0 +1,455 @@
+//! `chatsim serve`: the reference chat server and resource server on real TCP, with real storage
+//! (files under the data directory, messages and upload state in SQLite), as a person would run
+//! them to try a client against, or as the target of `chatsim conform`.
+//!
+//! [`start`] is the one code path: the command line and the conformance self-test both use it.
+//! [`Background`] runs it on its own runtime in a thread, so a test can stop the servers as a
+//! power cut would (every task gone) and start them again on the same data directory.
+
+use crate::chat::{ChatConfig, ChatServer};
+use crate::clock::{Clock, SystemClock};
+use crate::net::{Network, TokioNetwork};
+use crate::profile::Profile;
+use crate::resource::{ResourceConfig, ResourceServer};
+use crate::store::{FileStore, RealFiles, SqliteDb};
+use crate::trace::Tracer;
+use crate::users::{User, Users};
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// The SQLite file inside the data directory.
+pub const DB_FILE: &str = "chatsim.db";
+/// The folder inside the data directory that holds uploaded files (`<uid>/<name>`).
+pub const FILES_DIR: &str = "files";
+/// How long [`start`] waits for the servers to accept connections.
+const READY_WITHIN: Duration = Duration::from_secs(5);
+
+/// Everything `chatsim serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where clients reach the chat server.
+    pub chat_addr: String,
+    /// Where clients reach the resource server.
+    pub resource_addr: String,
+    /// Where the chat server serves `message.ChatService` (the resource server's notify).
+    pub grpc_addr: String,
+    /// Where the resource server sends its notify; `None` means `grpc_addr`. Point it at
+    /// `chatsim conform --notify-listen` to check the notify from the outside.
+    pub notify_addr: Option<String>,
+    pub data_dir: PathBuf,
+    pub users: Users,
+    pub profile: Profile,
+}
+
+impl ServeConfig {
+    /// The defaults of `chatsim serve`: loopback ports 8090, 8091 and 50051, the demo users.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServeConfig {
+            chat_addr: "127.0.0.1:8090".into(),
+            resource_addr: "127.0.0.1:8091".into(),
+            grpc_addr: "127.0.0.1:50051".into(),
+            notify_addr: None,
+            data_dir: data_dir.into(),
+            users: demo_users(),
+            profile: Profile::reference(),
+        }
+    }
+
+    pub fn notify_target(&self) -> &str {
+        self.notify_addr.as_deref().unwrap_or(&self.grpc_addr)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot read the users file {path}: {reason}")]
+    Users { path: PathBuf, reason: String },
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error("cannot open the database: {0}")]
+    Database(io::Error),
+    #[error("cannot listen on {what} {addr}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: String,
+        source: io::Error,
+    },
+    #[error("the {what} did not accept connections within {READY_WITHIN:?}")]
+    NotReady { what: &'static str },
+    #[error("the {what} stopped: {reason}")]
+    Stopped { what: &'static str, reason: String },
+}
+
+/// The two documented demo users of `serve` and `conform` when no users file is given.
+pub fn demo_users() -> Users {
+    Users::new([
+        User {
+            uid: 1,
+            token: "token-1".into(),
+            name: "alice".into(),
+        },
+        User {
+            uid: 2,
+            token: "token-2".into(),
+            name: "bob".into(),
+        },
+    ])
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersFile {
+    users: Vec<User>,
+}
+
+/// Reads a users file:
+///
+/// ```toml
+/// [[users]]
+/// uid = 1
+/// token = "token-1"
+/// name = "alice"
+/// ```
+pub fn load_users(path: &Path) -> Result<Users, ServeError> {
+    let error = |reason: String| ServeError::Users {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    parse_users(&text).map_err(error)
+}
+
+/// Parses the text of a users file; says what is wrong otherwise.
+pub fn parse_users(text: &str) -> Result<Users, String> {
+    let file: UsersFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    if file.users.is_empty() {
+        return Err("no [[users]] entries".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for user in &file.users {
+        if !seen.insert(user.uid) {
+            return Err(format!("uid {} appears twice", user.uid));
+        }
+        if user.token.is_empty() {
+            return Err(format!("uid {} has an empty token", user.uid));
+        }
+    }
+    Ok(Users::new(file.users))
+}
+
+/// The start-up banner: addresses, storage and the users with their tokens.
+pub fn banner(config: &ServeConfig) -> String {
+    let mut out = String::new();
+    let profile = if config.profile.is_reference() {
+        "reference".to_owned()
+    } else {
+        let quirks: Vec<&str> = config.profile.quirks().map(|q| q.name()).collect();
+        format!("seed ({})", quirks.join(", "))
+    };
+    let _ = writeln!(out, "chatsim serve, profile {profile}");
+    let _ = writeln!(out, "  chat      {}", config.chat_addr);
+    let _ = writeln!(out, "  resource  {}", config.resource_addr);
+    let _ = writeln!(out, "  grpc      {} (chat server)", config.grpc_addr);
+    let _ = writeln!(out, "  notify    {} (resource server -> chat)", config.notify_target());
+    let _ = writeln!(
+        out,
+        "  data      {} (files in {FILES_DIR}/, messages and upload state in {DB_FILE})",
+        config.data_dir.display()
+    );
+    for (i, user) in config.users.iter().enumerate() {
+        let label = if i == 0 { "  users" } else { "" };
+        let _ = writeln!(
+            out,
+            "{label:<12}uid {} token {:?} name {:?}",
+            user.uid, user.token, user.name
+        );
+    }
+    out
+}
+
+/// The running servers. Dropping this value does not stop them; call [`Servers::shutdown`].
+pub struct Servers {
+    chat: JoinHandle<io::Result<()>>,
+    resource: JoinHandle<io::Result<()>>,
+}
+
+impl Servers {
+    /// Waits until one of the servers stops by itself (a listener failed) and says why.
+    pub async fn stopped(&mut self) -> ServeError {
+        let (what, joined) = tokio::select! {
+            biased;
+            joined = &mut self.chat => ("chat server", joined),
+            joined = &mut self.resource => ("resource server", joined),
+        };
+        ServeError::Stopped {
+            what,
+            reason: describe_exit(joined),
+        }
+    }
+
+    /// Stops accepting and waits for both listeners to close. Connections already open end when
+    /// the runtime does.
+    pub async fn shutdown(self) {
+        self.chat.abort();
+        self.resource.abort();
+        let _ = self.chat.await;
+        let _ = self.resource.await;
+    }
+}
+
+fn describe_exit(joined: Result<io::Result<()>, tokio::task::JoinError>) -> String {
+    match joined {
+        Ok(Ok(())) => "it returned".into(),
+        Ok(Err(err)) => err.to_string(),
+        Err(err) if err.is_panic() => "it panicked".into(),
+        Err(err) => err.to_string(),
+    }
+}
+
+/// Opens storage, checks that every address can be bound, starts both servers and waits until
+/// they accept connections. Must be called inside a tokio runtime.
+pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
+    let data_error = |source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(config.data_dir.join(FILES_DIR)).map_err(data_error)?;
+    let db = SqliteDb::open(&config.data_dir.join(DB_FILE)).map_err(ServeError::Database)?;
+    check_bindable(config)?;
+
+    let network: Arc<dyn Network> = Arc::new(TokioNetwork);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let chat = ChatServer::new(
+        ChatConfig {
+            listen: config.chat_addr.clone(),
+            grpc_listen: config.grpc_addr.clone(),
+            profile: config.profile.clone(),
+            ..ChatConfig::default()
+        },
+        config.users.clone(),
+        Arc::new(db.messages()),
+        clock.clone(),
+        Tracer::logging("chat"),
+    );
+    let files: Arc<dyn FileStore> = Arc::new(RealFiles::new(config.data_dir.join(FILES_DIR)));
+    let resource = ResourceServer::new(
+        ResourceConfig {
+            listen: config.resource_addr.clone(),
+            chat_grpc: config.notify_target().to_owned(),
+            profile: config.profile.clone(),
+            ..ResourceConfig::default()
+        },
+        config.users.clone(),
+        files,
+        Arc::new(db.uploads()),
+        clock,
+        Tracer::logging("resource"),
+    );
+    let mut servers = Servers {
+        chat: tokio::spawn(chat.run(network.clone())),
+        resource: tokio::spawn(resource.run(network)),
+    };
+    let ready = wait_ready(config);
+    tokio::select! {
+        biased;
+        err = servers.stopped() => Err(err),
+        ready = ready => match ready {
+            Ok(()) => Ok(servers),
+            Err(err) => {
+                servers.shutdown().await;
+                Err(err)
+            }
+        },
+    }
+}
+
+/// Binds each address once with std and lets go, so that a busy port is reported with the flag
+/// that named it before anything starts.
+fn check_bindable(config: &ServeConfig) -> Result<(), ServeError> {
+    for (what, addr) in [
+        ("--chat-addr", &config.chat_addr),
+        ("--resource-addr", &config.resource_addr),
+        ("--grpc-addr", &config.grpc_addr),
+    ] {
+        std::net::TcpListener::bind(addr.as_str()).map_err(|source| ServeError::Listen {
+            what,
+            addr: addr.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Connects to each listener until it answers: after this, a client will not race the bind.
+async fn wait_ready(config: &ServeConfig) -> Result<(), ServeError> {
+    for (what, addr) in [
+        ("chat server", &config.chat_addr),
+        ("resource server", &config.resource_addr),
+        ("chat server's gRPC listener", &config.grpc_addr),
+    ] {
+        let target = dialable(addr);
+        let attempt = async {
+            while tokio::net::TcpStream::connect(&target).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(READY_WITHIN, attempt)
+            .await
+            .map_err(|_| ServeError::NotReady { what })?;
+    }
+    Ok(())
+}
+
+/// The address to dial to reach a listener bound to `addr`: the unspecified address (0.0.0.0,
+/// [::]) is not something to connect to, its loopback is.
+pub fn dialable(addr: &str) -> String {
+    let Some(mut socket) = addr.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return addr.to_owned();
+    };
+    if socket.ip().is_unspecified() {
+        let loopback = match socket.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        };
+        socket = SocketAddr::new(loopback, socket.port());
+    }
+    socket.to_string()
+}
+
+/// Runs until Ctrl-C (then shuts down cleanly) or until a server fails.
+pub async fn run_until_ctrl_c(config: &ServeConfig) -> Result<(), ServeError> {
+    let mut servers = start(config).await?;
+    tracing::info!("serving; Ctrl-C stops");
+    tokio::select! {
+        biased;
+        signal = tokio::signal::ctrl_c() => {
+            if let Err(err) = signal {
+                tracing::warn!("cannot wait for Ctrl-C ({err}); stopping");
+            }
+            tracing::info!("Ctrl-C: stopping");
+            servers.shutdown().await;
+            Ok(())
+        }
+        err = servers.stopped() => Err(err),
+    }
+}
+
+/// Servers on their own runtime in their own thread. Dropping (or [`Background::stop`]) ends the
+/// runtime, which ends every task and closes every socket: to the servers' storage that is a
+/// sudden stop, which is what a restart test wants.
+pub struct Background {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Starts the servers and returns once they accept connections.
+    pub fn start(config: ServeConfig) -> Result<Background, ServeError> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), ServeError>>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("chatsim-serve".into())
+            .spawn(move || background_main(config, ready_tx, stop_rx))
+            .map_err(|e| ServeError::Stopped {
+                what: "server thread",
+                reason: e.to_string(),
+            })?;
+        let ready = ready_rx.recv().unwrap_or_else(|_| {
+            Err(ServeError::Stopped {
+                what: "server thread",
+                reason: "it ended before the servers started".into(),
+            })
+        });
+        let background = Background {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        };
+        ready.map(|()| background)
+    }
+
+    pub fn stop(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+fn background_main(
+    config: ServeConfig,
+    ready: std::sync::mpsc::Sender<Result<(), ServeError>>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            let _ = ready.send(Err(ServeError::Stopped {
+                what: "server runtime",
+                reason: err.to_string(),
+            }));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let servers = match start(&config).await {
+            Ok(servers) => servers,
+            Err(err) => {
+                let _ = ready.send(Err(err));
+                return;
+            }
+        };
+        let _ = ready.send(Ok(()));
+        let _ = stop.await;
+        servers.shutdown().await;
+    });
+    // Dropping the runtime cancels the connection and worker tasks the servers spawned.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_files_are_checked() {
+        let users = parse_users(
+            "[[users]]\nuid = 7\ntoken = \"t\"\nname = \"x\"\n[[users]]\nuid = 8\ntoken = \"u\"\nname = \"y\"\n",
+        )
+        .unwrap();
+        assert!(users.check(7, "t"));
+        assert!(parse_users("users = []").unwrap_err().contains("no [[users]]"));
+        let twice = "[[users]]\nuid = 1\ntoken = \"a\"\nname = \"a\"\n[[users]]\nuid = 1\ntoken = \"b\"\nname = \"b\"\n";
+        assert!(parse_users(twice).unwrap_err().contains("twice"));
+        assert!(parse_users("[[users]]\nuid = 1\n").is_err());
+    }
+
+    #[test]
+    fn unspecified_addresses_are_dialled_on_loopback() {
+        assert_eq!(dialable("0.0.0.0:8090"), "127.0.0.1:8090");
+        assert_eq!(dialable("[::]:8090"), "[::1]:8090");
+        assert_eq!(dialable("127.0.0.1:1"), "127.0.0.1:1");
+        assert_eq!(dialable("not an address"), "not an address");
+    }
+}

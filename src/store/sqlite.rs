@@ -1,0 +1,460 @@
+//! SQLite implementations of [`MessageStore`] and [`UploadStore`], for `chatsim serve`.
+//!
+//! One database file holds both tables: `chat_message` (upstream's MySQL table) and
+//! `file_upload` (upstream's Redis keys `file_upload_<name>`). Every call is one short statement
+//! in its own transaction, committed with `synchronous = FULL`, so a `put` that returned `Ok` is on
+//! disk: the resource server acks a chunk only after its record is saved, and an ack must survive a
+//! crash (PROTOCOL.md section 8).
+//!
+//! The connection sits behind a `std::sync::Mutex`. The writes are synchronous and short (one row),
+//! which is why a blocking call inside an async task is acceptable here.
+
+use super::{MessageStore, NewMessage, StoredMessage, UploadRecord, UploadStore};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::BTreeSet;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS chat_message (
+    message_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    thread_id  INTEGER NOT NULL,
+    sender_id  INTEGER NOT NULL,
+    recv_id    INTEGER NOT NULL,
+    content    TEXT    NOT NULL,
+    created_at TEXT    NOT NULL,
+    status     INTEGER NOT NULL,
+    msg_type   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_upload (
+    name       TEXT    PRIMARY KEY,
+    owner_uid  INTEGER NOT NULL,
+    total_size INTEGER NOT NULL,
+    md5        TEXT    NOT NULL,
+    message_id INTEGER NOT NULL,
+    sender     INTEGER NOT NULL,
+    receiver   INTEGER NOT NULL,
+    thread_id  INTEGER NOT NULL,
+    received   TEXT    NOT NULL,
+    complete   INTEGER NOT NULL,
+    notified   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS file_upload_by_message ON file_upload (message_id);
+";
+
+/// An open database file. Cheap to clone; the stores share its one connection.
+#[derive(Clone)]
+pub struct SqliteDb {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteDb").finish_non_exhaustive()
+    }
+}
+
+impl SqliteDb {
+    /// Opens (creating if needed) the database at `path` and its tables.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let conn = Connection::open(path).map_err(|e| {
+            io::Error::other(format!("cannot open database {}: {e}", path.display()))
+        })?;
+        Self::init(conn)
+    }
+
+    /// A database that lives only as long as this value (for tests).
+    pub fn open_in_memory() -> io::Result<Self> {
+        Self::init(Connection::open_in_memory().map_err(sql)?)
+    }
+
+    fn init(conn: Connection) -> io::Result<Self> {
+        // WAL keeps readers and the single writer out of each other's way; FULL syncs the log on
+        // every commit, which is what makes an acked chunk durable.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        Ok(SqliteDb {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    pub fn messages(&self) -> SqliteMessages {
+        SqliteMessages { db: self.clone() }
+    }
+
+    pub fn uploads(&self) -> SqliteUploads {
+        SqliteUploads { db: self.clone() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-applied statement behind (SQLite rolls
+        // back an unfinished transaction), so a poisoned lock is still a usable connection.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn sql(err: rusqlite::Error) -> io::Error {
+    io::Error::other(format!("sqlite: {err}"))
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// The chat server's messages in SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteMessages {
+    db: SqliteDb,
+}
+
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+    Ok(StoredMessage {
+        message_id: row.get(0)?,
+        message: NewMessage {
+            thread_id: row.get(1)?,
+            sender_id: row.get(2)?,
+            recv_id: row.get(3)?,
+            content: row.get(4)?,
+            created_at: row.get(5)?,
+            status: row.get(6)?,
+            msg_type: row.get(7)?,
+        },
+    })
+}
+
+const MESSAGE_COLUMNS: &str =
+    "message_id, thread_id, sender_id, recv_id, content, created_at, status, msg_type";
+
+impl MessageStore for SqliteMessages {
+    fn insert(&self, m: NewMessage) -> io::Result<i64> {
+        let conn = self.db.lock();
+        conn.execute(
+            "INSERT INTO chat_message (thread_id, sender_id, recv_id, content, created_at, status, msg_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![m.thread_id, m.sender_id, m.recv_id, m.content, m.created_at, m.status, m.msg_type],
+        )
+        .map_err(sql)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn get(&self, message_id: i64) -> io::Result<Option<StoredMessage>> {
+        self.db
+            .lock()
+            .query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM chat_message WHERE message_id = ?1"),
+                [message_id],
+                message_from_row,
+            )
+            .optional()
+            .map_err(sql)
+    }
+
+    fn set_status(&self, message_id: i64, status: i32) -> io::Result<Option<i32>> {
+        let mut conn = self.db.lock();
+        // Read and write in one transaction so the previous status returned is the one replaced.
+        let tx = conn.transaction().map_err(sql)?;
+        let previous: Option<i32> = tx
+            .query_row(
+                "SELECT status FROM chat_message WHERE message_id = ?1",
+                [message_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        if previous.is_some() {
+            tx.execute(
+                "UPDATE chat_message SET status = ?1 WHERE message_id = ?2",
+                params![status, message_id],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)?;
+        Ok(previous)
+    }
+
+    fn all(&self) -> io::Result<Vec<StoredMessage>> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM chat_message ORDER BY message_id"
+            ))
+            .map_err(sql)?;
+        let rows = stmt.query_map([], message_from_row).map_err(sql)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
+    }
+}
+
+/// The resource server's upload state in SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteUploads {
+    db: SqliteDb,
+}
+
+const UPLOAD_COLUMNS: &str = "name, owner_uid, total_size, md5, message_id, sender, receiver, \
+     thread_id, received, complete, notified";
+
+/// A row as stored; turned into an [`UploadRecord`] after the SQLite borrow ends, so that a
+/// malformed `received` column is an `InvalidData` error rather than a SQLite conversion error.
+struct UploadRow {
+    name: String,
+    owner_uid: i32,
+    total_size: i64,
+    md5: String,
+    message_id: i64,
+    sender: i32,
+    receiver: i32,
+    thread_id: i32,
+    received: String,
+    complete: bool,
+    notified: bool,
+}
+
+fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
+    Ok(UploadRow {
+        name: row.get(0)?,
+        owner_uid: row.get(1)?,
+        total_size: row.get(2)?,
+        md5: row.get(3)?,
+        message_id: row.get(4)?,
+        sender: row.get(5)?,
+        receiver: row.get(6)?,
+        thread_id: row.get(7)?,
+        received: row.get(8)?,
+        complete: row.get(9)?,
+        notified: row.get(10)?,
+    })
+}
+
+impl UploadRow {
+    fn into_record(self) -> io::Result<UploadRecord> {
+        let total_size = u64::try_from(self.total_size).map_err(|_| {
+            invalid(format!(
+                "upload {} has a negative total_size {}",
+                self.name, self.total_size
+            ))
+        })?;
+        let received = decode_seqs(&self.received)
+            .map_err(|e| invalid(format!("upload {}: {e}", self.name)))?;
+        Ok(UploadRecord {
+            name: self.name,
+            owner_uid: self.owner_uid,
+            total_size,
+            md5: self.md5,
+            message_id: self.message_id,
+            sender: self.sender,
+            receiver: self.receiver,
+            thread_id: self.thread_id,
+            received,
+            complete: self.complete,
+            notified: self.notified,
+        })
+    }
+}
+
+impl SqliteUploads {
+    fn select(&self, filter: &str, param: &dyn rusqlite::ToSql) -> io::Result<Vec<UploadRecord>> {
+        let rows = {
+            let conn = self.db.lock();
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM file_upload {filter} ORDER BY name"
+                ))
+                .map_err(sql)?;
+            let params: &[&dyn rusqlite::ToSql] = if filter.is_empty() { &[] } else { &[param] };
+            let rows = stmt.query_map(params, upload_from_row).map_err(sql)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)?
+        };
+        rows.into_iter().map(UploadRow::into_record).collect()
+    }
+}
+
+impl UploadStore for SqliteUploads {
+    fn get(&self, name: &str) -> io::Result<Option<UploadRecord>> {
+        Ok(self.select("WHERE name = ?1", &name)?.into_iter().next())
+    }
+
+    fn put(&self, r: UploadRecord) -> io::Result<()> {
+        let total_size = i64::try_from(r.total_size)
+            .map_err(|_| invalid(format!("total_size {} does not fit SQLite", r.total_size)))?;
+        self.db
+            .lock()
+            .execute(
+                &format!(
+                    "INSERT OR REPLACE INTO file_upload ({UPLOAD_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ),
+                params![
+                    r.name,
+                    r.owner_uid,
+                    total_size,
+                    r.md5,
+                    r.message_id,
+                    r.sender,
+                    r.receiver,
+                    r.thread_id,
+                    encode_seqs(&r.received),
+                    r.complete,
+                    r.notified
+                ],
+            )
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        self.db
+            .lock()
+            .execute("DELETE FROM file_upload WHERE name = ?1", [name])
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    fn by_message(&self, message_id: i64) -> io::Result<Option<UploadRecord>> {
+        // The first match in name order, as the in-memory store answers.
+        Ok(self
+            .select("WHERE message_id = ?1", &message_id)?
+            .into_iter()
+            .next())
+    }
+
+    fn all(&self) -> io::Result<Vec<UploadRecord>> {
+        self.select("", &0)
+    }
+}
+
+/// The received seqs as runs, `"1-40,42,44-50"`: a large file's record stays a short row even
+/// though it is rewritten on every chunk.
+pub fn encode_seqs(seqs: &BTreeSet<u32>) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &seq in seqs {
+        match runs.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(seq) => *end = seq,
+            _ => runs.push((seq, seq)),
+        }
+    }
+    runs.iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The inverse of [`encode_seqs`].
+pub fn decode_seqs(text: &str) -> Result<BTreeSet<u32>, String> {
+    let mut seqs = BTreeSet::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("bad seq {s:?} in received list {text:?}"))
+        };
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (number(a)?, number(b)?),
+            None => {
+                let n = number(part)?;
+                (n, n)
+            }
+        };
+        if a > b {
+            return Err(format!("bad run {part:?} in received list {text:?}"));
+        }
+        seqs.extend(a..=b);
+    }
+    Ok(seqs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::codes::status;
+
+    fn record(name: &str, message_id: i64, received: &[u32]) -> UploadRecord {
+        UploadRecord {
+            name: name.into(),
+            owner_uid: 1,
+            total_size: 5 * 32768 + 7,
+            md5: "0123".into(),
+            message_id,
+            sender: 1,
+            receiver: 2,
+            thread_id: 9,
+            received: received.iter().copied().collect(),
+            complete: false,
+            notified: false,
+        }
+    }
+
+    #[test]
+    fn seq_runs_round_trip() {
+        for seqs in [vec![], vec![1], vec![1, 2, 3, 5, 7, 8], vec![u32::MAX - 1, u32::MAX]] {
+            let set: BTreeSet<u32> = seqs.into_iter().collect();
+            assert_eq!(decode_seqs(&encode_seqs(&set)).unwrap(), set);
+        }
+        assert_eq!(encode_seqs(&[1, 2, 3, 5].into_iter().collect()), "1-3,5");
+        assert!(decode_seqs("3-1").is_err());
+        assert!(decode_seqs("x").is_err());
+    }
+
+    #[test]
+    fn messages_get_increasing_ids_and_statuses_update() {
+        let db = SqliteDb::open_in_memory().unwrap();
+        let messages = db.messages();
+        let new = NewMessage {
+            thread_id: 1,
+            sender_id: 1,
+            recv_id: 2,
+            content: "a.png".into(),
+            status: status::UN_UPLOAD,
+            msg_type: 1,
+            created_at: "1700000000".into(),
+        };
+        assert_eq!(messages.insert(new.clone()).unwrap(), 1);
+        assert_eq!(messages.insert(new.clone()).unwrap(), 2);
+        assert_eq!(
+            messages.set_status(1, status::READED).unwrap(),
+            Some(status::UN_UPLOAD)
+        );
+        assert_eq!(messages.set_status(99, status::READED).unwrap(), None);
+        let got = messages.get(1).unwrap().unwrap();
+        assert_eq!(got.message.status, status::READED);
+        assert_eq!(messages.all().unwrap().len(), 2);
+        assert!(messages.get(3).unwrap().is_none());
+    }
+
+    #[test]
+    fn upload_records_survive_reopening_the_file() {
+        let path =
+            std::env::temp_dir().join(format!("chatsim-sqlite-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            let uploads = SqliteDb::open(&path).unwrap().uploads();
+            uploads.put(record("b.bin", 7, &[1, 2, 4])).unwrap();
+            uploads.put(record("a.bin", 8, &[1])).unwrap();
+            let mut again = record("b.bin", 7, &[1, 2, 3, 4]);
+            again.complete = true;
+            uploads.put(again).unwrap();
+        }
+        let uploads = SqliteDb::open(&path).unwrap().uploads();
+        let b = uploads.get("b.bin").unwrap().unwrap();
+        assert!(b.complete);
+        assert_eq!(b.received, [1, 2, 3, 4].into_iter().collect());
+        assert_eq!(uploads.by_message(8).unwrap().unwrap().name, "a.bin");
+        let names: Vec<String> = uploads.all().unwrap().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["a.bin", "b.bin"]);
+        uploads.remove("a.bin").unwrap();
+        assert!(uploads.get("a.bin").unwrap().is_none());
+        drop(uploads);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
