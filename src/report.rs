@@ -1,8 +1,10 @@
 //! The human summary of a run, printed by `chatsim run`.
 
-use crate::sim::Outcome;
+use crate::profile::Profile;
+use crate::sim::{Outcome, RunOptions};
 use crate::trace::Event;
 use std::fmt::Write as _;
+use std::path::Path;
 
 pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
     let mut out = String::new();
@@ -12,6 +14,7 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
     let texts_received = count(&|e| matches!(e, Event::TextReceived { .. }));
     let _ = writeln!(out, "scenario  {scenario_path}");
     let _ = writeln!(out, "seed      {}", outcome.seed);
+    let _ = writeln!(out, "profile   {}", profile_name(&outcome.profile));
     let _ = writeln!(out, "texts     {texts_received} of {texts_sent} delivered");
     for record in records {
         if let Event::SourceFile { file, size, .. } = &record.event {
@@ -49,16 +52,42 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
     for verdict in &outcome.verdicts {
         match &verdict.violation {
             None => {
-                let _ = writeln!(out, "oracle    {:<10} holds", verdict.oracle);
+                let _ = writeln!(out, "oracle    {:<11} holds", verdict.oracle);
             }
             Some(v) => {
                 let _ = writeln!(
                     out,
-                    "oracle    {:<10} VIOLATED at {} ms on {}: {}\n          event: {}",
+                    "oracle    {:<11} VIOLATED at {} ms on {}: {}\n          event: {}",
                     verdict.oracle, v.t_ms, v.host, v.detail, v.event
                 );
             }
         }
     }
     out
+}
+
+/// `reference`, `seed`, or the quirks by name.
+pub fn profile_name(profile: &Profile) -> String {
+    if profile.is_reference() {
+        "reference".to_owned()
+    } else if *profile == Profile::seed() {
+        "seed".to_owned()
+    } else {
+        let quirks: Vec<&str> = profile.quirks().map(|q| q.name()).collect();
+        format!("reference + {}", quirks.join(" + "))
+    }
+}
+
+/// The command that runs the same scenario with the same seed and profile again.
+pub fn reproduce_command(path: &Path, options: &RunOptions) -> String {
+    let mut command = format!("chatsim run {} --seed {}", path.display(), options.seed);
+    if options.profile == Profile::seed() {
+        command.push_str(" --profile seed");
+    } else {
+        command.push_str(" --profile reference");
+        for quirk in options.profile.quirks() {
+            command.push_str(&format!(" --quirk {quirk}"));
+        }
+    }
+    command
 }

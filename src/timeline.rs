@@ -244,7 +244,7 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// A rough text width for layout decisions (no font metrics in a pure function).
 fn text_width(s: &str, font_size: f64) -> f64 {
-    s.chars().count() as f64 * font_size * 0.6
+    s.chars().count() as f64 * font_size * 0.55
 }
 
 /// Maps simulated time to x.
@@ -494,7 +494,7 @@ fn svg_of(items: &[Item], title: &str) -> String {
 
     // Vertical layout.
     let legend_y = 46.0;
-    let band_top = 60.0;
+    let band_top = 74.0;
     let band_h = if markers.is_empty() {
         0.0
     } else {
@@ -550,21 +550,17 @@ fn svg_of(items: &[Item], title: &str) -> String {
         );
         lx += 14.0 + text_width(label, 11.0) + 18.0;
     }
-    for label in [
-        "tick up: tx, down: rx",
-        "dot: other event (red: error)",
-        "red line: fault or failure",
-        "orange line: connection closed",
-        "progress: ■ committed ● notified ▲ downloaded ✕ failed",
-    ] {
-        let _ = writeln!(
-            out,
-            r##"<text x="{}" y="{}" font-size="11" fill="#444">{label}</text>"##,
-            n(lx),
-            n(legend_y)
-        );
-        lx += text_width(label, 11.0) + 18.0;
-    }
+    let _ = writeln!(
+        out,
+        r##"<text x="{}" y="{}" font-size="11" fill="#444">frame ticks: up = tx, down = rx</text>"##,
+        n(lx),
+        n(legend_y)
+    );
+    let _ = writeln!(
+        out,
+        r##"<text x="10" y="{}" font-size="11" fill="#444">dots: other events (red: error)  ·  red line: fault or failure  ·  orange line: connection closed  ·  progress: ■ committed  ○ notified  ▲ downloaded  ✕ failed  ·  dashed: no further progress</text>"##,
+        n(legend_y + 15.0)
+    );
 
     // Grid and axis.
     let _ = writeln!(out, r##"<g stroke="#e4e4e4" stroke-width="1">"##);
@@ -725,8 +721,8 @@ fn svg_of(items: &[Item], title: &str) -> String {
     // Window occupancy.
     for (idx, (host, samples)) in windows.iter().enumerate() {
         let y0 = windows_top + idx as f64 * (WINDOW_H + 6.0);
-        let top = y0 + 8.0;
-        let inner = WINDOW_H - 16.0;
+        let top = y0 + 14.0;
+        let inner = WINDOW_H - 20.0;
         let peak = samples.iter().map(|s| s.1).fold(0.0, f64::max);
         let y_max = peak.max(MAX_CWND as f64).ceil();
         let y = |v: f64| top + inner * (1.0 - v / y_max);
@@ -817,7 +813,7 @@ fn svg_of(items: &[Item], title: &str) -> String {
             n(progress_top + PROGRESS_H / 2.0)
         );
     }
-    let mut labels: Vec<(f64, f64, &str, &str)> = Vec::new();
+    let mut labels: Vec<(f64, &str, &str)> = Vec::new();
     for (idx, (file, line)) in files.iter().enumerate() {
         let colour = FILE_COLOURS[idx % FILE_COLOURS.len()];
         let value_at = |t: u64| {
@@ -851,9 +847,9 @@ fn svg_of(items: &[Item], title: &str) -> String {
                     y = n(py(last.1))
                 );
             }
-            labels.push((scale.x(last.0), py(last.1), file, colour));
-        } else if let Some(m) = line.milestones.first() {
-            labels.push((scale.x(m.t), py(0.0), file, colour));
+            labels.push((py(last.1), file, colour));
+        } else if !line.milestones.is_empty() {
+            labels.push((py(0.0), file, colour));
         }
         for m in &line.milestones {
             let (x, y) = (scale.x(m.t), py(value_at(m.t)));
@@ -896,19 +892,15 @@ fn svg_of(items: &[Item], title: &str) -> String {
             );
         }
     }
-    // File labels at the end of their lines, nudged apart so that they never overlap.
-    labels.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.2.cmp(b.2)));
+    // File labels at the right-hand end of their lines (the level where each file stopped),
+    // nudged apart so that they never overlap.
+    labels.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
     let mut prev_y = f64::NEG_INFINITY;
-    for (x, y, file, colour) in labels {
+    for (y, file, colour) in labels {
         let label = truncate(file, 40);
-        let mut ly = (y - 6.0).max(prev_y + 14.0);
-        ly = ly.max(progress_top + 12.0);
+        let ly = (y - 6.0).max(prev_y + 14.0).max(progress_top + 12.0);
         prev_y = ly;
-        let (lx, anchor) = if x + 8.0 + text_width(&label, 12.0) > x_right {
-            (x - 8.0, "end")
-        } else {
-            (x + 8.0, "start")
-        };
+        let (lx, anchor) = (scale.x(t_max) - 4.0, "end");
         let _ = writeln!(
             out,
             r##"<text class="file-label" x="{}" y="{}" text-anchor="{anchor}" fill="{colour}" font-weight="bold" stroke="#ffffff" stroke-width="3" paint-order="stroke">{}</text>"##,

@@ -251,12 +251,18 @@ pub enum Event {
         size: u64,
         md5: String,
         complete: bool,
+        /// Seqs the server's upload state lists as stored.
+        received: Vec<u32>,
+        /// A short hash of every chunk of the bytes on disk, seq 1 first.
+        chunk_hashes: Vec<String>,
     },
     /// A scenario source file: what the integrity oracle compares against.
     SourceFile {
         file: String,
         size: u64,
         md5: String,
+        /// A short hash of every chunk, seq 1 first, for the durable-ack check.
+        chunk_hashes: Vec<String>,
     },
 }
 

@@ -46,7 +46,9 @@ fn texts_and_two_simultaneous_images_arrive_intact_and_notified_once() {
     let sources: BTreeMap<&str, (u64, &str)> = records
         .iter()
         .filter_map(|r| match &r.event {
-            Event::SourceFile { file, size, md5 } => Some((file.as_str(), (*size, md5.as_str()))),
+            Event::SourceFile {
+                file, size, md5, ..
+            } => Some((file.as_str(), (*size, md5.as_str()))),
             _ => None,
         })
         .collect();

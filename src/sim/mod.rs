@@ -1,27 +1,38 @@
 //! The simulated world: a scenario becomes turmoil hosts (`chat`, `resource`, one `user<uid>` per
-//! user) running the real parties over simulated TCP and a simulated disk. The world steps the
-//! simulation until every transfer has settled or the time limit passes, then records the final
-//! state of the stores and hands the trace to the oracles.
+//! user) running the real parties over simulated TCP and a simulated disk. Each user's
+//! connections pass a fault proxy. The world steps the simulation, fires the scenario's faults,
+//! stops when every transfer has settled or the time limit passes, records the final state of
+//! the stores, and hands the trace to the oracles.
 
+mod expect;
+mod faults;
 pub mod oracles;
 mod panics;
 mod settle;
+
+pub use expect::{check_expectation, ExpectationResult};
 
 use crate::chat::{ChatConfig, ChatServer};
 use crate::client::{Client, ClientConfig, SourceFile};
 use crate::clock::{SimClock, SIM_EPOCH_SECS};
 use crate::hash::stable_hash;
 use crate::net::{Network, TurmoilNetwork};
-use crate::protocol::codes::status;
+use crate::profile::Profile;
+use crate::protocol::{ChunkPlan, Framing};
+use crate::proxy::{FaultProxy, RuleSet};
 use crate::resource::{ResourceConfig, ResourceServer};
 use crate::scenario::{Scenario, Step};
-use crate::store::{FileStore, MemoryMessages, MemoryUploads, MessageStore, SimFiles, UploadStore};
+use crate::store::{
+    DiskFaults, FaultyFiles, FileStore, MemoryMessages, MemoryUploads, MessageStore, SimFiles,
+    UploadStore,
+};
 use crate::trace::{Event, Record, SimTrace, Tracer};
 use crate::users::{User, Users};
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use oracles::Verdict;
 use rand::{RngCore, SeedableRng};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -45,26 +56,68 @@ pub fn image_bytes(seed: u64, name: &str, size: u64) -> Bytes {
     Bytes::from(data)
 }
 
+/// A short hash of each chunk of `data`, seq 1 first.
+pub fn chunk_hashes(data: &[u8]) -> Vec<String> {
+    let plan = ChunkPlan::new(data.len() as u64);
+    (1..=plan.max_seq())
+        .filter_map(|seq| plan.range(seq))
+        .map(|r| hex::encode(&Md5::digest(&data[r.start as usize..r.end as usize])[..4]))
+        .collect()
+}
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub seed: u64,
+    pub profile: Profile,
+}
+
+impl RunOptions {
+    /// The scenario's own seed and profile.
+    pub fn of(scenario: &Scenario) -> Self {
+        RunOptions {
+            seed: scenario.seed,
+            profile: scenario.profile(),
+        }
+    }
+}
+
 /// What a run produced.
 pub struct Outcome {
     pub seed: u64,
+    pub profile: Profile,
     pub records: Vec<Record>,
     pub sim_time: Duration,
     pub wall_time: Duration,
     /// Everything settled before the time limit.
     pub settled: bool,
     pub verdicts: Vec<Verdict>,
+    /// The scenario's expectation for this profile, checked against the verdicts and the trace.
+    pub expectation: ExpectationResult,
 }
 
 impl Outcome {
+    /// The run met its scenario's expectation.
     pub fn passed(&self) -> bool {
-        self.verdicts.iter().all(|v| v.violation.is_none())
+        self.expectation.met()
     }
 }
 
-/// Runs `scenario` with `seed` and judges the trace.
+/// Runs `scenario` with its own seed and profile.
 pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
+    run_with(
+        scenario,
+        &RunOptions {
+            seed,
+            profile: scenario.profile(),
+        },
+    )
+}
+
+/// Runs `scenario` and judges the trace.
+pub fn run_with(scenario: &Scenario, options: &RunOptions) -> Outcome {
     let wall_start = Instant::now();
+    let seed = options.seed;
     let trace = Arc::new(SimTrace::default());
     let limit = Duration::from_secs(scenario.time_limit_s);
     let users = Users::new(scenario.users.iter().map(|u| User {
@@ -97,22 +150,33 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
                     file: name.clone(),
                     size: *size,
                     md5: hex::encode(Md5::digest(&data)),
+                    chunk_hashes: chunk_hashes(&data),
                 },
             );
         }
     }
 
+    // The message table and the upload state live outside the server hosts, as upstream keeps
+    // them in MySQL and Redis: a crash of a server does not lose them.
     let messages = Arc::new(MemoryMessages::default());
     let uploads = Arc::new(MemoryUploads::default());
+    let disk = Arc::new(DiskFaults::default());
     let (finish_tx, finish_rx) = tokio::sync::watch::channel(false);
+    let profile = options.profile.clone();
 
     {
-        let (trace, users, messages) = (trace.clone(), users.clone(), messages.clone());
+        let (trace, users, messages, profile) = (
+            trace.clone(),
+            users.clone(),
+            messages.clone(),
+            profile.clone(),
+        );
         sim.host(CHAT_HOST, move || {
             let server = ChatServer::new(
                 ChatConfig {
                     listen: format!("0.0.0.0:{CHAT_PORT}"),
                     grpc_listen: format!("0.0.0.0:{GRPC_PORT}"),
+                    profile: profile.clone(),
                     ..ChatConfig::default()
                 },
                 users.clone(),
@@ -127,27 +191,30 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
         });
     }
     {
-        let (trace, users, uploads) = (trace.clone(), users.clone(), uploads.clone());
+        let (trace, users, uploads, disk) =
+            (trace.clone(), users.clone(), uploads.clone(), disk.clone());
         sim.host(RESOURCE_HOST, move || {
-            let files: Arc<dyn FileStore> = Arc::new(SimFiles::new("/data"));
+            let tracer = Tracer::new(RESOURCE_HOST, trace.clone());
+            let disk_files: Arc<dyn FileStore> = Arc::new(SimFiles::new("/data"));
+            let files: Arc<dyn FileStore> = Arc::new(FaultyFiles::new(
+                disk_files.clone(),
+                disk.clone(),
+                tracer.clone(),
+            ));
             let server = ResourceServer::new(
                 ResourceConfig {
                     listen: format!("0.0.0.0:{RESOURCE_PORT}"),
                     chat_grpc: format!("{CHAT_HOST}:{GRPC_PORT}"),
+                    profile: profile.clone(),
                     ..ResourceConfig::default()
                 },
                 users.clone(),
-                files.clone(),
-                uploads.clone(),
-                Arc::new(SimClock::default()),
-                Tracer::new(RESOURCE_HOST, trace.clone()),
-            );
-            let auditor = audit_files(
                 files,
                 uploads.clone(),
-                Tracer::new(RESOURCE_HOST, trace.clone()),
-                finish_rx.clone(),
+                Arc::new(SimClock::default()),
+                tracer.clone(),
             );
+            let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
             async move {
                 tokio::spawn(auditor);
                 server.run(Arc::new(TurmoilNetwork)).await?;
@@ -155,15 +222,36 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
             }
         });
     }
+
+    let chat_addr = format!("{CHAT_HOST}:{CHAT_PORT}");
+    let resource_addr = format!("{RESOURCE_HOST}:{RESOURCE_PORT}");
+    let framings: BTreeMap<String, Framing> = [
+        (chat_addr.clone(), Framing::Chat),
+        (resource_addr.clone(), Framing::Resource),
+    ]
+    .into_iter()
+    .collect();
+    let bandwidth_bps = scenario.link.bandwidth_kbps.map(|k| k * 1000);
+    let mut proxies = BTreeMap::new();
     for spec in &scenario.users {
         let uid = spec.uid;
         let host = user_host(uid);
-        let config = ClientConfig::new(
-            uid,
-            &spec.token(),
-            &format!("{CHAT_HOST}:{CHAT_PORT}"),
-            &format!("{RESOURCE_HOST}:{RESOURCE_PORT}"),
+        let rules = RuleSet::new(
+            scenario
+                .frame_faults
+                .iter()
+                .filter(|f| f.user.is_none_or(|u| u == uid))
+                .cloned(),
         );
+        let proxy = FaultProxy::new(
+            framings.clone(),
+            rules,
+            bandwidth_bps,
+            Tracer::new(&host, trace.clone()),
+        );
+        proxies.insert(host.clone(), proxy.clone());
+        let mut config = ClientConfig::new(uid, &spec.token(), &chat_addr, &resource_addr);
+        config.profile = options.profile.clone();
         let script: Vec<(u64, Step)> = steps
             .iter()
             .filter(|(_, user, _)| *user == uid)
@@ -172,11 +260,13 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
         let trace = trace.clone();
         sim.host(host.as_str(), move || {
             let tracer = Tracer::new(&user_host(uid), trace.clone());
-            play(config.clone(), script.clone(), tracer, seed)
+            let network = proxy.network(Arc::new(TurmoilNetwork));
+            play(config.clone(), network, script.clone(), tracer, seed)
         });
     }
 
     let _panics = panics::capture(trace.clone());
+    let mut schedule = faults::Schedule::new(&scenario.faults);
     let last_action = steps.iter().map(|(t, _, _)| *t).max().unwrap_or(0);
     let mut settled = false;
     let mut next_check = SETTLE_CHECK_EVERY;
@@ -186,10 +276,19 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
             host_error = Some(err.to_string());
             break;
         }
-        if sim.elapsed() >= next_check {
+        let now = sim.elapsed();
+        let records = trace.records();
+        let targets = faults::Targets {
+            proxies: &proxies,
+            disk: &disk,
+            trace: &trace,
+        };
+        schedule.advance(&mut sim, now, &records, &targets);
+        if now >= next_check {
             next_check += SETTLE_CHECK_EVERY;
-            if sim.elapsed() > Duration::from_millis(last_action)
-                && settle::settled(&trace.records())
+            if now > Duration::from_millis(last_action)
+                && !schedule.has_due()
+                && settle::settled(&records)
             {
                 settled = true;
                 break;
@@ -201,6 +300,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
     }
 
     // Final state: the resource host's auditor reads the simulated disk; the chat store is plain.
+    // A crashed resource host is started again first so its disk can be read.
+    if !sim.is_host_running(RESOURCE_HOST) {
+        sim.bounce(RESOURCE_HOST);
+    }
     let _ = finish_tx.send(true);
     for _ in 0..10 {
         if sim.step().is_err() {
@@ -226,25 +329,34 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
     drop(_panics);
     let records = trace.records();
     let verdicts = oracles::judge(&records, settled);
+    let expectation = check_expectation(
+        scenario.expect.for_profile(&options.profile),
+        &verdicts,
+        &records,
+    );
     Outcome {
         seed,
+        profile: options.profile.clone(),
         records,
         sim_time: end,
         wall_time: wall_start.elapsed(),
         settled,
         verdicts,
+        expectation,
     }
 }
 
 /// A user's host: log in (retrying while the chat server is unreachable), then perform the
-/// scenario's actions at their times, then keep serving pushes and downloads.
+/// scenario's actions at their times, then keep serving pushes and downloads. After a crash and
+/// restart, actions whose time has passed are not repeated.
 async fn play(
     config: ClientConfig,
+    network: Arc<dyn Network>,
     script: Vec<(u64, Step)>,
     tracer: Tracer,
     seed: u64,
 ) -> turmoil::Result {
-    let network: Arc<dyn Network> = Arc::new(TurmoilNetwork);
+    let started = turmoil::sim_elapsed().unwrap_or_default();
     let client = loop {
         match Client::start(config.clone(), network.clone(), tracer.clone()).await {
             Ok(client) => break client,
@@ -252,8 +364,11 @@ async fn play(
         }
     };
     for (at_ms, step) in script {
-        let now = turmoil::sim_elapsed().unwrap_or_default();
         let at = Duration::from_millis(at_ms);
+        if at < started {
+            continue;
+        }
+        let now = turmoil::sim_elapsed().unwrap_or_default();
         if at > now {
             tokio::time::sleep(at - now).await;
         }
@@ -275,7 +390,7 @@ async fn play(
 }
 
 /// Waits for the end of the run, then records every upload the resource server holds, with the
-/// md5 of the bytes actually on its (simulated) disk.
+/// hashes of the bytes actually on its (simulated) disk.
 async fn audit_files(
     files: Arc<dyn FileStore>,
     uploads: Arc<dyn UploadStore>,
@@ -289,19 +404,15 @@ async fn audit_files(
     }
     for record in uploads.all().unwrap_or_default() {
         let path = std::path::PathBuf::from(record.owner_uid.to_string()).join(&record.name);
-        let (size, md5) = match files.read(&path) {
-            Ok(bytes) => (bytes.len() as u64, hex::encode(Md5::digest(&bytes))),
-            Err(_) => (0, String::new()),
-        };
+        let bytes = files.read(&path).unwrap_or_default();
         tracer.emit(Event::FinalFile {
             file: record.name.clone(),
             owner: record.owner_uid,
-            size,
-            md5,
+            size: bytes.len() as u64,
+            md5: hex::encode(Md5::digest(&bytes)),
             complete: record.complete,
+            received: record.received.iter().copied().collect(),
+            chunk_hashes: chunk_hashes(&bytes),
         });
     }
 }
-
-/// Status of a finished upload's message, for readers of final states.
-pub const UPLOADED_STATUS: i32 = status::READED;

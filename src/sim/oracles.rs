@@ -10,12 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Every oracle this build knows, in report order.
 pub const ORACLES: &[&str] = &[
     "window",
+    "purge",
     "integrity",
     "notify",
     "messages",
     "liveness",
     "progress",
     "no_panic",
+    "durable_ack",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,6 +59,8 @@ pub fn judge(records: &[Record], settled: bool) -> Vec<Verdict> {
 pub fn check(oracle: &str, records: &[Record], settled: bool) -> Option<Violation> {
     match oracle {
         "window" => window(records),
+        "purge" => purge(records),
+        "durable_ack" => durable_ack(records),
         "integrity" => integrity(records),
         "notify" => notify(records),
         "messages" => messages(records),
@@ -133,12 +137,128 @@ pub fn window(records: &[Record]) -> Option<Violation> {
     None
 }
 
+/// After an error reply for file A, no chunk of A is sent until A is retried or resumed, and every
+/// other file of the same client that was still under way keeps moving.
+pub fn purge(records: &[Record]) -> Option<Violation> {
+    // (host, file) -> is it blocked by an unhandled error?
+    let mut blocked: BTreeMap<(&str, &str), bool> = BTreeMap::new();
+    let mut finished: BTreeSet<(&str, &str)> = BTreeSet::new();
+    // Files that must move after an error on another file: (host, file, index of the error).
+    let mut must_move: Vec<(&str, &str, usize)> = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        let host = record.host.as_str();
+        match &record.event {
+            Event::ChunkSent { file, seq, .. } => {
+                if blocked.get(&(host, file.as_str())) == Some(&true) {
+                    return Some(violation(
+                        record,
+                        format!("seq {seq} of {file} sent after an error and before any retry or resume"),
+                    ));
+                }
+                blocked.entry((host, file)).or_insert(false);
+            }
+            Event::ChunkAcked { file, error, .. } if *error != 0 => {
+                blocked.insert((host, file), true);
+                for (&(h, other), _) in blocked.iter() {
+                    if h == host && other != file && !finished.contains(&(h, other)) {
+                        must_move.push((h, other, index));
+                    }
+                }
+            }
+            Event::UploadRetry { file, .. } | Event::UploadResumed { file } => {
+                blocked.insert((host, file), false);
+            }
+            Event::UploadAcked { file }
+            | Event::UploadFailed { file, .. }
+            | Event::UploadCancelled { file } => {
+                finished.insert((host, file));
+            }
+            _ => {}
+        }
+    }
+    for (host, file, index) in must_move {
+        let moved = records[index + 1..].iter().any(|r| {
+            r.host == host
+                && matches!(&r.event,
+                    Event::ChunkSent { file: f, .. } | Event::ChunkAcked { file: f, .. } | Event::UploadAcked { file: f }
+                    if f == file)
+        });
+        if !moved {
+            return Some(violation(
+                &records[index],
+                format!("{file} stopped moving after another file's error"),
+            ));
+        }
+    }
+    None
+}
+
+/// Every chunk acked to a client is, at the end, listed as stored and holds the source's bytes
+/// (checked for every upload the server still holds).
+pub fn durable_ack(records: &[Record]) -> Option<Violation> {
+    let sources: BTreeMap<&str, &Vec<String>> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::SourceFile {
+                file, chunk_hashes, ..
+            } => Some((file.as_str(), chunk_hashes)),
+            _ => None,
+        })
+        .collect();
+    let finals: BTreeMap<&str, (&Vec<u32>, &Vec<String>)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::FinalFile {
+                file,
+                received,
+                chunk_hashes,
+                ..
+            } => Some((file.as_str(), (received, chunk_hashes))),
+            _ => None,
+        })
+        .collect();
+    for record in records {
+        let Event::ChunkAcked {
+            file,
+            seq,
+            error: 0,
+            ..
+        } = &record.event
+        else {
+            continue;
+        };
+        let (Some(source), Some((received, stored))) =
+            (sources.get(file.as_str()), finals.get(file.as_str()))
+        else {
+            continue;
+        };
+        let index = (*seq as usize).saturating_sub(1);
+        if !received.contains(seq) {
+            return Some(violation(
+                record,
+                format!("seq {seq} of {file} was acked but is not in the upload state"),
+            ));
+        }
+        if stored.get(index) != source.get(index) {
+            return Some(violation(
+                record,
+                format!(
+                    "seq {seq} of {file} was acked but the bytes on disk differ from the source"
+                ),
+            ));
+        }
+    }
+    None
+}
+
 /// Every stored (complete) and every downloaded file is byte-identical to its source.
 pub fn integrity(records: &[Record]) -> Option<Violation> {
     let sources: BTreeMap<&str, (u64, &str)> = records
         .iter()
         .filter_map(|r| match &r.event {
-            Event::SourceFile { file, size, md5 } => Some((file.as_str(), (*size, md5.as_str()))),
+            Event::SourceFile {
+                file, size, md5, ..
+            } => Some((file.as_str(), (*size, md5.as_str()))),
             _ => None,
         })
         .collect();
@@ -486,6 +606,7 @@ mod tests {
                     file: "a".into(),
                     size: 3,
                     md5: "m1".into(),
+                    chunk_hashes: vec![],
                 },
             ),
             at(

@@ -2,11 +2,13 @@
 //! messages, and the resource server's upload state (in memory for the simulation, in SQLite for
 //! `chatsim serve`).
 
+mod faulty;
 mod files;
 mod messages;
 mod sqlite;
 mod uploads;
 
+pub use faulty::{DiskFaults, FaultyFiles};
 pub use files::{FileStore, RealFiles, SimFiles};
 pub use messages::{MemoryMessages, MessageStore, NewMessage, StoredMessage};
 pub use sqlite::{SqliteDb, SqliteMessages, SqliteUploads};

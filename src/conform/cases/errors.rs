@@ -1,0 +1,206 @@
+//! Sections 6 and 7: completion is decided by the stored bytes, and bad input gets an error reply
+//! or a clean close, never a crash.
+
+use super::flows::{
+    expect_identical, expect_refusal, expect_refused, expect_unavailable, pipeline, still_serving,
+    Echo,
+};
+use crate::conform::ctx::{error_code, md5_hex, ChunkKind, ChunkSend, Ctx};
+use crate::conform::verdict::{ensure, fail, Outcome};
+use crate::conform::wire::{describe, json_body, Incoming};
+use crate::protocol::body::DownInfoReq;
+use crate::protocol::{ids, Frame, Framing, CHUNK_SIZE};
+use base64::Engine as _;
+
+const CHUNK: usize = CHUNK_SIZE as usize;
+
+/// 6.1: the declared md5 is not the file's: the last chunk must get an error, never success, and
+/// the file must not be offered for download.
+pub async fn wrong_md5(ctx: &mut Ctx) -> Outcome {
+    let mut upload = ctx.upload("wrong-md5", 3 * CHUNK - 50);
+    upload.md5 = md5_hex(b"not these bytes");
+    let mut conn = ctx.resource().await?;
+    let most: Vec<ChunkSend> = [1, 2]
+        .into_iter()
+        .map(|seq| upload.send(seq, ChunkKind::Normal))
+        .collect();
+    pipeline(&mut conn, &most, 1).await?;
+    let last = upload.send(3, ChunkKind::Normal);
+    expect_refused(&mut conn, &last.frame, Echo::Chunk { name: &upload.name, seq: 3 })
+        .await
+        .map_err(|f| fail(format!("the completing chunk of a file whose md5 is wrong: {}", f.reason)))?;
+    let mut check = ctx.resource().await?;
+    expect_unavailable(&mut check, &upload, "the md5 did not match").await
+}
+
+/// 6.2: one chunk's bytes are altered in transit (same length): the md5 check must catch it.
+pub async fn corrupted_chunk(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("corrupted", 3 * CHUNK - 60);
+    let mut conn = ctx.resource().await?;
+    pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
+    let mut bad = upload.request(2, ChunkKind::Normal);
+    let mut bytes = upload.bytes_of(2).to_vec();
+    bytes[100] ^= 0x5a;
+    bad.data = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    pipeline(&mut conn, &[upload.send_req(ids::IMG_CHAT_UPLOAD_REQ, &bad)], 1).await?;
+    let last = upload.send(3, ChunkKind::Normal);
+    expect_refused(&mut conn, &last.frame, Echo::Chunk { name: &upload.name, seq: 3 })
+        .await
+        .map_err(|f| fail(format!("the completing chunk of a corrupted file: {}", f.reason)))?;
+    let mut check = ctx.resource().await?;
+    expect_unavailable(&mut check, &upload, "a chunk was corrupted").await
+}
+
+/// 6.3: the client's `last` flag on chunk 2 of 3 does not complete the upload; chunk 3 does.
+pub async fn last_flag_is_not_completion(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("last-flag", 3 * CHUNK - 70);
+    let mut conn = ctx.resource().await?;
+    let mut lying = upload.request(2, ChunkKind::Normal);
+    lying.last = 1;
+    let sends = [
+        upload.send(1, ChunkKind::Normal),
+        upload.send_req(ids::IMG_CHAT_UPLOAD_REQ, &lying),
+    ];
+    pipeline(&mut conn, &sends, 1).await?;
+    expect_unavailable(&mut conn, &upload, "chunk 3 of 3 was never sent").await?;
+    pipeline(&mut conn, &[upload.send(3, ChunkKind::Normal)], 1).await?;
+    expect_identical(ctx, &mut conn, &upload).await
+}
+
+/// 7.1: a body that is not JSON.
+pub async fn malformed_json(ctx: &mut Ctx) -> Outcome {
+    let frame = Frame::new(ids::FILE_INFO_SYNC_REQ, r#"{"name": "x.bin", "seq": 1, "#);
+    let mut conn = ctx.resource().await?;
+    expect_refusal(ctx, &mut conn, &frame, Echo::Nothing).await
+}
+
+/// 7.2: JSON with the wrong types: sizes as a list and an object, the uid as a list.
+pub async fn wrong_types(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("wrong-types", 1000);
+    let mut value = serde_json::to_value(upload.request(1, ChunkKind::Normal))
+        .map_err(|e| fail(format!("cannot build the request: {e}")))?;
+    value["total_size"] = serde_json::json!([1000]);
+    value["trans_size"] = serde_json::json!({"value": 1000});
+    value["uid"] = serde_json::json!([upload.uid]);
+    let frame = Frame::new(ids::FILE_INFO_SYNC_REQ, value.to_string());
+    let mut conn = ctx.resource().await?;
+    expect_refusal(ctx, &mut conn, &frame, Echo::Nothing).await?;
+    let mut check = ctx.resource().await?;
+    expect_unavailable(&mut check, &upload, "the only chunk was malformed").await
+}
+
+/// 7.3: an id the protocol does not have. An error reply, a close, or (as upstream does) ignoring
+/// it while the connection keeps working are all correct; a success is not.
+pub async fn unknown_id(ctx: &mut Ctx) -> Outcome {
+    let mut conn = ctx.resource().await?;
+    conn.send(&Frame::new(1099, "{}")).await?;
+    conn.send(&Frame::json(
+        ids::IMG_CHAT_DOWN_INFO_SYNC_REQ,
+        &DownInfoReq { message_id: -1 },
+    ))
+    .await?;
+    loop {
+        match conn.next().await {
+            Incoming::Frame(frame) if frame.id == ids::IMG_CHAT_DOWN_INFO_SYNC_RSP => break,
+            Incoming::Frame(frame) => {
+                let body = json_body(&frame)?;
+                let error = error_code(&body, "the answer to id 1099")?;
+                ensure!(error != 0, "id 1099 was answered with {} and no error", frame.id);
+            }
+            Incoming::Closed(_) => break,
+            other => {
+                return Err(fail(format!(
+                    "after id 1099 the connection neither closed nor answered the next request: {}",
+                    describe(&other)
+                )))
+            }
+        }
+    }
+    still_serving(ctx).await
+}
+
+/// 7.4: a body one byte over upstream's limit (51201 bytes).
+pub async fn oversize_frame(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("oversize", 2 * CHUNK);
+    let send = upload.send(1, ChunkKind::Normal);
+    let mut body = send.frame.body.to_vec();
+    body.resize(Framing::Resource.upstream_max_body() + 1, b' ');
+    let frame = Frame::new(send.frame.id, body);
+    let mut conn = ctx.resource().await?;
+    expect_refusal(ctx, &mut conn, &frame, Echo::Nothing).await
+}
+
+/// 7.5: a header that declares a body of 4 GiB: the server must refuse on the header, not wait.
+pub async fn length_field_max(ctx: &mut Ctx) -> Outcome {
+    let mut bytes = ids::FILE_INFO_SYNC_REQ.to_be_bytes().to_vec();
+    bytes.extend(u32::MAX.to_be_bytes());
+    bytes.extend(b"{\"name\":");
+    let mut conn = ctx.resource().await?;
+    if conn.send_raw(&bytes, "a header declaring 4 GiB").await.is_ok() {
+        match conn.next().await {
+            Incoming::Closed(_) => {}
+            Incoming::Frame(frame) => {
+                let body = json_body(&frame)?;
+                let error = error_code(&body, "the answer")?;
+                ensure!(error != 0, "a 4 GiB frame was answered with success");
+            }
+            other => {
+                return Err(fail(format!(
+                    "neither an error reply nor a close after a header declaring 4 GiB: {}",
+                    describe(&other)
+                )))
+            }
+        }
+    }
+    still_serving(ctx).await
+}
+
+/// 7.6: seq 0 (seqs are 1-based).
+pub async fn seq_zero(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("seq-zero", 1000);
+    let mut req = upload.request(1, ChunkKind::Normal);
+    req.seq = 0;
+    let frame = Frame::json(ids::FILE_INFO_SYNC_REQ, &req);
+    let mut conn = ctx.resource().await?;
+    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 0 }).await
+}
+
+/// 7.7: a seq past the last chunk.
+pub async fn seq_past_end(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("seq-past-end", 2 * CHUNK - 10);
+    let mut conn = ctx.resource().await?;
+    pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
+    let mut req = upload.request(2, ChunkKind::Normal);
+    req.seq = 3;
+    let frame = Frame::json(ids::IMG_CHAT_UPLOAD_REQ, &req);
+    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 3 }).await
+}
+
+/// 7.8: chunk 1 of a 70000-byte file that carries 1000 bytes instead of 32768.
+pub async fn size_mismatch(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("size-mismatch", 70_000);
+    let mut req = upload.request(1, ChunkKind::Normal);
+    req.data = base64::engine::general_purpose::STANDARD.encode(&upload.bytes_of(1)[..1000]);
+    let frame = Frame::json(ids::FILE_INFO_SYNC_REQ, &req);
+    let mut conn = ctx.resource().await?;
+    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 1 }).await
+}
+
+/// 7.9: half a frame, then the client closes its side.
+pub async fn truncated_frame(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("truncated", 5000);
+    let mut conn = ctx.resource().await?;
+    let bytes = conn.encode(&upload.send(1, ChunkKind::Normal).frame);
+    let _ = conn.send_raw(&bytes[..bytes.len() / 2], "half a frame").await;
+    conn.shutdown_write().await;
+    if let Incoming::Frame(frame) = conn.next_within(ctx.quiet_period()).await {
+        let body = json_body(&frame)?;
+        ensure!(
+            error_code(&body, "the answer")? != 0,
+            "half a frame was answered with success"
+        );
+    }
+    still_serving(ctx).await?;
+    let mut check = ctx.resource().await?;
+    expect_unavailable(&mut check, &upload, "only half of its frame arrived").await
+}

@@ -1,0 +1,303 @@
+//! Sections 3, 4 and 5: uploads in order, out of order, and across reconnects.
+
+use super::flows::{acks_for, expect_available, expect_identical, pipeline, upload_all};
+use crate::conform::ctx::{error_code, int, size, text, ChunkKind, ChunkSend, Ctx, Upload};
+use crate::conform::verdict::{ensure, fail, unsupported, Finding, Outcome};
+use crate::conform::wire::{json_body, Incoming};
+use crate::protocol::body::DownInfoReq;
+use crate::protocol::{ids, Frame, CHUNK_SIZE, MAX_CWND};
+use serde_json::Value;
+
+const CHUNK: usize = CHUNK_SIZE as usize;
+
+/// 3.1: a file smaller than one chunk.
+pub async fn one_chunk(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("one-chunk", 1000);
+    let mut conn = ctx.resource().await?;
+    upload_all(&mut conn, &upload, 1).await?;
+    expect_available(ctx, &mut conn, &upload).await?;
+    Ok(())
+}
+
+/// 3.2: four chunks, the last one partial, each sent after the previous ack.
+pub async fn many_chunks(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("many-chunks", 100_000);
+    let mut conn = ctx.resource().await?;
+    upload_all(&mut conn, &upload, 1).await?;
+    expect_identical(ctx, &mut conn, &upload).await
+}
+
+/// 3.3: exactly two chunks: the second is full and there is no empty third.
+pub async fn exact_multiple(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("exact-multiple", 2 * CHUNK);
+    ensure!(upload.max_seq() == 2, "two chunks expected");
+    let mut conn = ctx.resource().await?;
+    upload_all(&mut conn, &upload, MAX_CWND).await?;
+    expect_identical(ctx, &mut conn, &upload).await
+}
+
+/// 3.4: ten chunks with five in flight, as the client's window allows.
+pub async fn window_of_5(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("window", 10 * CHUNK - 1000);
+    let mut conn = ctx.resource().await?;
+    upload_all(&mut conn, &upload, MAX_CWND).await?;
+    expect_identical(ctx, &mut conn, &upload).await
+}
+
+/// 3.5: replies carry sizes in the form the request used (strings on 1037, numbers on 1043).
+pub async fn size_form_echoed(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("size-form", 70_000);
+    let mut conn = ctx.resource().await?;
+    pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
+    let as_strings = pipeline(&mut conn, &[upload.send(2, ChunkKind::Normal)], 1).await?;
+    check_size_forms(ctx, &as_strings[0].1, &upload, 2, true)?;
+    let as_numbers = pipeline(&mut conn, &[upload.send(3, ChunkKind::Resume)], 1).await?;
+    check_size_forms(ctx, &as_numbers[0].1, &upload, 3, false)?;
+    expect_identical(ctx, &mut conn, &upload).await
+}
+
+fn check_size_forms(
+    ctx: &mut Ctx,
+    ack: &Value,
+    upload: &Upload,
+    seq: u32,
+    strings: bool,
+) -> Result<(), Finding> {
+    let plan = upload.plan();
+    let form = |s: bool| if s { "strings" } else { "numbers" };
+    for (key, expected) in [
+        ("total_size", plan.total),
+        ("trans_size", plan.trans_size(seq)),
+    ] {
+        match size(ack, key) {
+            None => ctx.non_strict(format!(
+                "the ack of seq {seq} has no {key} (PROTOCOL.md section 4 lists it)"
+            )),
+            Some((value, _)) if value != expected => {
+                return Err(fail(format!(
+                    "the ack of seq {seq} says {key} {value}, the request said {expected}"
+                )))
+            }
+            Some((_, is_string)) if is_string != strings => ctx.non_strict(format!(
+                "the ack of seq {seq} answers {key} as {} where the request sent {}",
+                form(is_string),
+                form(strings)
+            )),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// 3.6: two files' chunks interleaved on one connection.
+pub async fn two_files_interleaved(ctx: &mut Ctx) -> Outcome {
+    let a = ctx.upload("interleaved-a", 3 * CHUNK - 10);
+    let b = ctx.upload("interleaved-b", 3 * CHUNK - 20);
+    let mut conn = ctx.resource().await?;
+    let firsts = [a.send(1, ChunkKind::Normal), b.send(1, ChunkKind::Normal)];
+    pipeline(&mut conn, &firsts, 2).await?;
+    let rest: Vec<ChunkSend> = a
+        .rest()
+        .into_iter()
+        .zip(b.rest())
+        .flat_map(|(x, y)| [x, y])
+        .collect();
+    pipeline(&mut conn, &rest, MAX_CWND).await?;
+    expect_identical(ctx, &mut conn, &a).await?;
+    expect_identical(ctx, &mut conn, &b).await
+}
+
+/// 4.1: after chunk 1, the others in a shuffled order: each is written at its own offset.
+pub async fn out_of_order(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("out-of-order", 6 * CHUNK - 5000);
+    let mut conn = ctx.resource().await?;
+    pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
+    let shuffled: Vec<ChunkSend> = [4, 2, 6, 3, 5]
+        .into_iter()
+        .map(|seq| upload.send(seq, ChunkKind::Normal))
+        .collect();
+    pipeline(&mut conn, &shuffled, MAX_CWND).await?;
+    expect_identical(ctx, &mut conn, &upload).await
+}
+
+/// 4.2: a chunk sent twice is acked twice and stored once.
+pub async fn duplicate_chunk(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("duplicate", 4 * CHUNK - 300);
+    let mut conn = ctx.resource().await?;
+    let sends: Vec<ChunkSend> = [1, 2, 2, 3, 4]
+        .into_iter()
+        .map(|seq| upload.send(seq, ChunkKind::Normal))
+        .collect();
+    pipeline(&mut conn, &sends, 1).await?;
+    expect_identical(ctx, &mut conn, &upload).await
+}
+
+/// 4.3: a retransmitted chunk 1 arriving after chunks 2 and 3 must not truncate the file.
+pub async fn late_chunk_1(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("late-first", 4 * CHUNK - 700);
+    let mut conn = ctx.resource().await?;
+    let sends: Vec<ChunkSend> = [1, 2, 3, 1, 4]
+        .into_iter()
+        .map(|seq| upload.send(seq, ChunkKind::Normal))
+        .collect();
+    pipeline(&mut conn, &sends, 1).await?;
+    expect_identical(ctx, &mut conn, &upload).await
+}
+
+/// 5.1: two chunks, disconnect, then the rest on a new connection with 1043.
+pub async fn disconnect_and_continue(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("resume", 5 * CHUNK - 123);
+    let mut first = ctx.resource().await?;
+    let start: Vec<ChunkSend> = [1, 2]
+        .into_iter()
+        .map(|seq| upload.send(seq, ChunkKind::Normal))
+        .collect();
+    pipeline(&mut first, &start, 1).await?;
+    drop(first);
+    let mut second = ctx.resource().await?;
+    let rest: Vec<ChunkSend> = (3..=upload.max_seq())
+        .map(|seq| upload.send(seq, ChunkKind::Resume))
+        .collect();
+    pipeline(&mut second, &rest, MAX_CWND).await?;
+    expect_identical(ctx, &mut second, &upload).await
+}
+
+/// 5.2: the connection drops with three chunks unacknowledged; the client sends everything after
+/// chunk 1 again on a new connection, so the server sees some chunks twice.
+pub async fn reconnect_with_chunks_in_flight(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("in-flight", 6 * CHUNK - 999);
+    let mut first = ctx.resource().await?;
+    pipeline(&mut first, &[upload.send(1, ChunkKind::Normal)], 1).await?;
+    for seq in 2..=4 {
+        first.send(&upload.send(seq, ChunkKind::Normal).frame).await?;
+    }
+    drop(first);
+    let mut second = ctx.resource().await?;
+    let again: Vec<ChunkSend> = (2..=upload.max_seq())
+        .map(|seq| upload.send(seq, ChunkKind::Resume))
+        .collect();
+    pipeline(&mut second, &again, MAX_CWND).await?;
+    expect_identical(ctx, &mut second, &upload).await
+}
+
+/// Extension 1051/1052 ("which chunks do you hold?"), numbered from 1049 up as PROTOCOL.md
+/// section 2 asks. Kept local so that this case speaks the wire format, not our types.
+const UPLOAD_STATUS_REQ: u16 = 1051;
+const UPLOAD_STATUS_RSP: u16 = 1052;
+
+/// 5.3 (optional extension): after chunks 1, 2 and 4, the server says it holds 1-2 and 4.
+pub async fn upload_status_extension(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("status", 5 * CHUNK - 77);
+    let mut conn = ctx.resource().await?;
+    let sends: Vec<ChunkSend> = [1, 2, 4]
+        .into_iter()
+        .map(|seq| upload.send(seq, ChunkKind::Normal))
+        .collect();
+    pipeline(&mut conn, &sends, 1).await?;
+    let ask = serde_json::json!({"name": upload.name, "uid": upload.uid, "token": upload.token});
+    conn.send(&Frame::new(UPLOAD_STATUS_REQ, ask.to_string()))
+        .await?;
+    // A probe right behind it: a server that ignores unknown ids answers the probe alone.
+    conn.send(&Frame::json(
+        ids::IMG_CHAT_DOWN_INFO_SYNC_REQ,
+        &DownInfoReq { message_id: -1 },
+    ))
+    .await?;
+    let mut probe_answered = false;
+    loop {
+        let wait = if probe_answered {
+            ctx.quiet_period()
+        } else {
+            conn.timeout()
+        };
+        match conn.next_within(wait).await {
+            Incoming::Frame(frame) if frame.id == UPLOAD_STATUS_RSP => {
+                return check_status(&json_body(&frame)?, &upload)
+            }
+            Incoming::Frame(frame) if frame.id == ids::IMG_CHAT_DOWN_INFO_SYNC_RSP => {
+                probe_answered = true;
+            }
+            Incoming::Frame(frame) => {
+                let body = json_body(&frame).unwrap_or(Value::Null);
+                let error = error_code(&body, "the answer").unwrap_or(0);
+                ensure!(
+                    error != 0,
+                    "1051 was answered with {} and no error",
+                    frame.id
+                );
+                return Err(unsupported(format!(
+                    "1051 is answered with {} error {error}: the extension is not known",
+                    frame.id
+                )));
+            }
+            _ if probe_answered => {
+                return Err(unsupported(
+                    "no answer to 1051 (the server ignores the extension)",
+                ))
+            }
+            other => {
+                return Err(unsupported(format!(
+                    "no answer to 1051 or to the probe after it: {}",
+                    crate::conform::wire::describe(&other)
+                )))
+            }
+        }
+    }
+}
+
+/// The 1052 answer lists 1-2 and 4, as `[first, last]` ranges or as plain seqs.
+fn check_status(body: &Value, upload: &Upload) -> Outcome {
+    let error = error_code(body, "1052")?;
+    ensure!(error == 0, "1052 answers error {error} for an upload in progress");
+    ensure!(
+        text(body, "name") == Some(upload.name.as_str()),
+        "1052 names {:?}",
+        body.get("name")
+    );
+    let mut held = Vec::new();
+    for item in body
+        .get("held")
+        .and_then(Value::as_array)
+        .ok_or_else(|| fail("1052 has no \"held\" list"))?
+    {
+        match (item.as_u64(), item.as_array()) {
+            (Some(seq), _) => held.push(seq),
+            (None, Some(pair)) if pair.len() == 2 => {
+                let (a, b) = (pair[0].as_u64(), pair[1].as_u64());
+                match (a, b) {
+                    (Some(a), Some(b)) if a <= b && b - a < 1 << 20 => held.extend(a..=b),
+                    _ => return Err(fail(format!("1052 held has a bad range {item}"))),
+                }
+            }
+            _ => return Err(fail(format!("1052 held has a bad item {item}"))),
+        }
+    }
+    held.sort_unstable();
+    ensure!(
+        held == [1, 2, 4],
+        "1052 says the server holds {held:?}, it acked 1, 2 and 4"
+    );
+    if let Some(complete) = body.get("complete") {
+        ensure!(
+            complete == &Value::Bool(false) || int(body, "complete") == Some(0),
+            "1052 says an upload missing chunks 3 and 5 is complete"
+        );
+    }
+    Ok(())
+}
+
+/// Sends the given seqs of `upload` and reads their acks (used by cases that build on a partly
+/// uploaded file).
+pub async fn send_seqs(
+    conn: &mut crate::conform::wire::Conn,
+    upload: &Upload,
+    seqs: &[u32],
+    kind: ChunkKind,
+) -> Result<(), Finding> {
+    let sends: Vec<ChunkSend> = seqs.iter().map(|&seq| upload.send(seq, kind)).collect();
+    for send in &sends {
+        conn.send(&send.frame).await?;
+    }
+    acks_for(conn, &sends).await?;
+    Ok(())
+}

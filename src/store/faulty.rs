@@ -1,0 +1,113 @@
+//! A file store that fails on command: the scenario's disk faults (write errors, a full disk).
+//! Reads always go through; writes fail while a fault is armed.
+
+use super::FileStore;
+use crate::trace::{Event, Tracer};
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The armed disk faults, shared between the world (which arms them) and the store.
+#[derive(Debug, Default)]
+pub struct DiskFaults {
+    state: Mutex<DiskState>,
+}
+
+#[derive(Debug, Default)]
+struct DiskState {
+    fail_next: u32,
+    full: bool,
+}
+
+impl DiskFaults {
+    /// The next `count` writes fail.
+    pub fn fail_writes(&self, count: u32) {
+        self.state.lock().unwrap().fail_next += count;
+    }
+
+    pub fn set_full(&self, full: bool) {
+        self.state.lock().unwrap().full = full;
+    }
+
+    pub fn clear(&self) {
+        *self.state.lock().unwrap() = DiskState::default();
+    }
+
+    /// Whether this write fails, and why.
+    fn take(&self) -> Option<io::Error> {
+        let mut state = self.state.lock().unwrap();
+        if state.full {
+            return Some(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "injected: no space left on device",
+            ));
+        }
+        if state.fail_next > 0 {
+            state.fail_next -= 1;
+            return Some(io::Error::other("injected: write error"));
+        }
+        None
+    }
+}
+
+pub struct FaultyFiles {
+    inner: Arc<dyn FileStore>,
+    faults: Arc<DiskFaults>,
+    tracer: Tracer,
+}
+
+impl FaultyFiles {
+    pub fn new(inner: Arc<dyn FileStore>, faults: Arc<DiskFaults>, tracer: Tracer) -> Self {
+        FaultyFiles {
+            inner,
+            faults,
+            tracer,
+        }
+    }
+
+    fn check(&self, what: &str, path: &Path) -> io::Result<()> {
+        match self.faults.take() {
+            None => Ok(()),
+            Some(err) => {
+                self.tracer.emit(Event::Fault {
+                    kind: "disk_write_failed".into(),
+                    detail: format!("{what} {}: {err}", path.display()),
+                });
+                Err(err)
+            }
+        }
+    }
+}
+
+impl FileStore for FaultyFiles {
+    fn create_sized(&self, path: &Path, size: u64) -> io::Result<()> {
+        self.check("create", path)?;
+        self.inner.create_sized(path, size)
+    }
+
+    fn write_at(&self, path: &Path, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.check("write", path)?;
+        self.inner.write_at(path, offset, data)
+    }
+
+    fn read_at(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.inner.read_at(path, offset, len)
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.inner.read(path)
+    }
+
+    fn replace(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        self.check("replace", path)?;
+        self.inner.replace(path, data)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove(path)
+    }
+
+    fn size(&self, path: &Path) -> io::Result<Option<u64>> {
+        self.inner.size(path)
+    }
+}
