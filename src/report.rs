@@ -6,6 +6,31 @@ use crate::trace::Event;
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The summary without the wall-clock line: the same for the same scenario, seed and profile,
+/// so it can be kept as a snapshot.
+pub fn snapshot(scenario_path: &str, outcome: &Outcome) -> String {
+    summary(scenario_path, outcome)
+        .lines()
+        .map(|line| match line.strip_prefix("time      ") {
+            Some(_) => format!(
+                "time      {:.3} s simulated, {} trace events",
+                outcome.sim_time.as_secs_f64(),
+                outcome.records.len()
+            ),
+            None => line.to_owned(),
+        })
+        .chain(
+            outcome
+                .expectation
+                .unmet
+                .iter()
+                .map(|u| format!("unmet     {u}")),
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
 pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
     let mut out = String::new();
     let records = &outcome.records;

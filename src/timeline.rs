@@ -211,7 +211,7 @@ fn host_key(host: &str) -> (u8, u64, String) {
 }
 
 /// Escapes text for SVG and HTML, in content and in attributes.
-pub fn esc(s: &str) -> String {
+fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

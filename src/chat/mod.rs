@@ -66,9 +66,6 @@ struct Inner {
     sessions: Mutex<BTreeMap<i32, Session>>,
     /// Pushes for users who were offline, delivered in order at their next login.
     undelivered: Mutex<BTreeMap<i32, Vec<(Frame, i64)>>>,
-    /// Message ids by (sender, unique id): a request sent again after a reconnect gets the same
-    /// answer and is neither stored nor pushed twice.
-    seen: Mutex<BTreeMap<(i32, String), i64>>,
     next_conn: AtomicU64,
 }
 
@@ -94,7 +91,6 @@ impl ChatServer {
                 tracer,
                 sessions: Mutex::default(),
                 undelivered: Mutex::default(),
-                seen: Mutex::default(),
                 next_conn: AtomicU64::new(1),
             }),
         }
@@ -376,16 +372,15 @@ impl ChatServer {
         unique_id: &str,
         message: impl FnOnce() -> NewMessage,
     ) -> Result<(i64, bool), RequestError> {
-        let key = (sender, unique_id.to_owned());
-        if let Some(id) = self.inner.seen.lock().unwrap().get(&key) {
-            return Ok((*id, false));
+        let store = &self.inner.messages;
+        let failed = |_| RequestError::Store(CREATE_CHAT_FAILED);
+        if let Some(id) = store.find_unique(sender, unique_id).map_err(failed)? {
+            return Ok((id, false));
         }
-        let id = self
-            .inner
-            .messages
-            .insert(message())
-            .map_err(|_| RequestError::Store(CREATE_CHAT_FAILED))?;
-        self.inner.seen.lock().unwrap().insert(key, id);
+        let id = store.insert(message()).map_err(failed)?;
+        store
+            .remember_unique(sender, unique_id, id)
+            .map_err(failed)?;
         Ok((id, true))
     }
 

@@ -162,28 +162,36 @@ struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
+    /// Sends `request` and returns the first reply that answers it. A reply for another seq (the
+    /// answer to a duplicated or retried request) is stale and skipped.
     async fn ask<T: serde::de::DeserializeOwned>(&mut self, request: Frame) -> Result<T, Failure> {
         let expected = ids::reply_to(request.id).expect("download requests have replies");
-        let hint = ChunkHint::from_body(&request.body);
+        let asked = ChunkHint::from_body(&request.body);
         self.tracer
-            .emit(Event::frame("tx", &self.peer, &request, Some(&hint)));
+            .emit(Event::frame("tx", &self.peer, &request, Some(&asked)));
         self.sender.send(request);
-        let reply = tokio::time::timeout(self.config.download_timeout, next_frame(self.reader))
-            .await
-            .map_err(|_| Failure(0, "no reply in time".into()))?
-            .map_err(|e| Failure(0, e.to_string()))?
-            .ok_or_else(|| Failure(0, "connection closed".into()))?;
-        let hint = ChunkHint::from_body(&reply.body);
-        self.tracer
-            .emit(Event::frame("rx", &self.peer, &reply, Some(&hint)));
-        if reply.id != expected {
-            return Err(Failure(
-                0,
-                format!("expected reply {expected}, got {}", reply.id),
-            ));
+        let deadline = tokio::time::Instant::now() + self.config.download_timeout;
+        loop {
+            let reply = tokio::time::timeout_at(deadline, next_frame(self.reader))
+                .await
+                .map_err(|_| Failure(0, "no reply in time".into()))?
+                .map_err(|e| Failure(0, e.to_string()))?
+                .ok_or_else(|| Failure(0, "connection closed".into()))?;
+            let hint = ChunkHint::from_body(&reply.body);
+            self.tracer
+                .emit(Event::frame("rx", &self.peer, &reply, Some(&hint)));
+            if reply.id != expected {
+                return Err(Failure(
+                    0,
+                    format!("expected reply {expected}, got {}", reply.id),
+                ));
+            }
+            if expected == ids::IMG_CHAT_DOWN_RSP && hint.seq != asked.seq {
+                continue;
+            }
+            return reply
+                .parse()
+                .map_err(|e| Failure(0, format!("bad reply: {e}")));
         }
-        reply
-            .parse()
-            .map_err(|e| Failure(0, format!("bad reply: {e}")))
     }
 }

@@ -62,6 +62,7 @@ impl UploadEngine {
             turn: VecDeque::new(),
             orphans: BTreeMap::new(),
             conn: None,
+            early: BTreeMap::new(),
         };
         tokio::spawn(engine.run(rx));
         UploadEngine { tx }
@@ -215,6 +216,14 @@ struct Engine {
     /// answered or timed out, so the window stays honest as seen on the wire.
     orphans: BTreeMap<(String, u32), Instant>,
     conn: Option<Connection>,
+    /// Controls for files not yet handed to the engine.
+    early: BTreeMap<String, Early>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Early {
+    Paused,
+    Cancelled,
 }
 
 impl Engine {
@@ -339,30 +348,55 @@ impl Engine {
         }
     }
 
+    /// Pause, resume and cancel may come before the file reaches the engine (its image message
+    /// is still waiting for the chat server's answer); they are kept and applied on arrival.
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Add(upload) => {
                 let name = upload.file.name.clone();
-                self.files.insert(name.clone(), FileBooks::new(upload));
+                match self.early.remove(&name) {
+                    Some(Early::Cancelled) => {
+                        self.tracer.emit(Event::UploadCancelled { file: name });
+                        return;
+                    }
+                    Some(Early::Paused) => {
+                        let mut books = FileBooks::new(upload);
+                        books.paused = true;
+                        self.files.insert(name.clone(), books);
+                    }
+                    None => {
+                        self.files.insert(name.clone(), FileBooks::new(upload));
+                    }
+                }
                 self.turn.push_back(name);
             }
             Command::Pause(name) => {
-                if let Some(books) = self.files.get_mut(&name) {
-                    books.paused = true;
-                    self.tracer.emit(Event::UploadPaused { file: name });
+                match self.files.get_mut(&name) {
+                    Some(books) => books.paused = true,
+                    None => {
+                        self.early.insert(name.clone(), Early::Paused);
+                    }
                 }
+                self.tracer.emit(Event::UploadPaused { file: name });
             }
             Command::Resume(name) => {
-                if let Some(books) = self.files.get_mut(&name) {
-                    books.paused = false;
-                    books.continuing = books.ever_sent();
-                    self.tracer.emit(Event::UploadResumed { file: name });
+                match self.files.get_mut(&name) {
+                    Some(books) => {
+                        books.paused = false;
+                        books.continuing = books.ever_sent();
+                    }
+                    None => {
+                        self.early.remove(&name);
+                    }
                 }
+                self.tracer.emit(Event::UploadResumed { file: name });
             }
             Command::Cancel(name) => {
                 if self.files.contains_key(&name) {
                     self.purge(&name);
                     self.tracer.emit(Event::UploadCancelled { file: name });
+                } else {
+                    self.early.insert(name, Early::Cancelled);
                 }
             }
         }

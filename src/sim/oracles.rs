@@ -306,7 +306,7 @@ pub fn notify(records: &[Record]) -> Option<Violation> {
     let mut parties: BTreeMap<&str, (String, String)> = BTreeMap::new();
     let mut committed: BTreeSet<&str> = BTreeSet::new();
     let mut message_of: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut told: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut told: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
     for record in records {
         match &record.event {
             Event::ImageQueued { file, to, .. } => {
@@ -325,12 +325,18 @@ pub fn notify(records: &[Record]) -> Option<Violation> {
                         format!("told of {file}, which the server never committed"),
                     ));
                 }
-                let count = told.entry((file, &record.host)).or_default();
+                // The sender's notice and the receiver's push are counted apart, so a file sent
+                // to oneself is told once of each.
+                let role = match record.event {
+                    Event::UploadNotified { .. } => "sender",
+                    _ => "receiver",
+                };
+                let count = told.entry((file, &record.host, role)).or_default();
                 *count += 1;
                 if *count > 1 {
                     return Some(violation(
                         record,
-                        format!("{} told of {file} {count} times", record.host),
+                        format!("{} told of {file} {count} times as {role}", record.host),
                     ));
                 }
             }
@@ -342,8 +348,8 @@ pub fn notify(records: &[Record]) -> Option<Violation> {
         let Some((sender, receiver)) = parties.get(file) else {
             continue;
         };
-        for party in [sender, receiver] {
-            if !told.contains_key(&(*file, party.as_str())) {
+        for (party, role) in [(sender, "sender"), (receiver, "receiver")] {
+            if !told.contains_key(&(*file, party.as_str(), role)) {
                 return Some(violation(
                     last,
                     format!("{party} was never told that {file} was uploaded"),
@@ -495,7 +501,8 @@ pub fn liveness(records: &[Record], settled: bool) -> Option<Violation> {
     ))
 }
 
-/// Reported upload progress never goes down, and a fully acked upload ends at 100%.
+/// Reported upload progress never goes down within one attempt, and a fully acked upload ends at
+/// 100%.
 pub fn progress(records: &[Record]) -> Option<Violation> {
     let mut last: BTreeMap<(&str, &str), u32> = BTreeMap::new();
     for record in records {
@@ -511,6 +518,14 @@ pub fn progress(records: &[Record]) -> Option<Violation> {
                     }
                 }
                 last.insert(key, *percent);
+            }
+            // A file that starts over after an md5 mismatch is a new attempt with its own progress.
+            Event::UploadRetry {
+                file,
+                scope: "file",
+                ..
+            } => {
+                last.remove(&(record.host.as_str(), file.as_str()));
             }
             Event::UploadAcked { file } => {
                 let reached = last.get(&(record.host.as_str(), file.as_str())).copied();

@@ -27,7 +27,7 @@ pub fn settled(records: &[Record]) -> bool {
             Event::ImageQueued { file, .. } => {
                 images.insert(file);
             }
-            Event::UploadFailed { file, .. } => {
+            Event::UploadFailed { file, .. } | Event::UploadCancelled { file } => {
                 images_failed.insert(file);
             }
             Event::UploadNotified { file, .. } => {

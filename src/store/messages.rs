@@ -31,11 +31,23 @@ pub trait MessageStore: Send + Sync + 'static {
     fn set_status(&self, message_id: i64, status: i32) -> io::Result<Option<i32>>;
     /// Every message in id order.
     fn all(&self) -> io::Result<Vec<StoredMessage>>;
+
+    /// Remembers that `sender`'s request `unique_id` was stored as `message_id`, so that a
+    /// request sent again after a reconnect (or a chat server restart) is recognised.
+    fn remember_unique(&self, _sender: i32, _unique_id: &str, _message_id: i64) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// The message stored for `sender`'s `unique_id`, if any.
+    fn find_unique(&self, _sender: i32, _unique_id: &str) -> io::Result<Option<i64>> {
+        Ok(None)
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct MemoryMessages {
     rows: Mutex<BTreeMap<i64, NewMessage>>,
+    uniques: Mutex<BTreeMap<(i32, String), i64>>,
 }
 
 impl MessageStore for MemoryMessages {
@@ -59,6 +71,19 @@ impl MessageStore for MemoryMessages {
         Ok(rows
             .get_mut(&message_id)
             .map(|row| std::mem::replace(&mut row.status, status)))
+    }
+
+    fn remember_unique(&self, sender: i32, unique_id: &str, message_id: i64) -> io::Result<()> {
+        self.uniques
+            .lock()
+            .unwrap()
+            .insert((sender, unique_id.to_owned()), message_id);
+        Ok(())
+    }
+
+    fn find_unique(&self, sender: i32, unique_id: &str) -> io::Result<Option<i64>> {
+        let uniques = self.uniques.lock().unwrap();
+        Ok(uniques.get(&(sender, unique_id.to_owned())).copied())
     }
 
     fn all(&self) -> io::Result<Vec<StoredMessage>> {
