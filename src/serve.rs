@@ -82,6 +82,8 @@ pub enum ServeError {
     },
     #[error("the {what} did not accept connections within {READY_WITHIN:?}")]
     NotReady { what: &'static str },
+    #[error("the {what} failed to start: {reason}")]
+    StartFailed { what: &'static str, reason: String },
     #[error("the {what} stopped: {reason}")]
     Stopped { what: &'static str, reason: String },
 }
@@ -156,7 +158,11 @@ pub fn banner(config: &ServeConfig) -> String {
     let _ = writeln!(out, "  chat      {}", config.chat_addr);
     let _ = writeln!(out, "  resource  {}", config.resource_addr);
     let _ = writeln!(out, "  grpc      {} (chat server)", config.grpc_addr);
-    let _ = writeln!(out, "  notify    {} (resource server -> chat)", config.notify_target());
+    let _ = writeln!(
+        out,
+        "  notify    {} (resource server -> chat)",
+        config.notify_target()
+    );
     let _ = writeln!(
         out,
         "  data      {} (files in {FILES_DIR}/, messages and upload state in {DB_FILE})",
@@ -221,7 +227,7 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
     };
     std::fs::create_dir_all(config.data_dir.join(FILES_DIR)).map_err(data_error)?;
     let db = SqliteDb::open(&config.data_dir.join(DB_FILE)).map_err(ServeError::Database)?;
-    check_bindable(config)?;
+    check_bindable(config).await?;
 
     let network: Arc<dyn Network> = Arc::new(TokioNetwork);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -258,7 +264,10 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
     let ready = wait_ready(config);
     tokio::select! {
         biased;
-        err = servers.stopped() => Err(err),
+        err = servers.stopped() => Err(match err {
+            ServeError::Stopped { what, reason } => ServeError::StartFailed { what, reason },
+            other => other,
+        }),
         ready = ready => match ready {
             Ok(()) => Ok(servers),
             Err(err) => {
@@ -269,19 +278,22 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
     }
 }
 
-/// Binds each address once with std and lets go, so that a busy port is reported with the flag
-/// that named it before anything starts.
-fn check_bindable(config: &ServeConfig) -> Result<(), ServeError> {
+/// Binds each address once and lets go, so that a busy port is reported with the flag that named
+/// it before anything starts. tokio's bind, as the servers' own (it sets SO_REUSEADDR, so a port
+/// whose old connections linger in TIME_WAIT after a restart is not reported busy).
+async fn check_bindable(config: &ServeConfig) -> Result<(), ServeError> {
     for (what, addr) in [
         ("--chat-addr", &config.chat_addr),
         ("--resource-addr", &config.resource_addr),
         ("--grpc-addr", &config.grpc_addr),
     ] {
-        std::net::TcpListener::bind(addr.as_str()).map_err(|source| ServeError::Listen {
-            what,
-            addr: addr.clone(),
-            source,
-        })?;
+        tokio::net::TcpListener::bind(addr.as_str())
+            .await
+            .map_err(|source| ServeError::Listen {
+                what,
+                addr: addr.clone(),
+                source,
+            })?;
     }
     Ok(())
 }
@@ -322,10 +334,14 @@ pub fn dialable(addr: &str) -> String {
     socket.to_string()
 }
 
-/// Runs until Ctrl-C (then shuts down cleanly) or until a server fails.
-pub async fn run_until_ctrl_c(config: &ServeConfig) -> Result<(), ServeError> {
+/// Runs until Ctrl-C (then shuts down cleanly) or until a server fails; `on_ready` is called
+/// once both servers accept connections.
+pub async fn run_until_ctrl_c(
+    config: &ServeConfig,
+    on_ready: impl FnOnce(),
+) -> Result<(), ServeError> {
     let mut servers = start(config).await?;
-    tracing::info!("serving; Ctrl-C stops");
+    on_ready();
     tokio::select! {
         biased;
         signal = tokio::signal::ctrl_c() => {
@@ -439,7 +455,9 @@ mod tests {
         )
         .unwrap();
         assert!(users.check(7, "t"));
-        assert!(parse_users("users = []").unwrap_err().contains("no [[users]]"));
+        assert!(parse_users("users = []")
+            .unwrap_err()
+            .contains("no [[users]]"));
         let twice = "[[users]]\nuid = 1\ntoken = \"a\"\nname = \"a\"\n[[users]]\nuid = 1\ntoken = \"b\"\nname = \"b\"\n";
         assert!(parse_users(twice).unwrap_err().contains("twice"));
         assert!(parse_users("[[users]]\nuid = 1\n").is_err());

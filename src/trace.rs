@@ -50,6 +50,8 @@ pub enum Event {
         uid: i32,
         error: i32,
     },
+    /// A text the user sent: one per item (per part when the reference splits a long one),
+    /// including items the seed's batcher loses without a word (bug 12).
     TextSent {
         from: i32,
         to: i32,
@@ -188,10 +190,15 @@ pub enum Event {
     },
 
     // --- resource server ---
+    /// `path` is where the bytes went, relative to the store's root (`<owner>/<name>` when the name
+    /// is a plain name); `writer` is the uid whose token the connection presented, if any: the user
+    /// who really wrote, which the reference requires to be the `owner` (seed bug 9 does not).
     ChunkStored {
         file: String,
         seq: u32,
         owner: i32,
+        path: String,
+        writer: Option<i32>,
     },
     ChunkRefused {
         file: String,

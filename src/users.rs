@@ -32,6 +32,14 @@ impl Users {
         self.get(uid).is_some_and(|u| u.token == token)
     }
 
+    /// The user whose token `token` is, if any.
+    pub fn uid_of_token(&self, token: &str) -> Option<i32> {
+        self.by_uid
+            .values()
+            .find(|u| u.token == token)
+            .map(|u| u.uid)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &User> {
         self.by_uid.values()
     }

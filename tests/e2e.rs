@@ -142,3 +142,20 @@ fn the_same_seed_gives_a_byte_identical_trace() {
     let other = to_jsonl(&run_file("scenarios/two-images-and-texts.toml", Some(8)).records);
     assert_ne!(first, other, "seeds 7 and 8 gave the same trace");
 }
+
+#[test]
+fn faults_are_deterministic_too() {
+    for path in [
+        "scenarios/faults/resource-restart-mid-upload.toml",
+        "scenarios/faults/reordered-chunks.toml",
+        "scenarios/faults/partition-client-resource-heals.toml",
+    ] {
+        let first = to_jsonl(&run_file(path, None).records);
+        let second = to_jsonl(&run_file(path, None).records);
+        assert!(first == second, "{path}: two runs with one seed differ");
+        assert!(
+            first.contains("\"event\":\"fault\""),
+            "{path}: no fault took effect"
+        );
+    }
+}

@@ -5,10 +5,10 @@ mod service;
 
 use crate::clock::Clock;
 use crate::net::{framed, next_frame, FrameSender, Network};
-use crate::profile::Profile;
+use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{
     ChatData, ErrorRsp, HeartbeatReq, ImgMsgReq, ImgMsgRsp, ImgUploadedNotify, LoginReq, LoginRsp,
-    TextReq, TextRsp,
+    PushAck, TextReq, TextRsp,
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
@@ -20,6 +20,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 
 pub use service::NotifyService;
 
@@ -64,15 +65,29 @@ struct Inner {
     clock: Arc<dyn Clock>,
     tracer: Tracer,
     sessions: Mutex<BTreeMap<i32, Session>>,
-    /// Pushes for users who were offline, delivered in order at their next login.
-    undelivered: Mutex<BTreeMap<i32, Vec<(Frame, i64)>>>,
+    /// Pushes not yet known to be received, per user, in order: delivered at the next login, and
+    /// for clients that acknowledge pushes, kept until acknowledged.
+    pushes: Mutex<BTreeMap<i32, Vec<PendingPush>>>,
     next_conn: AtomicU64,
 }
 
 struct Session {
     conn: u64,
     sender: FrameSender,
+    /// The client announced at login that it acknowledges pushes (extension 1053).
+    acks_pushes: bool,
 }
+
+struct PendingPush {
+    id: u16,
+    message_id: i64,
+    frame: Frame,
+    /// When it was last sent; `None` while its user is offline.
+    sent_at: Option<Instant>,
+}
+
+/// An unacknowledged push is sent again after this long.
+const PUSH_RETRY: Duration = Duration::from_secs(5);
 
 impl ChatServer {
     pub fn new(
@@ -90,7 +105,7 @@ impl ChatServer {
                 clock,
                 tracer,
                 sessions: Mutex::default(),
-                undelivered: Mutex::default(),
+                pushes: Mutex::default(),
                 next_conn: AtomicU64::new(1),
             }),
         }
@@ -107,6 +122,7 @@ impl ChatServer {
         let grpc = tonic::transport::Server::builder()
             .add_service(NotifyService::new(self.clone()).into_server())
             .serve_with_incoming(crate::net::GrpcConn::incoming(grpc_listener));
+        tokio::spawn(self.clone().retry_pushes());
         let clients = async {
             loop {
                 let (stream, peer) = listener.accept().await?;
@@ -219,7 +235,7 @@ impl ChatServer {
                     *uid = Some(req.uid);
                     // The reply goes first, then anything queued while the user was away.
                     sender.send(reply);
-                    self.start_session(conn, req.uid, sender.clone());
+                    self.start_session(conn, req.uid, sender.clone(), req.push_ack);
                     return Ok(None);
                 }
                 Ok(Some(reply))
@@ -236,6 +252,12 @@ impl ChatServer {
                 let req: TextReq = frame.parse()?;
                 self.require_session(*uid, req.fromuid)?;
                 self.store_texts(req).map(Some)
+            }
+            ids::PUSH_ACK => {
+                let ack: PushAck = frame.parse()?;
+                let uid = uid.ok_or(RequestError::Code(ErrorCode::UidInvalid))?;
+                self.push_acked(uid, &ack);
+                Ok(None)
             }
             ids::IMG_CHAT_MSG_REQ => {
                 let req: ImgMsgReq = frame.parse()?;
@@ -256,59 +278,99 @@ impl ChatServer {
         }
     }
 
-    fn start_session(&self, conn: u64, uid: i32, sender: FrameSender) {
+    fn start_session(&self, conn: u64, uid: i32, sender: FrameSender, acks_pushes: bool) {
         let inner = &self.inner;
         inner.sessions.lock().unwrap().insert(
             uid,
             Session {
                 conn,
                 sender: sender.clone(),
+                acks_pushes,
             },
         );
         inner.tracer.emit(Event::SessionStarted { uid });
-        let queued = inner
-            .undelivered
-            .lock()
-            .unwrap()
-            .remove(&uid)
-            .unwrap_or_default();
-        for (frame, message_id) in queued {
+        let mut pushes = inner.pushes.lock().unwrap();
+        let pending = pushes.entry(uid).or_default();
+        for push in pending.iter_mut() {
             inner.tracer.emit(Event::Pushed {
                 to: uid,
-                id: frame.id,
-                message_id,
+                id: push.id,
+                message_id: push.message_id,
                 queued: false,
             });
-            sender.send(frame);
+            sender.send(push.frame.clone());
+            push.sent_at = Some(Instant::now());
+        }
+        if !acks_pushes {
+            // An upstream client never says what it got: sent once is all it gets.
+            pending.clear();
         }
     }
 
-    /// Pushes `frame` to `uid` now if online, else at the user's next login.
+    /// Pushes `frame` to `uid` now if online, else at the user's next login; kept until
+    /// acknowledged when the user's client acknowledges pushes.
     fn push(&self, uid: i32, frame: Frame, message_id: i64) {
         let inner = &self.inner;
         let id = frame.id;
-        let delivered = {
-            let sessions = inner.sessions.lock().unwrap();
-            match sessions.get(&uid) {
-                Some(session) => session.sender.send(frame.clone()),
-                None => false,
-            }
-        };
-        if !delivered {
+        let sessions = inner.sessions.lock().unwrap();
+        let session = sessions.get(&uid);
+        let sent = session.is_some_and(|s| s.sender.send(frame.clone()));
+        if !sent || session.is_some_and(|s| s.acks_pushes) {
             inner
-                .undelivered
+                .pushes
                 .lock()
                 .unwrap()
                 .entry(uid)
                 .or_default()
-                .push((frame, message_id));
+                .push(PendingPush {
+                    id,
+                    message_id,
+                    frame,
+                    sent_at: sent.then(Instant::now),
+                });
         }
         inner.tracer.emit(Event::Pushed {
             to: uid,
             id,
             message_id,
-            queued: !delivered,
+            queued: !sent,
         });
+    }
+
+    /// Extension 1053: `uid` has the push.
+    fn push_acked(&self, uid: i32, ack: &PushAck) {
+        if let Some(pending) = self.inner.pushes.lock().unwrap().get_mut(&uid) {
+            pending.retain(|p| !(p.id == ack.id && p.message_id == ack.message_id));
+        }
+    }
+
+    /// Sends again every push an acknowledging client has not acknowledged in time: a push
+    /// written into a connection that was already dead is otherwise lost without a trace.
+    async fn retry_pushes(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let inner = &self.inner;
+            let sessions = inner.sessions.lock().unwrap();
+            let mut pushes = inner.pushes.lock().unwrap();
+            for (uid, pending) in pushes.iter_mut() {
+                let Some(session) = sessions.get(uid).filter(|s| s.acks_pushes) else {
+                    continue;
+                };
+                for push in pending.iter_mut() {
+                    if push.sent_at.is_none_or(|at| at.elapsed() >= PUSH_RETRY) {
+                        session.sender.send(push.frame.clone());
+                        push.sent_at = Some(Instant::now());
+                        inner.tracer.emit(Event::Pushed {
+                            to: *uid,
+                            id: push.id,
+                            message_id: push.message_id,
+                            queued: false,
+                        });
+                    }
+                }
+            }
+        }
     }
 
     fn store_texts(&self, req: TextReq) -> Result<Frame, RequestError> {
@@ -387,13 +449,21 @@ impl ChatServer {
     fn store_image_message(&self, req: ImgMsgReq) -> Result<Frame, RequestError> {
         let inner = &self.inner;
         let chat_time = inner.clock.chat_time();
+        let stored_type = if inner.config.profile.has(Quirk::ImageAsText) {
+            // seed: LogicSystem::DealChatImgMsg fills a ChatMessage without setting its msg_type,
+            // and the client builds the ImgChatData with ChatMsgType::TEXT (bug 11): the image
+            // message is stored as a text whose content is the file name.
+            msg_type::TEXT
+        } else {
+            msg_type::PIC
+        };
         let (message_id, first) = self.store_once(req.fromuid, &req.unique_id, || NewMessage {
             thread_id: req.thread_id,
             sender_id: req.fromuid,
             recv_id: req.touid,
             content: req.name.clone(),
             status: status::UN_UPLOAD,
-            msg_type: msg_type::PIC,
+            msg_type: stored_type,
             created_at: chat_time.clone(),
         })?;
         if first {
@@ -402,7 +472,7 @@ impl ChatServer {
                 from: req.fromuid,
                 to: req.touid,
                 file: req.name.clone(),
-                msg_type: msg_type::PIC,
+                msg_type: stored_type,
                 status: status::UN_UPLOAD,
             });
         }

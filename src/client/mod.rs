@@ -12,7 +12,8 @@ use crate::hash::stable_hash;
 use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
 use crate::profile::Profile;
 use crate::protocol::body::{
-    HeartbeatReq, ImgMsgReq, ImgMsgRsp, ImgUploadedNotify, LoginReq, LoginRsp, TextReq, TextRsp,
+    HeartbeatReq, ImgMsgReq, ImgMsgRsp, ImgUploadedNotify, LoginReq, LoginRsp, PushAck, TextReq,
+    TextRsp,
 };
 use crate::protocol::{ids, Frame, FrameCodec, Framing};
 use crate::trace::{Event, Tracer};
@@ -107,6 +108,7 @@ impl Client {
             pending_texts: Vec::new(),
             next_unique: 1,
             want_session: true,
+            pushes_seen: BTreeSet::new(),
         };
         tokio::spawn(chat.run(Some(connection), rx));
         Ok(Client { commands, uploads })
@@ -176,6 +178,7 @@ async fn login(
         &LoginReq {
             uid: config.uid,
             token: config.token.clone(),
+            push_ack: true,
         },
     );
     tracer.emit(Event::frame("tx", &peer, &request, None));
@@ -209,6 +212,8 @@ async fn login(
 }
 
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A text or image message request without an answer for this long is sent again.
+const CHAT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Missed heartbeat replies after which the chat connection is taken for dead.
 const HEARTBEATS_MISSED: u32 = 3;
 
@@ -235,12 +240,34 @@ struct ChatSide {
     uploads: upload::UploadEngine,
     downloads: download::Downloader,
     /// Image messages announced and waiting for their 1036, by unique id, with the request.
-    pending_images: BTreeMap<String, (i32, SourceFile, Frame)>,
+    pending_images: BTreeMap<String, (i32, SourceFile, Frame, Instant)>,
     /// Text requests not fully acknowledged: the unique ids still unanswered, and the request.
-    pending_texts: Vec<(BTreeSet<String>, Frame)>,
+    pending_texts: Vec<(BTreeSet<String>, Frame, Instant)>,
     next_unique: u64,
     /// False between a logout and the next login.
     want_session: bool,
+    /// Pushes already handled, by (message id of the push, its first message id): the chat
+    /// server sends a push again until it is acknowledged.
+    pushes_seen: BTreeSet<(u16, i64)>,
+}
+
+/// The key that identifies a push for acknowledgement and deduplication.
+fn push_key(frame: &Frame) -> Option<(u16, i64)> {
+    let message_id = match frame.id {
+        ids::NOTIFY_TEXT_CHAT_MSG_REQ => {
+            frame
+                .parse::<TextRsp>()
+                .ok()?
+                .chat_datas
+                .first()?
+                .message_id
+        }
+        ids::NOTIFY_IMG_CHAT_MSG_REQ | ids::NOTIFY_IMG_UPLOADED => {
+            frame.parse::<ImgUploadedNotify>().ok()?.message_id
+        }
+        _ => return None,
+    };
+    Some((frame.id, message_id))
 }
 
 impl ChatSide {
@@ -250,13 +277,14 @@ impl ChatSide {
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) {
         let mut heartbeat = tokio::time::interval(self.config.heartbeat_interval);
+        let mut retry = tokio::time::interval(Duration::from_secs(1));
         heartbeat.tick().await;
         loop {
             if conn.is_none() && self.want_session {
                 match login(&self.config, self.network.as_ref(), &self.tracer).await {
                     Ok(fresh) => {
                         conn = Some(fresh);
-                        self.resend_pending(conn.as_ref());
+                        self.resend_pending(conn.as_ref(), Duration::ZERO);
                     }
                     Err(_) => {
                         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -277,7 +305,7 @@ impl ChatSide {
                         if let Some(c) = conn.as_mut() {
                             c.last_heard = Instant::now();
                         }
-                        self.on_frame(frame);
+                        self.on_frame(frame, conn.as_ref());
                     }
                     Ok(None) => conn = self.lost("closed by server".into()),
                     Err(err) => conn = self.lost(err.to_string()),
@@ -294,6 +322,7 @@ impl ChatSide {
                     // The application dropped its handle; keep serving pushes.
                     None => std::future::pending::<()>().await,
                 },
+                _ = retry.tick() => self.resend_pending(conn.as_ref(), CHAT_REQUEST_TIMEOUT),
                 _ = heartbeat.tick() => {
                     // turmoil can stall a connection silently: a missing heartbeat reply is the
                     // only sign, so silence for a few intervals means the connection is dead.
@@ -317,15 +346,25 @@ impl ChatSide {
         None
     }
 
-    /// After a reconnect: requests whose answer never came are sent again. The chat server
-    /// recognises them by unique id, so nothing is stored or pushed twice.
-    fn resend_pending(&self, conn: Option<&ChatConnection>) {
+    /// Requests whose answer has not come for `older_than` (zero after a reconnect) are sent
+    /// again. The chat server recognises them by unique id, so nothing is stored or pushed twice.
+    fn resend_pending(&mut self, conn: Option<&ChatConnection>, older_than: Duration) {
         let Some(conn) = conn else { return };
-        for (_, frame) in &self.pending_texts {
-            self.send(conn, frame.clone());
+        let now = Instant::now();
+        let mut due = Vec::new();
+        let texts = self.pending_texts.iter_mut().map(|(_, f, at)| (f, at));
+        let images = self
+            .pending_images
+            .values_mut()
+            .map(|(_, _, f, at)| (f, at));
+        for (frame, sent_at) in texts.chain(images) {
+            if now.duration_since(*sent_at) >= older_than {
+                *sent_at = now;
+                due.push(frame.clone());
+            }
         }
-        for (_, _, frame) in self.pending_images.values() {
-            self.send(conn, frame.clone());
+        for frame in due {
+            self.send(conn, frame);
         }
     }
 
@@ -350,7 +389,18 @@ impl ChatSide {
                     .into_iter()
                     .map(|content| (content, self.unique_id()))
                     .collect();
-                for batch in text::batch(&items) {
+                let press = text::press(&self.config.profile, &items);
+                // The user sent these too; the seed's batcher lost them (bug 12), so they are
+                // sent, from the user's side, and never acknowledged.
+                for item in press.dropped {
+                    self.tracer.emit(Event::TextSent {
+                        from: uid,
+                        to,
+                        unique_id: item.unique_id,
+                        content: item.content,
+                    });
+                }
+                for batch in press.requests {
                     for item in &batch {
                         self.tracer.emit(Event::TextSent {
                             from: uid,
@@ -372,7 +422,7 @@ impl ChatSide {
                     if let Some(conn) = conn {
                         self.send(conn, frame.clone());
                     }
-                    self.pending_texts.push((ids, frame));
+                    self.pending_texts.push((ids, frame, Instant::now()));
                 }
             }
             Command::Image { to, file } => {
@@ -400,15 +450,29 @@ impl ChatSide {
                 if let Some(conn) = conn {
                     self.send(conn, frame.clone());
                 }
-                self.pending_images.insert(unique_id, (to, file, frame));
+                self.pending_images
+                    .insert(unique_id, (to, file, frame, Instant::now()));
             }
             Command::Logout | Command::Login => unreachable!("handled by the caller"),
         }
     }
 
-    fn on_frame(&mut self, frame: Frame) {
+    fn on_frame(&mut self, frame: Frame, conn: Option<&ChatConnection>) {
         self.tracer
             .emit(Event::frame("rx", &self.peer, &frame, None));
+        if let Some(key) = push_key(&frame) {
+            // Acknowledge every copy (the ack itself may have been lost), act on the first.
+            if let Some(conn) = conn {
+                let ack = PushAck {
+                    id: key.0,
+                    message_id: key.1,
+                };
+                self.send(conn, Frame::json(ids::PUSH_ACK, &ack));
+            }
+            if !self.pushes_seen.insert(key) {
+                return;
+            }
+        }
         let bad = |tracer: &Tracer, peer: &str, err: serde_json::Error| {
             tracer.emit(Event::BadInput {
                 peer: peer.to_owned(),
@@ -420,6 +484,12 @@ impl ChatSide {
             ids::HEARTBEAT_RSP => {}
             ids::TEXT_CHAT_MSG_RSP => match frame.parse::<TextRsp>() {
                 Ok(rsp) => {
+                    for data in &rsp.chat_datas {
+                        for (ids, _, _) in self.pending_texts.iter_mut() {
+                            ids.remove(&data.unique_id);
+                        }
+                    }
+                    self.pending_texts.retain(|(ids, _, _)| !ids.is_empty());
                     for data in rsp.chat_datas {
                         self.tracer.emit(Event::TextAcked {
                             unique_id: data.unique_id,
@@ -445,7 +515,7 @@ impl ChatSide {
             },
             ids::IMG_CHAT_MSG_RSP => match frame.parse::<ImgMsgRsp>() {
                 Ok(rsp) => {
-                    let Some((to, file, _)) = self.pending_images.remove(&rsp.unique_id) else {
+                    let Some((to, file, _, _)) = self.pending_images.remove(&rsp.unique_id) else {
                         return;
                     };
                     if rsp.error != 0 {

@@ -3,7 +3,57 @@
 //! bytes, and silently drops items over 1024 characters (seed bug 12). The reference keeps both
 //! limits and splits a long item into parts instead of losing it.
 
+use crate::profile::{Profile, Quirk};
 use crate::protocol::body::TextItem;
+
+/// What one press of the send button becomes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Press {
+    /// The 1017 requests, in order.
+    pub requests: Vec<Vec<TextItem>>,
+    /// Items the user sent that no request carries, lost without a word (seed bug 12).
+    pub dropped: Vec<TextItem>,
+}
+
+/// The batcher of the profile: the reference's [`batch`] or the seed's [`seed_batch`].
+pub fn press(profile: &Profile, items: &[(String, String)]) -> Press {
+    if profile.has(Quirk::TrailingEmptyText) {
+        return seed_batch(items);
+    }
+    Press {
+        requests: batch(items),
+        dropped: Vec::new(),
+    }
+}
+
+/// seed: ChatPage::on_send_btn_clicked (bug 12). It skips items whose `_text_or_url.length()` (in
+/// UTF-16 units) is over 1024 without a word, keeps empty items, sends the accumulated
+/// `text_array` whenever the next item would take it over 1024, and after the loop always sends
+/// one more request with whatever is left, even nothing.
+pub fn seed_batch(items: &[(String, String)]) -> Press {
+    let mut press = Press::default();
+    let mut current: Vec<TextItem> = Vec::new();
+    let mut txt_size = 0usize;
+    for (content, unique_id) in items {
+        let item = TextItem {
+            content: content.clone(),
+            unique_id: unique_id.clone(),
+        };
+        let length = content.encode_utf16().count();
+        if length > MAX_BATCH_CHARS {
+            press.dropped.push(item);
+            continue;
+        }
+        if txt_size + length > MAX_BATCH_CHARS {
+            press.requests.push(std::mem::take(&mut current));
+            txt_size = 0;
+        }
+        txt_size += length;
+        current.push(item);
+    }
+    press.requests.push(current);
+    press
+}
 
 /// Upstream's per-request character budget.
 pub const MAX_BATCH_CHARS: usize = 1024;
@@ -99,6 +149,32 @@ mod tests {
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].len(), 2);
         assert!(batch(&items(&[""])).is_empty());
+    }
+
+    #[test]
+    fn the_seed_keeps_empty_items_drops_long_ones_and_always_sends_a_trailing_request() {
+        let long = "a".repeat(1025);
+        let p = seed_batch(&items(&["hi", "", &long, "there"]));
+        assert_eq!(p.dropped.len(), 1);
+        assert_eq!(p.dropped[0].unique_id, "u2");
+        assert_eq!(p.requests.len(), 1);
+        let contents: Vec<&str> = p.requests[0].iter().map(|i| i.content.as_str()).collect();
+        assert_eq!(contents, ["hi", "", "there"]);
+        // A press with nothing to send still sends an (empty) request.
+        assert_eq!(seed_batch(&[]).requests, vec![Vec::new()]);
+        // Crossing 1024 characters flushes what came before; the rest trails.
+        let half = "b".repeat(600);
+        let p = seed_batch(&items(&[&half, &half]));
+        assert_eq!(p.requests.len(), 2);
+        // The reference profile loses nothing and sends nothing empty.
+        let reference = press(&Profile::reference(), &items(&["hi", "", &long]));
+        assert!(reference.dropped.is_empty());
+        assert!(reference
+            .requests
+            .iter()
+            .flatten()
+            .all(|i| !i.content.is_empty()));
+        assert_eq!(press(&Profile::seed(), &items(&["x"])).requests.len(), 1);
     }
 
     #[test]

@@ -11,9 +11,13 @@
 //! - A connection that dies, or goes silent with chunks in flight, is replaced; then the engine
 //!   asks the server which chunks it holds (extension 1051) and sends only the rest.
 //! - Pause stops a file's new chunks; the first chunk after resume travels as 1043.
+//!
+//! The seed's client bugs live at three seams: the window accounting ([`WindowBooks`]), the timer
+//! ([`Engine::on_tick`]) and what happens when a file completes ([`Engine::after_completion`]).
 
 use super::{ClientConfig, SourceFile};
 use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
+use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{ChunkHint, ChunkReq, ChunkRsp, UploadStatusReq, UploadStatusRsp};
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize, MAX_CWND};
 use crate::trace::{Event, Tracer};
@@ -55,6 +59,7 @@ impl UploadEngine {
     pub fn start(config: ClientConfig, network: Arc<dyn Network>, tracer: Tracer) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let engine = Engine {
+            window: WindowBooks::of(&config.profile),
             config,
             network,
             tracer,
@@ -205,8 +210,53 @@ struct Connection {
     last_heard: Instant,
 }
 
+/// How the engine decides whether the window has room for one more chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WindowBooks {
+    /// The reference: the chunks really in flight (every file's books plus orphans), which only a
+    /// reply to a chunk in flight reduces.
+    InFlight,
+    /// seed: FileTcpMgr::_cwnd_size (bug 5), one counter for all files: `_cwnd_size++` per send
+    /// in FileTcpMgr::BatchSend and `_cwnd_size--` at the top of the ID_IMG_CHAT_UPLOAD_RSP
+    /// handler, for every reply, errors and duplicates included; it may go below zero.
+    SharedCounter(i64),
+}
+
+impl WindowBooks {
+    fn of(profile: &Profile) -> Self {
+        if profile.has(Quirk::SharedWindowCounter) {
+            WindowBooks::SharedCounter(0)
+        } else {
+            WindowBooks::InFlight
+        }
+    }
+
+    /// Whether one more chunk may go, given the chunks really in flight.
+    fn has_room(self, in_flight: usize) -> bool {
+        match self {
+            WindowBooks::InFlight => in_flight < MAX_CWND,
+            // seed: `for (; MAX_CWND_SIZE - _cwnd_size > 0; )` in FileTcpMgr::BatchSend.
+            WindowBooks::SharedCounter(counter) => counter < MAX_CWND as i64,
+        }
+    }
+
+    fn sent(&mut self) {
+        if let WindowBooks::SharedCounter(counter) = self {
+            *counter += 1;
+        }
+    }
+
+    /// Any chunk reply arrived, whether or not it answers a chunk in flight.
+    fn replied(&mut self) {
+        if let WindowBooks::SharedCounter(counter) = self {
+            *counter -= 1;
+        }
+    }
+}
+
 struct Engine {
     config: ClientConfig,
+    window: WindowBooks,
     network: Arc<dyn Network>,
     tracer: Tracer,
     files: BTreeMap<String, FileBooks>,
@@ -417,7 +467,7 @@ impl Engine {
             return;
         }
         let now = Instant::now();
-        while self.in_flight() < MAX_CWND {
+        while self.window.has_room(self.in_flight()) {
             let Some(position) = (0..self.turn.len()).find(|&i| {
                 self.files
                     .get(&self.turn[i])
@@ -481,6 +531,7 @@ impl Engine {
             books.continuing = false;
         }
         books.in_flight.insert(seq, Instant::now());
+        self.window.sent();
         self.send(Frame::json(id, &req), name, seq);
         let in_flight = self.in_flight();
         self.tracer.emit(Event::ChunkSent {
@@ -502,10 +553,13 @@ impl Engine {
         match frame.id {
             ids::FILE_INFO_SYNC_RSP
             | ids::IMG_CHAT_UPLOAD_RSP
-            | ids::IMG_CHAT_CONTINUE_UPLOAD_RSP => match frame.parse::<ChunkRsp>() {
-                Ok(rsp) => self.on_chunk_reply(rsp),
-                Err(err) => self.bad_input(frame.id, err.to_string()),
-            },
+            | ids::IMG_CHAT_CONTINUE_UPLOAD_RSP => {
+                self.window.replied();
+                match frame.parse::<ChunkRsp>() {
+                    Ok(rsp) => self.on_chunk_reply(rsp),
+                    Err(err) => self.bad_input(frame.id, err.to_string()),
+                }
+            }
             ids::UPLOAD_STATUS_RSP => match frame.parse::<UploadStatusRsp>() {
                 Ok(rsp) => self.on_status(rsp),
                 Err(err) => self.bad_input(frame.id, err.to_string()),
@@ -606,6 +660,22 @@ impl Engine {
                 file: name.to_owned(),
             });
             self.forget(name);
+            self.after_completion();
+        }
+    }
+
+    /// A file has just completed. The reference needs nothing here: the round-robin in
+    /// `fill_window` already serves the files still waiting.
+    fn after_completion(&mut self) {
+        if self.config.profile.has(Quirk::NullBatchSend) {
+            // seed: the ID_IMG_CHAT_UPLOAD_RSP handler, on completion: `auto free_file =
+            // UserMgr::GetInstance()->GetFreeTransFile(); BatchSend(free_file);` and BatchSend
+            // dereferences `free_file` even when no file is waiting (bug 6): the upload task dies.
+            // When there is one, `fill_window` sends it next, as BatchSend would.
+            let free_file = self.turn.front();
+            let _next = free_file.expect(
+                "seed bug 6: BatchSend(GetFreeTransFile()) with no file waiting (a null pointer)",
+            );
         }
     }
 
@@ -669,6 +739,12 @@ impl Engine {
     /// Retransmits overdue chunks, gives up on unanswered status queries, and replaces a
     /// connection that has gone silent with chunks outstanding.
     fn on_tick(&mut self) {
+        if self.config.profile.has(Quirk::NoRetransmit) {
+            // seed: FileTcpMgr has no timer at all (bug 4): `_flighting_seqs` only ever shrinks on
+            // a reply, so a chunk or reply that is lost is never sent again and a connection that
+            // went silent is never replaced.
+            return;
+        }
         let Some(conn) = &self.conn else { return };
         let now = Instant::now();
         let timeout = self.config.chunk_timeout;
@@ -708,5 +784,35 @@ impl Engine {
         for (name, seq) in overdue {
             self.send_chunk(&name, seq, true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_counter_lets_duplicate_replies_open_the_window_past_max_cwnd() {
+        let mut reference = WindowBooks::of(&Profile::reference());
+        let mut seed = WindowBooks::of(&Profile::seed());
+        let mut in_flight = 0;
+        while seed.has_room(in_flight) {
+            seed.sent();
+            reference.sent();
+            in_flight += 1;
+        }
+        assert_eq!(in_flight, MAX_CWND);
+        // One chunk is answered, and its reply arrives twice.
+        in_flight -= 1;
+        for _ in 0..2 {
+            seed.replied();
+            reference.replied();
+        }
+        // The reference counts what is really in flight: one slot.
+        assert!(reference.has_room(in_flight));
+        assert!(!reference.has_room(in_flight + 1));
+        // The seed's counter freed two: a sixth chunk may fly.
+        assert!(seed.has_room(in_flight + 1));
+        assert_eq!(seed, WindowBooks::SharedCounter(MAX_CWND as i64 - 2));
     }
 }

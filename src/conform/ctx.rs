@@ -91,12 +91,10 @@ impl Ctx {
 
     pub fn notify(&self) -> Result<Arc<NotifyListener>, Finding> {
         self.notify.clone().ok_or_else(|| {
-            could_not_run("needs --notify-listen ADDR, with the resource server configured to notify ADDR")
+            could_not_run(
+                "needs --notify-listen ADDR, with the resource server configured to notify ADDR",
+            )
         })
-    }
-
-    pub fn has_chat(&self) -> bool {
-        self.chat.is_some()
     }
 
     /// A unique file name: `<tag>-<n>-<slug>.bin`.
@@ -159,7 +157,11 @@ impl Ctx {
             .ok_or_else(|| could_not_run("needs --chat ADDR"))?;
         self.connect(&addr, Framing::Chat, "chat")
             .await
-            .map_err(|e| fail(format!("the chat server no longer accepts connections: {e}")))
+            .map_err(|e| {
+                fail(format!(
+                    "the chat server no longer accepts connections: {e}"
+                ))
+            })
     }
 
     async fn connect(&mut self, addr: &str, framing: Framing, kind: &str) -> Result<Conn, String> {
@@ -407,7 +409,10 @@ mod tests {
         assert_eq!((last.token, last.last, last.last_seq), (None, 1, Some(3)));
         let resume = upload.request(2, ChunkKind::Resume);
         assert_eq!(resume.total_size, WireSize::number(70_000));
-        assert_eq!(Upload::request_id(1, ChunkKind::Normal), ids::FILE_INFO_SYNC_REQ);
+        assert_eq!(
+            Upload::request_id(1, ChunkKind::Normal),
+            ids::FILE_INFO_SYNC_REQ
+        );
         assert_eq!(
             Upload::request_id(1, ChunkKind::Resume),
             ids::IMG_CHAT_CONTINUE_UPLOAD_REQ

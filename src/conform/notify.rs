@@ -121,7 +121,12 @@ impl NotifyListener {
 
     /// Waits up to `within` until at least `count` notifies for `file` arrived; returns those
     /// that did.
-    pub async fn wait_for(&self, file: &str, count: usize, within: Duration) -> Vec<NotifyChatImgReq> {
+    pub async fn wait_for(
+        &self,
+        file: &str,
+        count: usize,
+        within: Duration,
+    ) -> Vec<NotifyChatImgReq> {
         let mut seen = self.recorder.calls_seen.subscribe();
         let deadline = tokio::time::Instant::now() + within;
         loop {

@@ -169,7 +169,10 @@ impl Conn {
             Ok(result) => result,
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                format!("the server did not take the bytes within {:?}", self.timeout),
+                format!(
+                    "the server did not take the bytes within {:?}",
+                    self.timeout
+                ),
             )),
         }
     }
@@ -253,7 +256,19 @@ impl Conn {
         waiting_for: &str,
         matches: impl Fn(&serde_json::Value) -> bool,
     ) -> Result<serde_json::Value, Finding> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        self.recv_matching_within(self.timeout, id, waiting_for, matches)
+            .await
+    }
+
+    /// [`Conn::recv_matching`] with its own wait.
+    pub async fn recv_matching_within(
+        &mut self,
+        wait: Duration,
+        id: u16,
+        waiting_for: &str,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value, Finding> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.next_within(left).await {

@@ -91,6 +91,18 @@ impl<'de> Deserialize<'de> for WireSize {
 pub struct LoginReq {
     pub uid: i32,
     pub token: String,
+    /// Extension: the client acknowledges pushes with 1053, so the server may keep a push until
+    /// acknowledged and send it again. Absent (false) for upstream clients.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub push_ack: bool,
+}
+
+/// Extension 1053: the client has a push (`id` 1019, 1039 or 1049; `message_id` the push's first
+/// message id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushAck {
+    pub id: u16,
+    pub message_id: i64,
 }
 
 /// 1006.

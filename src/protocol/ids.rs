@@ -34,6 +34,11 @@ pub const UPLOAD_STATUS_REQ: u16 = 1051;
 /// Extension: the answer to 1051. Body: [`crate::protocol::body::UploadStatusRsp`].
 pub const UPLOAD_STATUS_RSP: u16 = 1052;
 
+/// Extension: the client acknowledges a push (1019, 1039, 1049). Only clients that announce
+/// `push_ack` at login send it; the chat server then keeps each push until it is acknowledged and
+/// sends it again after a reconnect or a timeout. Body: [`crate::protocol::body::PushAck`].
+pub const PUSH_ACK: u16 = 1053;
+
 /// The reply id that answers a request id, where the protocol has one.
 pub fn reply_to(request: u16) -> Option<u16> {
     Some(match request {
@@ -80,6 +85,7 @@ pub fn name(id: u16) -> &'static str {
         NOTIFY_IMG_UPLOADED => "img_uploaded",
         UPLOAD_STATUS_REQ => "upload_status",
         UPLOAD_STATUS_RSP => "upload_status_rsp",
+        PUSH_ACK => "push_ack",
         _ => "unknown",
     }
 }

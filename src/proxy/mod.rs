@@ -1,5 +1,5 @@
 //! The fault proxy: a [`Network`] wrapper that stands between a client and the servers and
-//! understands both framings. It can drop, delay, duplicate, reorder and corrupt frames matched by
+//! understands both framings. It can drop, delay, duplicate, reorder, corrupt and rewrite frames matched by
 //! direction, message id, file, seq or n-th occurrence; it paces frames to a bandwidth (turmoil
 //! models only latency); and it can reset every connection it carries. The same code wraps
 //! turmoil's network in the simulation and tokio's on real TCP.
@@ -196,7 +196,15 @@ where
             };
             let Some(Ok(frame)) = next else { break };
             let hint = ChunkHint::from_body(&frame.body);
-            let action = proxy.rules.lock().unwrap().decide(direction, &frame, &hint);
+            let fault = proxy
+                .rules
+                .lock()
+                .unwrap()
+                .matching(direction, &frame, &hint)
+                .cloned();
+            let action = fault
+                .as_ref()
+                .map(|f| (f.action, Duration::from_millis(f.delay_ms)));
             let describe = || {
                 format!("{direction:?} {} {} seq {}", frame.id, hint.name, hint.seq).to_lowercase()
             };
@@ -238,6 +246,18 @@ where
                     }
                     None => Some(frame.clone()),
                 },
+                Some((FrameAction::Rewrite, _)) => {
+                    let set = fault.as_ref().map(|f| &f.set);
+                    match set.and_then(|set| rewrite(&frame, set)) {
+                        Some(forged) => {
+                            let fields =
+                                serde_json::to_string(set.expect("checked")).unwrap_or_default();
+                            proxy.fault("frame_rewrite", format!("{} set {fields}", describe()));
+                            Some(forged)
+                        }
+                        None => Some(frame.clone()),
+                    }
+                }
             };
             if let Some(frame) = forward {
                 let _ = tx.send(frame);
@@ -254,6 +274,17 @@ where
     tokio::join!(reader_side, writer);
 }
 
+/// The frame with the fields in `set` overwritten (or added); `None` when the body is not a JSON
+/// object, which then passes unchanged.
+fn rewrite(frame: &Frame, set: &BTreeMap<String, serde_json::Value>) -> Option<Frame> {
+    let mut body: serde_json::Value = serde_json::from_slice(&frame.body).ok()?;
+    let object = body.as_object_mut()?;
+    for (field, value) in set {
+        object.insert(field.clone(), value.clone());
+    }
+    Some(Frame::json(frame.id, &body))
+}
+
 /// The frame with one byte of its decoded `data` inverted, still valid JSON and base64.
 fn corrupt(frame: &Frame) -> Option<Frame> {
     use base64::Engine as _;
@@ -267,4 +298,107 @@ fn corrupt(frame: &Frame) -> Option<Frame> {
     body["data"] =
         serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(&bytes));
     Some(Frame::json(frame.id, &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::body::ChunkHint;
+    use crate::scenario::FrameFault;
+
+    #[test]
+    fn rewrite_overwrites_and_adds_fields_and_leaves_the_rest() {
+        let frame = Frame::new(
+            1041,
+            r#"{"name":"photo.png","seq":1,"uid":2,"data":"AAEC"}"#,
+        );
+        let set: BTreeMap<String, serde_json::Value> = [
+            ("name".to_owned(), serde_json::json!("../escape.png")),
+            ("uid".to_owned(), serde_json::json!(1)),
+            ("token".to_owned(), serde_json::json!("forged")),
+        ]
+        .into_iter()
+        .collect();
+        let forged = rewrite(&frame, &set).expect("a JSON object");
+        assert_eq!(forged.id, 1041);
+        let body: serde_json::Value = serde_json::from_slice(&forged.body).unwrap();
+        assert_eq!(body["name"], "../escape.png");
+        assert_eq!(body["uid"], 1);
+        assert_eq!(body["token"], "forged");
+        assert_eq!(body["seq"], 1);
+        assert_eq!(body["data"], "AAEC");
+        assert_eq!(ChunkHint::from_body(&forged.body).name, "../escape.png");
+        // Not a JSON object: nothing to rewrite.
+        assert!(rewrite(&Frame::new(1041, "[1,2]"), &set).is_none());
+        assert!(rewrite(&Frame::new(1041, "not json"), &set).is_none());
+    }
+
+    #[test]
+    fn a_rewrite_rule_hands_its_set_to_the_proxy() {
+        let fault: FrameFault = toml::from_str(
+            "action = \"rewrite\"\ndirection = \"up\"\nid = 1041\nset = { name = \"../x\" }\n",
+        )
+        .unwrap();
+        let mut rules = RuleSet::new([fault]);
+        let frame = Frame::new(1041, r#"{"name":"a.png","seq":1}"#);
+        let hint = ChunkHint::from_body(&frame.body);
+        let hit = rules
+            .matching(Direction::Up, &frame, &hint)
+            .cloned()
+            .expect("the rule matches");
+        assert_eq!(hit.action, FrameAction::Rewrite);
+        assert_eq!(hit.set["name"], "../x");
+        // count defaults to 1: the next frame passes untouched.
+        assert!(rules.matching(Direction::Up, &frame, &hint).is_none());
+    }
+
+    /// A rewrite through a real proxied connection: the server sees the forged body.
+    #[test]
+    fn a_rewritten_frame_reaches_the_server_forged() {
+        use crate::net::{framed, next_frame, TurmoilNetwork};
+        use crate::protocol::{FrameCodec, Framing};
+        use crate::trace::SimTrace;
+        let fault: FrameFault =
+            toml::from_str("action = \"rewrite\"\nid = 1041\nset = { uid = 9 }\n").unwrap();
+        let trace = Arc::new(SimTrace::default());
+        let mut sim = turmoil::Builder::new().build();
+        sim.host("server", || async {
+            let mut listener = TurmoilNetwork.bind("0.0.0.0:7000".into()).await?;
+            let (stream, _) = listener.accept().await?;
+            let (mut reader, sender) = framed(
+                stream,
+                FrameCodec::upstream(Framing::Resource),
+                FrameCodec::upstream(Framing::Resource),
+            );
+            let frame = next_frame(&mut reader).await?.expect("a frame");
+            sender.send(frame);
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        let tracer = Tracer::new("client", trace.clone());
+        sim.client("client", async move {
+            let framings = [("server:7000".to_owned(), Framing::Resource)]
+                .into_iter()
+                .collect();
+            let proxy = FaultProxy::new(framings, RuleSet::new([fault]), None, tracer);
+            let network = proxy.network(Arc::new(TurmoilNetwork));
+            let stream = network.connect("server:7000".into()).await?;
+            let (mut reader, sender) = framed(
+                stream,
+                FrameCodec::upstream(Framing::Resource),
+                FrameCodec::upstream(Framing::Resource),
+            );
+            sender.send(Frame::new(1041, r#"{"name":"a.png","uid":2}"#));
+            let echoed = next_frame(&mut reader).await?.expect("the echo");
+            let body: serde_json::Value = serde_json::from_slice(&echoed.body)?;
+            assert_eq!(body["uid"], 9, "the server saw the forged uid");
+            assert_eq!(body["name"], "a.png");
+            Ok(())
+        });
+        sim.run().unwrap();
+        assert!(trace.records().iter().any(|r| matches!(
+            &r.event,
+            Event::Fault { kind, detail } if kind == "frame_rewrite" && detail.contains("\"uid\":9")
+        )));
+    }
 }

@@ -47,6 +47,17 @@ impl RuleSet {
         frame: &Frame,
         hint: &ChunkHint,
     ) -> Option<(FrameAction, Duration)> {
+        self.matching(direction, frame, hint)
+            .map(|f| (f.action, Duration::from_millis(f.delay_ms)))
+    }
+
+    /// The fault that applies to `frame`, if any (with everything it says, e.g. a rewrite's `set`).
+    pub fn matching(
+        &mut self,
+        direction: Direction,
+        frame: &Frame,
+        hint: &ChunkHint,
+    ) -> Option<&FrameFault> {
         let now = self.now_ms();
         for rule in &mut self.rules {
             let f = &rule.fault;
@@ -62,7 +73,7 @@ impl RuleSet {
             rule.seen += 1;
             let applies = rule.seen >= f.nth && (f.count == 0 || rule.seen < f.nth + f.count);
             if applies {
-                return Some((f.action, Duration::from_millis(f.delay_ms)));
+                return Some(&rule.fault);
             }
         }
         None
@@ -86,6 +97,7 @@ mod tests {
             from_ms: None,
             until_ms: None,
             delay_ms: 0,
+            set: Default::default(),
         }
     }
 

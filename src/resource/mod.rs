@@ -247,9 +247,9 @@ impl ResourceServer {
             reason: refusal.reason.clone(),
         });
         let reply_id = ids::reply_to(frame.id).unwrap_or(ids::FILE_INFO_SYNC_RSP);
-        let reply = Frame::json(
+        let reply = self.chunk_reply(
             reply_id,
-            &ChunkRsp {
+            ChunkRsp {
                 error: refusal.code.code(),
                 total_size: None,
                 seq: hint.seq,

@@ -4,6 +4,7 @@
 
 use super::ResourceConfig;
 use crate::net::{grpc_channel, Network};
+use crate::profile::Quirk;
 use crate::rpc::chat_service_client::ChatServiceClient;
 use crate::rpc::NotifyChatImgReq;
 use crate::store::{UploadRecord, UploadStore};
@@ -11,10 +12,13 @@ use crate::trace::{Event, Tracer};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
+use tonic::transport::Channel;
 
 #[derive(Clone)]
 pub(super) struct Notifier {
     tx: mpsc::UnboundedSender<UploadRecord>,
+    /// False with the seed's bug 7: a completed upload goes no further.
+    chain: bool,
 }
 
 impl Notifier {
@@ -25,18 +29,16 @@ impl Notifier {
         tracer: Tracer,
     ) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<UploadRecord>();
+        let chain = !config.profile.has(Quirk::NoCompletionChain);
         let config = config.clone();
         tokio::spawn(async move {
-            // A bad address is a configuration error; every attempt then reports it.
-            let channel = grpc_channel(network, &config.chat_grpc).map_err(|e| e.to_string());
             while let Some(record) = rx.recv().await {
-                let channel = channel.clone();
+                let network = network.clone();
                 let uploads = uploads.clone();
                 let tracer = tracer.clone();
                 let config = config.clone();
                 tokio::spawn(async move {
-                    let client = channel.map(ChatServiceClient::new);
-                    notify_until_answered(client, &config, &record, &tracer).await;
+                    notify_until_answered(network, &config, &record, &tracer).await;
                     // If this save fails the notify is repeated after a restart; the chat server
                     // makes that harmless.
                     if let Ok(Some(mut current)) = uploads.get(&record.name) {
@@ -48,16 +50,34 @@ impl Notifier {
                 });
             }
         });
-        Notifier { tx }
+        Notifier { tx, chain }
     }
 
+    /// Starts the completion chain of a completed upload: the notify, after which the chat server
+    /// marks the message uploaded and tells both parties.
     pub fn enqueue(&self, record: UploadRecord) {
+        if !self.chain {
+            // seed: FileWorker::RegisterHandlers, after the last chunk: `//todo...更新数据库聊天图像
+            // 上传状态 //通过grpc通知ChatServer` (bug 7): no status update, no notify, no push.
+            return;
+        }
         let _ = self.tx.send(record);
     }
 }
 
+/// A client on a fresh connection. A bad address is a configuration error that every attempt
+/// then reports.
+fn fresh_client(
+    network: &Arc<dyn Network>,
+    addr: &str,
+) -> Result<ChatServiceClient<Channel>, String> {
+    grpc_channel(network.clone(), addr)
+        .map(ChatServiceClient::new)
+        .map_err(|e| format!("bad chat server address: {e}"))
+}
+
 async fn notify_until_answered(
-    client: Result<ChatServiceClient<tonic::transport::Channel>, String>,
+    network: Arc<dyn Network>,
     config: &ResourceConfig,
     record: &UploadRecord,
     tracer: &Tracer,
@@ -71,9 +91,11 @@ async fn notify_until_answered(
         thread_id: record.thread_id,
     };
     let mut backoff = config.notify_backoff;
+    let mut client = None;
     for attempt in 1.. {
-        let outcome = match &client {
-            Err(err) => Err(format!("bad chat server address: {err}")),
+        let outcome = match client.get_or_insert_with(|| fresh_client(&network, &config.chat_grpc))
+        {
+            Err(err) => Err(err.clone()),
             Ok(client) => {
                 let mut client = client.clone();
                 match tokio::time::timeout(
@@ -103,6 +125,9 @@ async fn notify_until_answered(
         if ok {
             return;
         }
+        // A connection that timed out may be stalled for good (a silent partition leaves HTTP/2
+        // waiting forever): the next attempt dials anew.
+        client = None;
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(config.notify_backoff_max);
     }

@@ -1,14 +1,21 @@
 //! Chunk uploads: validation on the connection, then storage on the file's worker.
+//!
+//! The seed's server bugs live at four seams here, each a small choice made from the profile:
+//! the validation step ([`validate`], [`authenticate`]), the [`Writer`], the completion rule
+//! ([`completion`]) and what a failed write answers ([`store_failed`]). The error reply is built
+//! in one place too, [`ResourceServer::chunk_reply`].
 
 use super::{check_file_name, notify::Notifier, ConnState, ResourceServer};
 use crate::net::FrameSender;
-use crate::protocol::body::{ChunkReq, ChunkRsp};
+use crate::profile::{Profile, Quirk};
+use crate::protocol::body::{ChunkReq, ChunkRsp, ErrorRsp};
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame};
-use crate::store::UploadRecord;
+use crate::store::{FileStore, UploadRecord};
 use crate::trace::Event;
 use base64::Engine as _;
 use md5::{Digest, Md5};
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 
 /// Where an upload is stored, relative to the store's root: `<uploader uid>/<name>`.
@@ -21,7 +28,11 @@ pub(super) struct ValidChunk {
     pub req: ChunkReq,
     pub data: Vec<u8>,
     pub reply_id: u16,
+    /// The uid whose folder the upload goes to (the request's `uid`).
     pub uid: i32,
+    /// The uid whose token the connection presented: who really writes. The reference refuses a
+    /// request unless it equals `uid`; the trace records it so the `confinement` oracle can tell.
+    pub writer: Option<i32>,
 }
 
 pub(super) struct ChunkJob {
@@ -50,6 +61,7 @@ pub(super) fn validate(
     state: &mut ConnState,
     frame: &Frame,
 ) -> Result<ValidChunk, Refusal> {
+    let profile = &server.inner.config.profile;
     let reply_id = ids::reply_to(frame.id).unwrap_or(ids::FILE_INFO_SYNC_RSP);
     let req: ChunkReq = frame.parse().map_err(|e| {
         refuse(
@@ -57,30 +69,13 @@ pub(super) fn validate(
             format!("malformed chunk request: {e}"),
         )
     })?;
-    check_file_name(&req.name).map_err(|reason| refuse(ErrorCode::CreateFilePathFailed, reason))?;
-    // The token binds the connection to a uid; a request without one must come on a connection
-    // already bound to the uid it claims.
-    match &req.token {
-        Some(token) => {
-            if !server.inner.users.check(req.uid, token) {
-                return Err(refuse(
-                    ErrorCode::TokenInvalid,
-                    format!("wrong token for uid {}", req.uid),
-                ));
-            }
-            state.uid = Some(req.uid);
-        }
-        None if state.uid == Some(req.uid) => {}
-        None => {
-            return Err(refuse(
-                ErrorCode::TokenInvalid,
-                format!(
-                    "uid {} has not presented a token on this connection",
-                    req.uid
-                ),
-            ))
-        }
+    // seed: LogicWorker::RegisterCallBacks builds `(file_path / uid_str / name).string()` with
+    // `name` taken from the request unchecked (bug 8), so `../x` leaves the user's folder.
+    if !profile.has(Quirk::UncheckedPath) {
+        check_file_name(&req.name)
+            .map_err(|reason| refuse(ErrorCode::CreateFilePathFailed, reason))?;
     }
+    let writer = authenticate(server, state, &req)?;
     let total = req.total_size.value;
     if total > server.inner.config.max_file_size {
         return Err(refuse(
@@ -129,10 +124,164 @@ pub(super) fn validate(
     }
     Ok(ValidChunk {
         uid: req.uid,
+        writer,
         req,
         data,
         reply_id,
     })
+}
+
+/// Who is writing. The token binds the connection to a uid; a request without one must come on a
+/// connection already bound to the uid it claims. Returns the uid the connection proved.
+fn authenticate(
+    server: &ResourceServer,
+    state: &mut ConnState,
+    req: &ChunkReq,
+) -> Result<Option<i32>, Refusal> {
+    let users = &server.inner.users;
+    if server.inner.config.profile.has(Quirk::NoTokenCheck) {
+        // seed: LogicWorker::RegisterCallBacks reads `auto uid = root["uid"].asInt();` and never
+        // looks at a token (bug 9): the request's uid is believed. Who really holds the
+        // connection is still noted, for the trace only.
+        if let Some(token) = &req.token {
+            state.uid = users.uid_of_token(token);
+        }
+        return Ok(state.uid);
+    }
+    match &req.token {
+        Some(token) => {
+            if !users.check(req.uid, token) {
+                return Err(refuse(
+                    ErrorCode::TokenInvalid,
+                    format!("wrong token for uid {}", req.uid),
+                ));
+            }
+            state.uid = Some(req.uid);
+        }
+        None if state.uid == Some(req.uid) => {}
+        None => {
+            return Err(refuse(
+                ErrorCode::TokenInvalid,
+                format!(
+                    "uid {} has not presented a token on this connection",
+                    req.uid
+                ),
+            ))
+        }
+    }
+    Ok(Some(req.uid))
+}
+
+/// How a chunk's bytes reach the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// The reference: the file is created at its full size when its upload starts and every chunk
+    /// is written at its own offset, so chunks may arrive in any order.
+    AtOffset,
+    /// seed: FileWorker::RegisterHandlers opens chunk 1 with `std::ios::trunc` and every later
+    /// chunk with `std::ios::app` (bug 1): bytes land in the order they arrive.
+    Append,
+}
+
+impl Writer {
+    fn of(profile: &Profile) -> Self {
+        if profile.has(Quirk::AppendChunks) {
+            Writer::Append
+        } else {
+            Writer::AtOffset
+        }
+    }
+
+    /// When an upload's state is created (by whichever chunk arrives first).
+    fn start(self, files: &dyn FileStore, path: &Path, total: u64) -> io::Result<()> {
+        match self {
+            Writer::AtOffset => files.create_sized(path, total),
+            Writer::Append => Ok(()),
+        }
+    }
+
+    fn write(
+        self,
+        files: &dyn FileStore,
+        path: &Path,
+        plan: &ChunkPlan,
+        seq: u32,
+        data: &[u8],
+    ) -> io::Result<()> {
+        match self {
+            Writer::AtOffset => files.write_at(path, plan.offset(seq), data),
+            Writer::Append => {
+                let end = match files.size(path)? {
+                    Some(size) if seq != 1 => size,
+                    // `trunc` on chunk 1; `app` creates a file that is not there.
+                    _ => {
+                        files.create_sized(path, 0)?;
+                        0
+                    }
+                };
+                files.write_at(path, end, data)
+            }
+        }
+    }
+}
+
+/// Whether an upload is complete after storing a chunk, and how it is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Completion {
+    NotYet,
+    /// Every chunk is stored: the md5 of the stored bytes decides.
+    Verify,
+    /// Complete without looking at the bytes.
+    Unverified,
+}
+
+fn completion(profile: &Profile, record: &UploadRecord, req: &ChunkReq) -> Completion {
+    if profile.has(Quirk::LastFlagCompletes) {
+        // seed: FileWorker::RegisterHandlers, `if (last) { ... }` after the write: the client's
+        // `last` flag says the file is done and no md5 is ever computed (bug 2).
+        return if req.last == 1 {
+            Completion::Unverified
+        } else {
+            Completion::NotYet
+        };
+    }
+    let plan = ChunkPlan::new(record.total_size);
+    if record.received.len() as u64 == u64::from(plan.max_seq()) {
+        Completion::Verify
+    } else {
+        Completion::NotYet
+    }
+}
+
+/// The answer to a chunk whose bytes could not be stored (the file could not be created or
+/// written): an error, or with the seed's bug 10, a success.
+fn store_failed(
+    profile: &Profile,
+    refused: impl FnOnce(ErrorCode, String) -> Frame,
+    acked: impl FnOnce() -> Frame,
+    code: ErrorCode,
+    reason: String,
+) -> Frame {
+    if profile.has(Quirk::WriteErrorAcked) {
+        // seed: the callback made in LogicWorker::RegisterCallBacks copies the FileWorker's
+        // result and then sets `rtvalue["error"] = ErrorCodes::Success;` (bug 10): a chunk that
+        // was never written is acked.
+        return acked();
+    }
+    refused(code, reason)
+}
+
+impl ResourceServer {
+    /// The reply to a chunk request, success or error. Every chunk reply is built here.
+    pub(super) fn chunk_reply(&self, reply_id: u16, rsp: ChunkRsp) -> Frame {
+        if rsp.error != 0 && self.inner.config.profile.has(Quirk::ErrorReplyAs1032) {
+            // seed: LogicWorker::RegisterCallBacks answers its refusals with
+            // `session->Send(rtvalue.toStyledString(), ID_UPLOAD_HEAD_ICON_RSP)` where `rtvalue`
+            // holds only `error` (bug 3): no name, no seq, and an id the client does not expect.
+            return Frame::json(ids::UPLOAD_HEAD_ICON_RSP, &ErrorRsp { error: rsp.error });
+        }
+        Frame::json(reply_id, &rsp)
+    }
 }
 
 pub(super) fn spawn_worker(
@@ -152,12 +301,14 @@ pub(super) fn spawn_worker(
 /// Stores one chunk and returns the reply. The reply is a success only when the bytes are durable.
 fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk) -> Frame {
     let inner = &server.inner;
+    let profile = &inner.config.profile;
+    let writer = Writer::of(profile);
     let req = &chunk.req;
     let plan = ChunkPlan::new(req.total_size.value);
     let reply = |error: ErrorCode| {
-        Frame::json(
+        server.chunk_reply(
             chunk.reply_id,
-            &ChunkRsp {
+            ChunkRsp {
                 error: error.code(),
                 total_size: Some(req.total_size),
                 seq: req.seq,
@@ -205,8 +356,11 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         None => {
             // Any chunk may be the first to arrive: the file is created at its full size, so
             // every chunk has its place and a late chunk 1 never truncates anything.
-            if let Err(err) = inner.files.create_sized(&path, req.total_size.value) {
-                return refused(
+            if let Err(err) = writer.start(inner.files.as_ref(), &path, req.total_size.value) {
+                return store_failed(
+                    profile,
+                    refused,
+                    || reply(ErrorCode::Success),
                     ErrorCode::CreateFilePathFailed,
                     format!("create {}: {err}", path.display()),
                 );
@@ -230,11 +384,11 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         // A duplicate: the bytes are already durable, so it is acked again without a write.
         return reply(ErrorCode::Success);
     }
-    if let Err(err) = inner
-        .files
-        .write_at(&path, plan.offset(req.seq), &chunk.data)
-    {
-        return refused(
+    if let Err(err) = writer.write(inner.files.as_ref(), &path, &plan, req.seq, &chunk.data) {
+        return store_failed(
+            profile,
+            refused,
+            || reply(ErrorCode::Success),
             ErrorCode::FileWritePermissionFailed,
             format!("write {}: {err}", path.display()),
         );
@@ -244,9 +398,16 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         file: req.name.clone(),
         seq: req.seq,
         owner: chunk.uid,
+        path: path.display().to_string(),
+        writer: chunk.writer,
     });
-    if record.received.len() as u64 == u64::from(plan.max_seq()) {
-        return match verify(server, &path, &record) {
+    let done = completion(profile, &record, req);
+    if done != Completion::NotYet {
+        let checked = match done {
+            Completion::Verify => verify(server, &path, &record),
+            _ => Ok(()),
+        };
+        return match checked {
             Ok(()) => {
                 record.complete = true;
                 if let Err(err) = inner.uploads.put(record.clone()) {

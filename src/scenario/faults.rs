@@ -109,6 +109,9 @@ pub enum FrameAction {
     Reorder,
     /// Flip bits in the decoded chunk data (frames with a `data` field), keeping the frame valid.
     Corrupt,
+    /// Overwrite fields of the JSON body with the values in `set`, e.g. to forge a hostile name or
+    /// another user's uid on the wire.
+    Rewrite,
 }
 
 /// A frame fault: what to do to which frames. Every matcher given must match.
@@ -142,6 +145,10 @@ pub struct FrameFault {
     /// For `delay`.
     #[serde(default)]
     pub delay_ms: u64,
+    /// For `rewrite`: JSON fields of the body and their new values, e.g.
+    /// `set = { name = "../escape.png" }` or `set = { uid = 1 }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, serde_json::Value>,
 }
 
 impl FaultKind {

@@ -504,6 +504,21 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
         if fault.action == FrameAction::Delay && fault.delay_ms == 0 {
             return Err(format!("{here}: action \"delay\" needs delay_ms > 0"));
         }
+        match (fault.action, fault.set.is_empty()) {
+            (FrameAction::Rewrite, true) => {
+                return Err(format!(
+                    "{here}: action \"rewrite\" needs `set`, a table of the body fields to \
+                     overwrite, e.g. set = {{ name = \"../escape.png\" }}"
+                ))
+            }
+            (FrameAction::Rewrite, false) | (_, true) => {}
+            (other, false) => {
+                return Err(format!(
+                    "{here}.set: only action \"rewrite\" uses `set`, not {:?}",
+                    format!("{other:?}").to_lowercase()
+                ))
+            }
+        }
     }
     Ok(())
 }
@@ -558,5 +573,23 @@ mod tests {
         assert!(err(&typo).contains("unknown field `txt`"));
         let hostile = format!("{USERS}[[actions]]\nat_ms = 1\nuser = 1\nimage = {{ to = 2, size = 1, name = \"../x\" }}\n");
         assert!(err(&hostile).contains("actions[0].image.name"));
+    }
+
+    #[test]
+    fn a_rewrite_needs_a_set_and_only_a_rewrite_takes_one() {
+        let rewrite = |extra: &str| {
+            format!("{USERS}[[frame_faults]]\naction = \"rewrite\"\nid = 1041\n{extra}")
+        };
+        assert!(err(&rewrite("")).contains("frame_faults[0]: action \"rewrite\" needs `set`"));
+        assert!(err(&rewrite("set = {}\n")).contains("needs `set`"));
+        let ok = parse(
+            Path::new("s.toml"),
+            &rewrite("set = { name = \"../escape.png\", uid = 2 }\n"),
+        )
+        .unwrap();
+        assert_eq!(ok.frame_faults[0].set["uid"], serde_json::json!(2));
+        assert_eq!(ok.frame_faults[0].set["name"], "../escape.png");
+        let stray = format!("{USERS}[[frame_faults]]\naction = \"drop\"\nset = {{ uid = 2 }}\n");
+        assert!(err(&stray).contains("frame_faults[0].set: only action \"rewrite\""));
     }
 }

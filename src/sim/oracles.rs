@@ -6,6 +6,7 @@ use crate::protocol::{ids, MAX_CWND};
 use crate::trace::{Event, Record};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path};
 
 /// Every oracle this build knows, in report order.
 pub const ORACLES: &[&str] = &[
@@ -18,6 +19,7 @@ pub const ORACLES: &[&str] = &[
     "progress",
     "no_panic",
     "durable_ack",
+    "confinement",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,6 +69,7 @@ pub fn check(oracle: &str, records: &[Record], settled: bool) -> Option<Violatio
         "liveness" => liveness(records, settled),
         "progress" => progress(records),
         "no_panic" => no_panic(records),
+        "confinement" => confinement(records),
         other => panic!("unknown oracle {other}"),
     }
 }
@@ -262,18 +265,28 @@ pub fn integrity(records: &[Record]) -> Option<Violation> {
             _ => None,
         })
         .collect();
+    let source_chunks: BTreeMap<&str, &Vec<String>> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::SourceFile {
+                file, chunk_hashes, ..
+            } => Some((file.as_str(), chunk_hashes)),
+            _ => None,
+        })
+        .collect();
     for record in records {
-        let (what, file, size, md5) = match &record.event {
+        let (what, file, size, md5, chunks) = match &record.event {
             Event::DownloadDone {
                 file, size, md5, ..
-            } => ("downloaded", file, size, md5),
+            } => ("downloaded", file, size, md5, None),
             Event::FinalFile {
                 file,
                 size,
                 md5,
                 complete: true,
+                chunk_hashes,
                 ..
-            } => ("stored", file, size, md5),
+            } => ("stored", file, size, md5, Some(chunk_hashes)),
             _ => continue,
         };
         match sources.get(file.as_str()) {
@@ -286,10 +299,14 @@ pub fn integrity(records: &[Record]) -> Option<Violation> {
             Some((source_size, source_md5))
                 if (source_size, *source_md5) != (size, md5.as_str()) =>
             {
+                let which = match (chunks, source_chunks.get(file.as_str())) {
+                    (Some(stored), Some(source)) => format!(" ({})", chunk_diff(source, stored)),
+                    _ => String::new(),
+                };
                 return Some(violation(
                     record,
                     format!(
-                        "{what} {file}: {size} bytes md5 {md5}, source has {source_size} bytes md5 {source_md5}"
+                        "{what} {file}: {size} bytes md5 {md5}, source has {source_size} bytes md5 {source_md5}{which}"
                     ),
                 ));
             }
@@ -297,6 +314,36 @@ pub fn integrity(records: &[Record]) -> Option<Violation> {
         }
     }
     None
+}
+
+/// Which stored chunks differ from the source, and whose bytes they hold when they are another
+/// chunk's (chunks written in the wrong place).
+fn chunk_diff(source: &[String], stored: &[String]) -> String {
+    let mut notes: Vec<String> = Vec::new();
+    for (index, hash) in stored.iter().enumerate() {
+        if source.get(index) == Some(hash) {
+            continue;
+        }
+        let seq = index + 1;
+        notes.push(match source.iter().position(|s| s == hash) {
+            Some(other) => format!("seq {seq} holds the bytes of source seq {}", other + 1),
+            None => format!("seq {seq} differs from the source"),
+        });
+    }
+    if stored.len() < source.len() {
+        notes.push(format!(
+            "seqs {}..={} are missing",
+            stored.len() + 1,
+            source.len()
+        ));
+    }
+    const SHOWN: usize = 4;
+    let more = notes.len().saturating_sub(SHOWN);
+    notes.truncate(SHOWN);
+    if more > 0 {
+        notes.push(format!("{more} more"));
+    }
+    notes.join(", ")
 }
 
 /// Each committed upload tells the sender and the receiver exactly once, and its message ends as
@@ -391,7 +438,9 @@ pub fn notify(records: &[Record]) -> Option<Violation> {
     None
 }
 
-/// Every acknowledged text is stored once and delivered once, unchanged and in order.
+/// Every text the user sent is acknowledged; every acknowledged text is stored once and delivered
+/// once, unchanged and in order; and every message stored as a text is a non-empty text that its
+/// sender sent.
 pub fn messages(records: &[Record]) -> Option<Violation> {
     let mut sent: BTreeMap<&str, (&str, i32, i32)> = BTreeMap::new();
     let mut order: BTreeMap<(i32, i32), Vec<&str>> = BTreeMap::new();
@@ -456,7 +505,7 @@ pub fn messages(records: &[Record]) -> Option<Violation> {
             _ => {}
         }
     }
-    for (record, unique_id) in acked {
+    for &(record, unique_id) in &acked {
         if stored.get(unique_id) != Some(&1) {
             return Some(violation(
                 record,
@@ -486,7 +535,131 @@ pub fn messages(records: &[Record]) -> Option<Violation> {
             ));
         }
     }
-    None
+    let acked: BTreeSet<&str> = acked.iter().map(|(_, u)| *u).collect();
+    for record in records {
+        if let Event::TextSent {
+            unique_id, content, ..
+        } = &record.event
+        {
+            if !acked.contains(unique_id.as_str()) {
+                return Some(violation(
+                    record,
+                    format!(
+                        "text {unique_id} ({} characters) was sent but never acknowledged",
+                        content.chars().count()
+                    ),
+                ));
+            }
+        }
+    }
+    stored_texts(records)
+}
+
+/// Every message the chat server ends with as a TEXT is non-empty and is a text its sender sent
+/// to its receiver (so an image message stored as a text is caught too).
+fn stored_texts(records: &[Record]) -> Option<Violation> {
+    let mut texts: BTreeSet<(i32, i32, &str)> = BTreeSet::new();
+    let mut images: BTreeSet<(i32, i32, &str)> = BTreeSet::new();
+    for record in records {
+        match &record.event {
+            Event::TextSent {
+                from, to, content, ..
+            } => {
+                texts.insert((*from, *to, content));
+            }
+            Event::ImageQueued { file, from, to, .. } => {
+                images.insert((*from, *to, file));
+            }
+            _ => {}
+        }
+    }
+    records.iter().find_map(|record| {
+        let Event::FinalMessage {
+            message_id,
+            from,
+            to,
+            msg_type: msg_type::TEXT,
+            content,
+            ..
+        } = &record.event
+        else {
+            return None;
+        };
+        let key = (*from, *to, content.as_str());
+        let detail = if content.is_empty() {
+            format!("message {message_id} from {from} to {to} is stored as an empty text")
+        } else if texts.contains(&key) {
+            return None;
+        } else if images.contains(&key) {
+            format!(
+                "message {message_id} is the image {content} from {from} to {to}, stored as a text \
+                 (msg_type {}), not a picture ({})",
+                msg_type::TEXT,
+                msg_type::PIC
+            )
+        } else {
+            format!("message {message_id} from {from} to {to} is a text that was never sent")
+        };
+        Some(violation(record, detail))
+    })
+}
+
+/// Every chunk is stored inside its owner's folder (`<owner>/...` under the store's root) and by
+/// its owner: the uid whose token the writing connection presented.
+pub fn confinement(records: &[Record]) -> Option<Violation> {
+    records.iter().find_map(|record| {
+        let Event::ChunkStored {
+            file,
+            seq,
+            owner,
+            path,
+            writer,
+        } = &record.event
+        else {
+            return None;
+        };
+        if !inside_folder(path, *owner) {
+            return Some(violation(
+                record,
+                format!(
+                    "seq {seq} of {file} was written to {path:?}, outside uid {owner}'s folder"
+                ),
+            ));
+        }
+        match writer {
+            Some(w) if w == owner => None,
+            Some(w) => Some(violation(
+                record,
+                format!("uid {w} wrote seq {seq} of {file} into the upload of uid {owner}"),
+            )),
+            None => Some(violation(
+                record,
+                format!(
+                    "seq {seq} of {file} was written into the upload of uid {owner} by a \
+                     connection that presented no valid token"
+                ),
+            )),
+        }
+    })
+}
+
+/// Whether `path` (relative to the store's root), resolved lexically, names something under the
+/// folder `<owner>/`.
+fn inside_folder(path: &str, owner: i32) -> bool {
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(part) => parts.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return false;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    parts.len() >= 2 && parts[0] == owner.to_string().as_str()
 }
 
 /// Every transfer finished before the time limit.
@@ -495,10 +668,90 @@ pub fn liveness(records: &[Record], settled: bool) -> Option<Violation> {
         return None;
     }
     let last = records.last()?;
-    Some(violation(
-        last,
-        "the run reached its time limit with transfers or texts unfinished".into(),
-    ))
+    let mut detail = "the run reached its time limit with transfers or texts unfinished".to_owned();
+    let what = unfinished(records);
+    if !what.is_empty() {
+        detail.push_str(": ");
+        detail.push_str(&what.join("; "));
+    }
+    Some(violation(last, detail))
+}
+
+/// What is still unfinished at the end of a run, first things first, for the liveness report.
+fn unfinished(records: &[Record]) -> Vec<String> {
+    let mut images: Vec<&str> = Vec::new();
+    // file or text unique id -> what happened to it
+    let mut done: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    // (file) -> seqs sent and not answered, by the sender's books.
+    let mut unanswered: BTreeMap<&str, BTreeSet<u32>> = BTreeMap::new();
+    let mut texts: Vec<&str> = Vec::new();
+    for record in records {
+        match &record.event {
+            Event::ImageQueued { file, .. } => images.push(file),
+            Event::ChunkSent { file, seq, .. } => {
+                unanswered.entry(file).or_default().insert(*seq);
+            }
+            Event::ChunkAcked { file, seq, .. } => {
+                unanswered.entry(file).or_default().remove(seq);
+            }
+            Event::UploadAcked { file } => {
+                done.entry(file).or_default().insert("acked");
+            }
+            Event::UploadFailed { file, .. } | Event::UploadCancelled { file } => {
+                done.entry(file).or_default().insert("failed");
+            }
+            Event::UploadNotified { file, .. } => {
+                done.entry(file).or_default().insert("notified");
+            }
+            Event::DownloadDone { file, .. } | Event::DownloadFailed { file, .. } => {
+                done.entry(file).or_default().insert("fetched");
+            }
+            Event::TextSent { unique_id, .. } => texts.push(unique_id),
+            Event::TextAcked { unique_id, .. } => {
+                done.entry(unique_id).or_default().insert("acked");
+            }
+            Event::TextReceived { unique_id, .. } => {
+                done.entry(unique_id).or_default().insert("received");
+            }
+            _ => {}
+        }
+    }
+    let empty = BTreeSet::new();
+    let mut notes = Vec::new();
+    for file in images {
+        let state = done.get(file).unwrap_or(&empty);
+        if state.contains("failed") {
+            continue;
+        }
+        let note = if !state.contains("acked") {
+            match unanswered.get(file).filter(|s| !s.is_empty()) {
+                Some(seqs) => {
+                    let seqs: Vec<String> = seqs.iter().map(u32::to_string).collect();
+                    format!(
+                        "{file} never finished uploading: seq {} sent and never answered",
+                        seqs.join(", ")
+                    )
+                }
+                None => format!("{file} never finished uploading"),
+            }
+        } else if !state.contains("notified") {
+            format!("{file} was uploaded but its sender was never told")
+        } else if !state.contains("fetched") {
+            format!("{file} was never downloaded")
+        } else {
+            continue;
+        };
+        notes.push(note);
+    }
+    for unique_id in texts {
+        let state = done.get(unique_id).unwrap_or(&empty);
+        if !state.contains("acked") {
+            notes.push(format!("text {unique_id} was never acknowledged"));
+        } else if !state.contains("received") {
+            notes.push(format!("text {unique_id} was never delivered"));
+        }
+    }
+    notes
 }
 
 /// Reported upload progress never goes down within one attempt, and a fully acked upload ends at
@@ -787,6 +1040,15 @@ mod tests {
         };
         let lost = [sent("x"), stored("x"), acked("x")];
         assert!(messages(&lost).unwrap().detail.contains("never delivered"));
+        let delivered = [sent("x"), stored("x"), acked("x"), got("x")];
+        assert_eq!(messages(&delivered), None);
+        // A text the client never got acknowledged (the seed drops long ones without a word).
+        let never_acked = [sent("x"), stored("x"), acked("x"), got("x"), sent("y")];
+        let v = messages(&never_acked).unwrap();
+        assert!(v
+            .detail
+            .contains("text y (1 characters) was sent but never acknowledged"));
+        assert_eq!(v.event, serde_json::to_string(&never_acked[4]).unwrap());
         let twice = [sent("x"), stored("x"), acked("x"), got("x"), got("x")];
         assert!(messages(&twice)
             .unwrap()
@@ -804,6 +1066,137 @@ mod tests {
             .unwrap()
             .detail
             .contains("in the order"));
+    }
+
+    fn text_message(message_id: i64, kind: i32, content: &str) -> Record {
+        at(
+            9,
+            "chat",
+            Event::FinalMessage {
+                message_id,
+                from: 1,
+                to: 2,
+                msg_type: kind,
+                status: status::UN_READ,
+                content: content.into(),
+            },
+        )
+    }
+
+    #[test]
+    fn messages_catches_an_empty_text_and_an_image_stored_as_a_text() {
+        let sent = |u: &str, content: &str| {
+            at(
+                1,
+                "user1",
+                Event::TextSent {
+                    from: 1,
+                    to: 2,
+                    unique_id: u.into(),
+                    content: content.into(),
+                },
+            )
+        };
+        let done = |u: &str, content: &str| {
+            vec![
+                sent(u, content),
+                at(
+                    2,
+                    "chat",
+                    Event::TextStored {
+                        message_id: 1,
+                        from: 1,
+                        to: 2,
+                        unique_id: u.into(),
+                    },
+                ),
+                at(
+                    3,
+                    "user1",
+                    Event::TextAcked {
+                        unique_id: u.into(),
+                        message_id: 1,
+                    },
+                ),
+                at(
+                    4,
+                    "user2",
+                    Event::TextReceived {
+                        from: 1,
+                        to: 2,
+                        message_id: 1,
+                        unique_id: u.into(),
+                        content: content.into(),
+                    },
+                ),
+            ]
+        };
+        let mut good = done("a", "hello");
+        good.push(text_message(1, msg_type::TEXT, "hello"));
+        assert_eq!(messages(&good), None);
+
+        let mut empty = done("a", "");
+        empty.push(text_message(1, msg_type::TEXT, ""));
+        let v = messages(&empty).unwrap();
+        assert!(v.detail.contains("stored as an empty text"), "{}", v.detail);
+        assert_eq!(v.host, "chat");
+
+        let mut image = upload("a.png");
+        image.push(text_message(4, msg_type::TEXT, "a.png"));
+        let v = messages(&image).unwrap();
+        assert!(v.detail.contains("image a.png"), "{}", v.detail);
+        // The same image message stored as a picture is not a text at all.
+        let mut picture = upload("a.png");
+        picture.push(text_message(4, msg_type::PIC, "a.png"));
+        assert_eq!(messages(&picture), None);
+
+        let forged = [text_message(7, msg_type::TEXT, "never typed")];
+        assert!(messages(&forged).unwrap().detail.contains("never sent"));
+    }
+
+    fn stored(path: &str, owner: i32, writer: Option<i32>) -> Record {
+        at(
+            5,
+            "resource",
+            Event::ChunkStored {
+                file: "a.png".into(),
+                seq: 1,
+                owner,
+                path: path.into(),
+                writer,
+            },
+        )
+    }
+
+    #[test]
+    fn confinement_catches_an_escape_from_the_folder_and_a_write_by_another_user() {
+        assert_eq!(confinement(&[stored("1/a.png", 1, Some(1))]), None);
+        let v = confinement(&[
+            stored("1/a.png", 1, Some(1)),
+            stored("1/../escape.png", 1, Some(1)),
+        ])
+        .unwrap();
+        assert!(v.detail.contains("outside uid 1's folder"), "{}", v.detail);
+        assert_eq!(v.host, "resource");
+        for escaped in ["/etc/passwd", "../x", "1/../../x", "2/a.png", "1", "1/.."] {
+            assert!(
+                confinement(&[stored(escaped, 1, Some(1))]).is_some(),
+                "{escaped} must count as outside"
+            );
+        }
+        // Inside the folder, even through `.` or a subfolder.
+        assert_eq!(confinement(&[stored("1/./sub/../a.png", 1, Some(1))]), None);
+        let v = confinement(&[stored("1/a.png", 1, Some(2))]).unwrap();
+        assert!(
+            v.detail
+                .contains("uid 2 wrote seq 1 of a.png into the upload of uid 1"),
+            "{}",
+            v.detail
+        );
+        assert!(confinement(&[stored("1/a.png", 1, None)])
+            .unwrap()
+            .detail
+            .contains("no valid token"));
     }
 
     #[test]
@@ -846,5 +1239,91 @@ mod tests {
         assert!(no_panic(&trace).unwrap().detail.contains("boom"));
         assert!(liveness(&trace, false).is_some());
         assert_eq!(liveness(&trace, true), None);
+    }
+
+    #[test]
+    fn liveness_says_what_is_unfinished() {
+        let mut trace = upload("a.png");
+        for seq in [1, 2, 3] {
+            trace.push(at(
+                3,
+                "user1",
+                Event::ChunkSent {
+                    file: "a.png".into(),
+                    seq,
+                    id: ids::IMG_CHAT_UPLOAD_REQ,
+                    in_flight: 1,
+                    retransmit: false,
+                },
+            ));
+        }
+        for seq in [1, 3] {
+            trace.push(at(
+                4,
+                "user1",
+                Event::ChunkAcked {
+                    file: "a.png".into(),
+                    seq,
+                    error: 0,
+                    in_flight: 0,
+                },
+            ));
+        }
+        let v = liveness(&trace, false).unwrap();
+        assert!(
+            v.detail
+                .ends_with("a.png never finished uploading: seq 2 sent and never answered"),
+            "{}",
+            v.detail
+        );
+        trace.push(at(
+            5,
+            "user1",
+            Event::UploadAcked {
+                file: "a.png".into(),
+            },
+        ));
+        let v = liveness(&trace, false).unwrap();
+        assert!(v
+            .detail
+            .contains("a.png was uploaded but its sender was never told"));
+    }
+
+    #[test]
+    fn integrity_names_the_chunks_of_a_stored_file_that_differ() {
+        let hashes = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let trace = [
+            at(
+                0,
+                "user1",
+                Event::SourceFile {
+                    file: "a".into(),
+                    size: 4,
+                    md5: "m1".into(),
+                    chunk_hashes: hashes(&["h1", "h2", "h3", "h4"]),
+                },
+            ),
+            at(
+                9,
+                "resource",
+                Event::FinalFile {
+                    file: "a".into(),
+                    owner: 1,
+                    size: 3,
+                    md5: "m2".into(),
+                    complete: true,
+                    received: vec![1, 2, 3, 4],
+                    chunk_hashes: hashes(&["h1", "h3", "x"]),
+                },
+            ),
+        ];
+        let v = integrity(&trace).unwrap();
+        assert!(
+            v.detail.ends_with(
+                "(seq 2 holds the bytes of source seq 3, seq 3 differs from the source, seqs 4..=4 are missing)"
+            ),
+            "{}",
+            v.detail
+        );
     }
 }

@@ -93,7 +93,9 @@ impl SqliteDb {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a half-applied statement behind (SQLite rolls
         // back an unfinished transaction), so a poisoned lock is still a usable connection.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -395,7 +397,12 @@ mod tests {
 
     #[test]
     fn seq_runs_round_trip() {
-        for seqs in [vec![], vec![1], vec![1, 2, 3, 5, 7, 8], vec![u32::MAX - 1, u32::MAX]] {
+        for seqs in [
+            vec![],
+            vec![1],
+            vec![1, 2, 3, 5, 7, 8],
+            vec![u32::MAX - 1, u32::MAX],
+        ] {
             let set: BTreeSet<u32> = seqs.into_iter().collect();
             assert_eq!(decode_seqs(&encode_seqs(&set)).unwrap(), set);
         }
@@ -432,8 +439,7 @@ mod tests {
 
     #[test]
     fn upload_records_survive_reopening_the_file() {
-        let path =
-            std::env::temp_dir().join(format!("chatsim-sqlite-{}.db", std::process::id()));
+        let path = std::env::temp_dir().join(format!("chatsim-sqlite-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
         {
             let uploads = SqliteDb::open(&path).unwrap().uploads();

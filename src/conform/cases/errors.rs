@@ -26,9 +26,21 @@ pub async fn wrong_md5(ctx: &mut Ctx) -> Outcome {
         .collect();
     pipeline(&mut conn, &most, 1).await?;
     let last = upload.send(3, ChunkKind::Normal);
-    expect_refused(&mut conn, &last.frame, Echo::Chunk { name: &upload.name, seq: 3 })
-        .await
-        .map_err(|f| fail(format!("the completing chunk of a file whose md5 is wrong: {}", f.reason)))?;
+    expect_refused(
+        &mut conn,
+        &last.frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 3,
+        },
+    )
+    .await
+    .map_err(|f| {
+        fail(format!(
+            "the completing chunk of a file whose md5 is wrong: {}",
+            f.reason
+        ))
+    })?;
     let mut check = ctx.resource().await?;
     expect_unavailable(&mut check, &upload, "the md5 did not match").await
 }
@@ -42,11 +54,28 @@ pub async fn corrupted_chunk(ctx: &mut Ctx) -> Outcome {
     let mut bytes = upload.bytes_of(2).to_vec();
     bytes[100] ^= 0x5a;
     bad.data = base64::engine::general_purpose::STANDARD.encode(&bytes);
-    pipeline(&mut conn, &[upload.send_req(ids::IMG_CHAT_UPLOAD_REQ, &bad)], 1).await?;
+    pipeline(
+        &mut conn,
+        &[upload.send_req(ids::IMG_CHAT_UPLOAD_REQ, &bad)],
+        1,
+    )
+    .await?;
     let last = upload.send(3, ChunkKind::Normal);
-    expect_refused(&mut conn, &last.frame, Echo::Chunk { name: &upload.name, seq: 3 })
-        .await
-        .map_err(|f| fail(format!("the completing chunk of a corrupted file: {}", f.reason)))?;
+    expect_refused(
+        &mut conn,
+        &last.frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 3,
+        },
+    )
+    .await
+    .map_err(|f| {
+        fail(format!(
+            "the completing chunk of a corrupted file: {}",
+            f.reason
+        ))
+    })?;
     let mut check = ctx.resource().await?;
     expect_unavailable(&mut check, &upload, "a chunk was corrupted").await
 }
@@ -105,7 +134,11 @@ pub async fn unknown_id(ctx: &mut Ctx) -> Outcome {
             Incoming::Frame(frame) => {
                 let body = json_body(&frame)?;
                 let error = error_code(&body, "the answer to id 1099")?;
-                ensure!(error != 0, "id 1099 was answered with {} and no error", frame.id);
+                ensure!(
+                    error != 0,
+                    "id 1099 was answered with {} and no error",
+                    frame.id
+                );
             }
             Incoming::Closed(_) => break,
             other => {
@@ -136,7 +169,11 @@ pub async fn length_field_max(ctx: &mut Ctx) -> Outcome {
     bytes.extend(u32::MAX.to_be_bytes());
     bytes.extend(b"{\"name\":");
     let mut conn = ctx.resource().await?;
-    if conn.send_raw(&bytes, "a header declaring 4 GiB").await.is_ok() {
+    if conn
+        .send_raw(&bytes, "a header declaring 4 GiB")
+        .await
+        .is_ok()
+    {
         match conn.next().await {
             Incoming::Closed(_) => {}
             Incoming::Frame(frame) => {
@@ -162,7 +199,16 @@ pub async fn seq_zero(ctx: &mut Ctx) -> Outcome {
     req.seq = 0;
     let frame = Frame::json(ids::FILE_INFO_SYNC_REQ, &req);
     let mut conn = ctx.resource().await?;
-    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 0 }).await
+    expect_refusal(
+        ctx,
+        &mut conn,
+        &frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 0,
+        },
+    )
+    .await
 }
 
 /// 7.7: a seq past the last chunk.
@@ -173,7 +219,16 @@ pub async fn seq_past_end(ctx: &mut Ctx) -> Outcome {
     let mut req = upload.request(2, ChunkKind::Normal);
     req.seq = 3;
     let frame = Frame::json(ids::IMG_CHAT_UPLOAD_REQ, &req);
-    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 3 }).await
+    expect_refusal(
+        ctx,
+        &mut conn,
+        &frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 3,
+        },
+    )
+    .await
 }
 
 /// 7.8: chunk 1 of a 70000-byte file that carries 1000 bytes instead of 32768.
@@ -183,7 +238,16 @@ pub async fn size_mismatch(ctx: &mut Ctx) -> Outcome {
     req.data = base64::engine::general_purpose::STANDARD.encode(&upload.bytes_of(1)[..1000]);
     let frame = Frame::json(ids::FILE_INFO_SYNC_REQ, &req);
     let mut conn = ctx.resource().await?;
-    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 1 }).await
+    expect_refusal(
+        ctx,
+        &mut conn,
+        &frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 1,
+        },
+    )
+    .await
 }
 
 /// 7.9: half a frame, then the client closes its side.
@@ -191,7 +255,9 @@ pub async fn truncated_frame(ctx: &mut Ctx) -> Outcome {
     let upload = ctx.upload("truncated", 5000);
     let mut conn = ctx.resource().await?;
     let bytes = conn.encode(&upload.send(1, ChunkKind::Normal).frame);
-    let _ = conn.send_raw(&bytes[..bytes.len() / 2], "half a frame").await;
+    let _ = conn
+        .send_raw(&bytes[..bytes.len() / 2], "half a frame")
+        .await;
     conn.shutdown_write().await;
     if let Incoming::Frame(frame) = conn.next_within(ctx.quiet_period()).await {
         let body = json_body(&frame)?;

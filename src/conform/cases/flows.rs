@@ -146,7 +146,11 @@ pub async fn expect_available(
 }
 
 /// The server does not offer `upload`: 1046 answers an error.
-pub async fn expect_unavailable(conn: &mut Conn, upload: &Upload, why: &str) -> Result<(), Finding> {
+pub async fn expect_unavailable(
+    conn: &mut Conn,
+    upload: &Upload,
+    why: &str,
+) -> Result<(), Finding> {
     let info = download_info(conn, upload.message_id).await?;
     let error = error_code(&info, "1046")?;
     ensure!(
@@ -221,7 +225,11 @@ pub async fn download(
 }
 
 /// Downloads `upload` as its receiver and compares with the source, byte for byte.
-pub async fn expect_identical(ctx: &mut Ctx, conn: &mut Conn, upload: &Upload) -> Result<(), Finding> {
+pub async fn expect_identical(
+    ctx: &mut Ctx,
+    conn: &mut Conn,
+    upload: &Upload,
+) -> Result<(), Finding> {
     let user = ctx.receiver().unwrap_or(ctx.sender()).clone();
     let got = download(ctx, conn, upload, &user).await?;
     if got == upload.data {
@@ -264,22 +272,22 @@ pub async fn expect_refusal(
 /// Sends a request that must be refused, on either server: an error reply with the request's
 /// reply id, or a clean close.
 pub async fn expect_refused(conn: &mut Conn, frame: &Frame, echo: Echo<'_>) -> Result<(), Finding> {
-    // A server may close while we are still writing (an oversize frame): that is a refusal.
-    if conn.send(frame).await.is_err() {
-        return Ok(());
-    }
-    expect_refusal_reply(conn, frame, echo).await
+    refused_with(conn, frame, echo).await.map(|_| ())
 }
 
-/// Reads the answer to `request`, already sent, which must be an error reply or a close.
-pub async fn expect_refusal_reply(
+/// Like [`expect_refused`]; returns the error code, or `None` when the server closed.
+pub async fn refused_with(
     conn: &mut Conn,
     request: &Frame,
     echo: Echo<'_>,
-) -> Result<(), Finding> {
+) -> Result<Option<i64>, Finding> {
+    // A server may close while we are still writing (an oversize frame): that is a refusal.
+    if conn.send(request).await.is_err() {
+        return Ok(None);
+    }
     match conn.next().await {
-        Incoming::Frame(reply) => check_refusal(request, &reply, echo),
-        Incoming::Closed(_) => Ok(()),
+        Incoming::Frame(reply) => check_refusal(request, &reply, echo).map(Some),
+        Incoming::Closed(_) => Ok(None),
         other => Err(fail(format!(
             "neither an error reply nor a close after the bad {}: {}",
             request.id,
@@ -288,7 +296,7 @@ pub async fn expect_refusal_reply(
     }
 }
 
-fn check_refusal(request: &Frame, reply: &Frame, echo: Echo<'_>) -> Result<(), Finding> {
+fn check_refusal(request: &Frame, reply: &Frame, echo: Echo<'_>) -> Result<i64, Finding> {
     if let Some(expected) = ids::reply_to(request.id) {
         ensure!(
             reply.id == expected,
@@ -311,15 +319,18 @@ fn check_refusal(request: &Frame, reply: &Frame, echo: Echo<'_>) -> Result<(), F
              seq {seq}: a client cannot tell which chunk failed"
         );
     }
-    Ok(())
+    Ok(error)
 }
 
 /// A fresh connection still gets an answer to 1045.
 pub async fn still_serving(ctx: &mut Ctx) -> Result<(), Finding> {
     let mut conn = ctx.resource_again().await?;
-    download_info(&mut conn, -1)
-        .await
-        .map_err(|f| fail(format!("after the bad input the server stopped serving: {}", f.reason)))?;
+    download_info(&mut conn, -1).await.map_err(|f| {
+        fail(format!(
+            "after the bad input the server stopped serving: {}",
+            f.reason
+        ))
+    })?;
     Ok(())
 }
 
@@ -328,7 +339,11 @@ pub async fn login(ctx: &mut Ctx, user: &User) -> Result<Conn, Finding> {
     let mut conn = ctx.chat().await?;
     let body = login_reply(&mut conn, user.uid, &user.token).await?;
     let error = error_code(&body, "1006")?;
-    ensure!(error == 0, "login of uid {} refused with error {error}", user.uid);
+    ensure!(
+        error == 0,
+        "login of uid {} refused with error {error}",
+        user.uid
+    );
     Ok(conn)
 }
 
@@ -339,6 +354,7 @@ pub async fn login_reply(conn: &mut Conn, uid: i32, token: &str) -> Result<Value
         &LoginReq {
             uid,
             token: token.to_owned(),
+            push_ack: false,
         },
     ))
     .await?;
@@ -353,8 +369,16 @@ pub async fn chat_still_serving(ctx: &mut Ctx) -> Result<(), Finding> {
     let mut conn = ctx.chat_again().await?;
     let body = login_reply(&mut conn, user.uid, &user.token)
         .await
-        .map_err(|f| fail(format!("after the bad input the chat server stopped serving: {}", f.reason)))?;
+        .map_err(|f| {
+            fail(format!(
+                "after the bad input the chat server stopped serving: {}",
+                f.reason
+            ))
+        })?;
     let error = error_code(&body, "1006")?;
-    ensure!(error == 0, "after the bad input, login is refused with error {error}");
+    ensure!(
+        error == 0,
+        "after the bad input, login is refused with error {error}"
+    );
     Ok(())
 }

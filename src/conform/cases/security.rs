@@ -1,9 +1,7 @@
 //! Section 8: names are names, not paths; the uid and token are checked; one user cannot touch
 //! another user's upload.
 
-use super::flows::{
-    down_request, expect_identical, expect_refusal, pipeline, upload_all, Echo,
-};
+use super::flows::{down_request, expect_identical, expect_refusal, pipeline, upload_all, Echo};
 use crate::conform::ctx::{ChunkKind, Ctx};
 use crate::conform::verdict::Outcome;
 use crate::protocol::{ids, Frame, MAX_CWND};
@@ -15,7 +13,16 @@ async fn refuse_name(ctx: &mut Ctx, name: String) -> Outcome {
     upload.name = name;
     let frame = upload.send(1, ChunkKind::Normal).frame;
     let mut conn = ctx.resource().await?;
-    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 1 }).await
+    expect_refusal(
+        ctx,
+        &mut conn,
+        &frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 1,
+        },
+    )
+    .await
 }
 
 /// 8.1: names with `..`.
@@ -49,7 +56,16 @@ pub async fn uid_not_matching_token(ctx: &mut Ctx) -> Outcome {
     upload.uid = other.uid;
     let frame = upload.send(1, ChunkKind::Normal).frame;
     let mut conn = ctx.resource().await?;
-    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 1 }).await
+    expect_refusal(
+        ctx,
+        &mut conn,
+        &frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 1,
+        },
+    )
+    .await
 }
 
 /// 8.5: user B, with B's own valid token, sends a chunk of user A's upload in progress; it is
@@ -67,7 +83,16 @@ pub async fn overwrite_other_users_upload(ctx: &mut Ctx) -> Outcome {
     req.data = base64::engine::general_purpose::STANDARD.encode(vec![0xee; 32768]);
     let frame = Frame::json(ids::IMG_CHAT_CONTINUE_UPLOAD_REQ, &req);
     let mut conn = ctx.resource().await?;
-    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 2 }).await?;
+    expect_refusal(
+        ctx,
+        &mut conn,
+        &frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 2,
+        },
+    )
+    .await?;
 
     pipeline(&mut owner, &upload.rest(), MAX_CWND).await?;
     expect_identical(ctx, &mut owner, &upload).await
@@ -79,7 +104,16 @@ pub async fn wrong_token(ctx: &mut Ctx) -> Outcome {
     upload.token = format!("not-the-token-{}", ctx.tag());
     let frame = upload.send(1, ChunkKind::Normal).frame;
     let mut conn = ctx.resource().await?;
-    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 1 }).await
+    expect_refusal(
+        ctx,
+        &mut conn,
+        &frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 1,
+        },
+    )
+    .await
 }
 
 /// 8.7: a 1037 without a token on a connection that never presented one, for an upload another
@@ -93,7 +127,16 @@ pub async fn chunk_without_token(ctx: &mut Ctx) -> Outcome {
     req.data = base64::engine::general_purpose::STANDARD.encode(vec![0xab; 32768]);
     let frame = Frame::json(ids::IMG_CHAT_UPLOAD_REQ, &req);
     let mut stranger = ctx.resource().await?;
-    expect_refusal(ctx, &mut stranger, &frame, Echo::Chunk { name: &upload.name, seq: 2 }).await?;
+    expect_refusal(
+        ctx,
+        &mut stranger,
+        &frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 2,
+        },
+    )
+    .await?;
     pipeline(&mut owner, &upload.rest(), MAX_CWND).await?;
     expect_identical(ctx, &mut owner, &upload).await
 }
@@ -106,5 +149,14 @@ pub async fn download_wrong_token(ctx: &mut Ctx) -> Outcome {
     let mut user = ctx.receiver().unwrap_or(ctx.sender()).clone();
     user.token = format!("not-the-token-{}", ctx.tag());
     let frame = down_request(&upload, &user, 1, 0);
-    expect_refusal(ctx, &mut conn, &frame, Echo::Chunk { name: &upload.name, seq: 1 }).await
+    expect_refusal(
+        ctx,
+        &mut conn,
+        &frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 1,
+        },
+    )
+    .await
 }

@@ -1,11 +1,11 @@
 //! Sections 9 and 10: the resource server's gRPC notify (with `--notify-listen`) and downloads.
 
 use super::flows::{
-    down_request, expect_available, expect_identical, expect_refused, expect_unavailable,
-    pipeline, upload_all, Echo,
+    down_request, expect_available, expect_identical, expect_refused, expect_unavailable, pipeline,
+    upload_all, Echo,
 };
 use crate::conform::ctx::{error_code, int, md5_hex, ChunkKind, Ctx, Upload};
-use crate::conform::verdict::{ensure, fail, Finding, Outcome};
+use crate::conform::verdict::{ensure, Finding, Outcome};
 use crate::conform::wire::{json_body, Conn};
 use crate::protocol::{ids, ErrorCode, MAX_CWND};
 use crate::rpc::NotifyChatImgReq;
@@ -19,7 +19,10 @@ fn check_notify(ctx: &mut Ctx, call: &NotifyChatImgReq, upload: &Upload) -> Outc
         ("total_size", call.total_size, upload.data.len() as i64),
     ];
     for (field, got, want) in expected {
-        ensure!(got == want, "the notify says {field} {got}, expected {want}");
+        ensure!(
+            got == want,
+            "the notify says {field} {got}, expected {want}"
+        );
     }
     if call.thread_id != upload.thread_id {
         ctx.non_strict(format!(
@@ -31,7 +34,11 @@ fn check_notify(ctx: &mut Ctx, call: &NotifyChatImgReq, upload: &Upload) -> Outc
 }
 
 /// Waits for exactly `count` notifies of `upload`, then a quiet period in which no more come.
-async fn expect_notifies(ctx: &mut Ctx, upload: &Upload, count: usize) -> Result<Vec<NotifyChatImgReq>, Finding> {
+async fn expect_notifies(
+    ctx: &mut Ctx,
+    upload: &Upload,
+    count: usize,
+) -> Result<Vec<NotifyChatImgReq>, Finding> {
     let listener = ctx.notify()?;
     let calls = listener.wait_for(&upload.name, count, ctx.timeout()).await;
     ensure!(
@@ -82,7 +89,15 @@ pub async fn no_notify_when_rejected(ctx: &mut Ctx) -> Outcome {
     upload.md5 = md5_hex(b"other bytes");
     let mut conn = ctx.resource().await?;
     let only = upload.send(1, ChunkKind::Normal);
-    expect_refused(&mut conn, &only.frame, Echo::Chunk { name: &upload.name, seq: 1 }).await?;
+    expect_refused(
+        &mut conn,
+        &only.frame,
+        Echo::Chunk {
+            name: &upload.name,
+            seq: 1,
+        },
+    )
+    .await?;
     tokio::time::sleep(ctx.quiet_period()).await;
     let calls = listener.calls_for(&upload.name);
     ensure!(
@@ -100,7 +115,12 @@ pub async fn no_renotify_on_duplicate(ctx: &mut Ctx) -> Outcome {
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;
     expect_notifies(ctx, &upload, 1).await?;
-    pipeline(&mut conn, &[upload.send(upload.max_seq(), ChunkKind::Normal)], 1).await?;
+    pipeline(
+        &mut conn,
+        &[upload.send(upload.max_seq(), ChunkKind::Normal)],
+        1,
+    )
+    .await?;
     expect_notifies(ctx, &upload, 1).await?;
     Ok(())
 }
@@ -137,7 +157,13 @@ pub async fn byte_identical(ctx: &mut Ctx) -> Outcome {
 }
 
 /// Sends 1047 for `seq` and expects a 1048 refusal, ideally FileSeqInvalid.
-async fn expect_seq_refused(ctx: &mut Ctx, conn: &mut Conn, upload: &Upload, seq: u32, received: u64) -> Outcome {
+async fn expect_seq_refused(
+    ctx: &mut Ctx,
+    conn: &mut Conn,
+    upload: &Upload,
+    seq: u32,
+    received: u64,
+) -> Outcome {
     let user = ctx.receiver().unwrap_or(ctx.sender()).clone();
     let frame = down_request(upload, &user, seq, received);
     conn.send(&frame).await?;
@@ -150,7 +176,10 @@ async fn expect_seq_refused(ctx: &mut Ctx, conn: &mut Conn, upload: &Upload, seq
     );
     let body = json_body(&reply)?;
     let error = error_code(&body, "1048")?;
-    ensure!(error != 0, "1047 for seq {seq} was served, which is not the next seq");
+    ensure!(
+        error != 0,
+        "1047 for seq {seq} was served, which is not the next seq"
+    );
     if error != i64::from(ErrorCode::FileSeqInvalid.code()) {
         ctx.non_strict(format!(
             "seq {seq} was refused with error {error}; the reference answers 1017 (FileSeqInvalid)"
@@ -167,7 +196,10 @@ pub async fn skipped_seq(ctx: &mut Ctx) -> Outcome {
     let first = conn.recv("the 1048 to seq 1").await?;
     let body = json_body(&first)?;
     let error = error_code(&body, "1048")?;
-    ensure!(error == 0, "seq 1 of a stored file was refused with error {error}");
+    ensure!(
+        error == 0,
+        "seq 1 of a stored file was refused with error {error}"
+    );
     expect_seq_refused(ctx, &mut conn, &upload, 3, 32768).await
 }
 

@@ -1,6 +1,6 @@
 //! Sections 3, 4 and 5: uploads in order, out of order, and across reconnects.
 
-use super::flows::{acks_for, expect_available, expect_identical, pipeline, upload_all};
+use super::flows::{expect_available, expect_identical, pipeline, upload_all};
 use crate::conform::ctx::{error_code, int, size, text, ChunkKind, ChunkSend, Ctx, Upload};
 use crate::conform::verdict::{ensure, fail, unsupported, Finding, Outcome};
 use crate::conform::wire::{json_body, Incoming};
@@ -169,7 +169,9 @@ pub async fn reconnect_with_chunks_in_flight(ctx: &mut Ctx) -> Outcome {
     let mut first = ctx.resource().await?;
     pipeline(&mut first, &[upload.send(1, ChunkKind::Normal)], 1).await?;
     for seq in 2..=4 {
-        first.send(&upload.send(seq, ChunkKind::Normal).frame).await?;
+        first
+            .send(&upload.send(seq, ChunkKind::Normal).frame)
+            .await?;
     }
     drop(first);
     let mut second = ctx.resource().await?;
@@ -248,7 +250,10 @@ pub async fn upload_status_extension(ctx: &mut Ctx) -> Outcome {
 /// The 1052 answer lists 1-2 and 4, as `[first, last]` ranges or as plain seqs.
 fn check_status(body: &Value, upload: &Upload) -> Outcome {
     let error = error_code(body, "1052")?;
-    ensure!(error == 0, "1052 answers error {error} for an upload in progress");
+    ensure!(
+        error == 0,
+        "1052 answers error {error} for an upload in progress"
+    );
     ensure!(
         text(body, "name") == Some(upload.name.as_str()),
         "1052 names {:?}",
@@ -283,21 +288,5 @@ fn check_status(body: &Value, upload: &Upload) -> Outcome {
             "1052 says an upload missing chunks 3 and 5 is complete"
         );
     }
-    Ok(())
-}
-
-/// Sends the given seqs of `upload` and reads their acks (used by cases that build on a partly
-/// uploaded file).
-pub async fn send_seqs(
-    conn: &mut crate::conform::wire::Conn,
-    upload: &Upload,
-    seqs: &[u32],
-    kind: ChunkKind,
-) -> Result<(), Finding> {
-    let sends: Vec<ChunkSend> = seqs.iter().map(|&seq| upload.send(seq, kind)).collect();
-    for send in &sends {
-        conn.send(&send.frame).await?;
-    }
-    acks_for(conn, &sends).await?;
     Ok(())
 }
