@@ -472,3 +472,95 @@ fn verify(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{WireSize, CHUNK_SIZE};
+    use crate::store::RealFiles;
+
+    /// Three chunks arriving as 1, 3, 2: where do their bytes land?
+    fn store_out_of_order(writer: Writer, tag: &str) -> Vec<u8> {
+        let dir = std::env::temp_dir().join(format!("chatsim-writer-{tag}-{}", std::process::id()));
+        let files = RealFiles::new(&dir);
+        let path = Path::new("1/a.bin");
+        let total = 2 * CHUNK_SIZE + 3;
+        let plan = ChunkPlan::new(total);
+        let chunk = |seq: u32| {
+            let range = plan.range(seq).unwrap();
+            vec![seq as u8; (range.end - range.start) as usize]
+        };
+        writer.start(&files, path, total).unwrap();
+        for seq in [1, 3, 2] {
+            writer.write(&files, path, &plan, seq, &chunk(seq)).unwrap();
+        }
+        let stored = files.read(path).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+        stored
+    }
+
+    #[test]
+    fn the_offset_writer_places_chunks_and_the_seed_appends_them_in_arrival_order() {
+        let at_offset = store_out_of_order(Writer::AtOffset, "offset");
+        assert_eq!(at_offset[CHUNK_SIZE as usize], 2);
+        assert_eq!(*at_offset.last().unwrap(), 3);
+        let appended = store_out_of_order(Writer::Append, "append");
+        assert_eq!(appended.len(), at_offset.len());
+        assert_eq!(
+            appended[CHUNK_SIZE as usize], 3,
+            "chunk 3 landed where chunk 2 belongs"
+        );
+        assert_eq!(*appended.last().unwrap(), 2);
+        assert_eq!(Writer::of(&Profile::seed()), Writer::Append);
+        assert_eq!(Writer::of(&Profile::reference()), Writer::AtOffset);
+    }
+
+    #[test]
+    fn the_seed_completes_on_the_last_flag_and_the_reference_on_every_chunk() {
+        let total = 2 * CHUNK_SIZE;
+        let mut record = UploadRecord {
+            name: "a.png".into(),
+            owner_uid: 1,
+            total_size: total,
+            md5: "m".into(),
+            message_id: 1,
+            sender: 1,
+            receiver: 2,
+            thread_id: 0,
+            received: [2].into_iter().collect(),
+            complete: false,
+            notified: false,
+        };
+        let last = ChunkReq {
+            name: "a.png".into(),
+            unique_id: None,
+            seq: 2,
+            trans_size: WireSize::number(total),
+            total_size: WireSize::number(total),
+            token: None,
+            md5: "m".into(),
+            uid: 1,
+            data: String::new(),
+            message_id: 1,
+            sender: 1,
+            receiver: 2,
+            last: 1,
+            last_seq: Some(2),
+            thread_id: None,
+        };
+        // Only chunk 2 (the last) is stored.
+        assert_eq!(
+            completion(&Profile::reference(), &record, &last),
+            Completion::NotYet
+        );
+        assert_eq!(
+            completion(&Profile::seed(), &record, &last),
+            Completion::Unverified
+        );
+        record.received.insert(1);
+        assert_eq!(
+            completion(&Profile::reference(), &record, &last),
+            Completion::Verify
+        );
+    }
+}
