@@ -8,7 +8,7 @@
 
 use crate::chat::{ChatConfig, ChatServer};
 use crate::clock::{Clock, SystemClock};
-use crate::net::{Network, TokioNetwork};
+use crate::net::{Listener, Network, TokioNetwork};
 use crate::profile::Profile;
 use crate::resource::{ResourceConfig, ResourceServer};
 use crate::store::{FileStore, RealFiles, SqliteDb};
@@ -179,13 +179,28 @@ pub fn banner(config: &ServeConfig) -> String {
     out
 }
 
+/// The addresses the servers listen on, as bound: where the configuration asks for port 0, the
+/// port the system chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundAddrs {
+    pub chat: String,
+    pub resource: String,
+    pub grpc: String,
+}
+
 /// The running servers. Dropping this value does not stop them; call [`Servers::shutdown`].
 pub struct Servers {
     chat: JoinHandle<io::Result<()>>,
     resource: JoinHandle<io::Result<()>>,
+    addrs: BoundAddrs,
 }
 
 impl Servers {
+    /// Where the servers listen (the real ports when the configuration gave port 0).
+    pub fn addrs(&self) -> &BoundAddrs {
+        &self.addrs
+    }
+
     /// Waits until one of the servers stops by itself (a listener failed) and says why.
     pub async fn stopped(&mut self) -> ServeError {
         let (what, joined) = tokio::select! {
@@ -218,8 +233,9 @@ fn describe_exit(joined: Result<io::Result<()>, tokio::task::JoinError>) -> Stri
     }
 }
 
-/// Opens storage, checks that every address can be bound, starts both servers and waits until
-/// they accept connections. Must be called inside a tokio runtime.
+/// Opens storage, binds every address (port 0 picks a free port; [`Servers::addrs`] says which),
+/// starts both servers on those listeners and waits until they accept connections. Must be
+/// called inside a tokio runtime.
 pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
     let data_error = |source| ServeError::DataDir {
         path: config.data_dir.clone(),
@@ -227,14 +243,21 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
     };
     std::fs::create_dir_all(config.data_dir.join(FILES_DIR)).map_err(data_error)?;
     let db = SqliteDb::open(&config.data_dir.join(DB_FILE)).map_err(ServeError::Database)?;
-    check_bindable(config).await?;
-
     let network: Arc<dyn Network> = Arc::new(TokioNetwork);
+    let chat_listener = listen(&network, "--chat-addr", &config.chat_addr).await?;
+    let resource_listener = listen(&network, "--resource-addr", &config.resource_addr).await?;
+    let grpc_listener = listen(&network, "--grpc-addr", &config.grpc_addr).await?;
+    let addrs = BoundAddrs {
+        chat: bound_addr(chat_listener.as_ref(), &config.chat_addr),
+        resource: bound_addr(resource_listener.as_ref(), &config.resource_addr),
+        grpc: bound_addr(grpc_listener.as_ref(), &config.grpc_addr),
+    };
+
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let chat = ChatServer::new(
         ChatConfig {
-            listen: config.chat_addr.clone(),
-            grpc_listen: config.grpc_addr.clone(),
+            listen: addrs.chat.clone(),
+            grpc_listen: addrs.grpc.clone(),
             profile: config.profile.clone(),
             ..ChatConfig::default()
         },
@@ -246,8 +269,12 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
     let files: Arc<dyn FileStore> = Arc::new(RealFiles::new(config.data_dir.join(FILES_DIR)));
     let resource = ResourceServer::new(
         ResourceConfig {
-            listen: config.resource_addr.clone(),
-            chat_grpc: config.notify_target().to_owned(),
+            listen: addrs.resource.clone(),
+            // The gRPC listener as bound: its real port when --grpc-addr asked for port 0.
+            chat_grpc: config
+                .notify_addr
+                .clone()
+                .unwrap_or_else(|| addrs.grpc.clone()),
             profile: config.profile.clone(),
             ..ResourceConfig::default()
         },
@@ -258,10 +285,12 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
         Tracer::logging("resource"),
     );
     let mut servers = Servers {
-        chat: tokio::spawn(chat.run(network.clone())),
-        resource: tokio::spawn(resource.run(network)),
+        chat: tokio::spawn(chat.run_on(chat_listener, grpc_listener)),
+        resource: tokio::spawn(resource.run_on(network, resource_listener)),
+        addrs,
     };
-    let ready = wait_ready(config);
+    let addrs = servers.addrs.clone();
+    let ready = wait_ready(&addrs);
     tokio::select! {
         biased;
         err = servers.stopped() => Err(match err {
@@ -278,32 +307,35 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
     }
 }
 
-/// Binds each address once and lets go, so that a busy port is reported with the flag that named
-/// it before anything starts. tokio's bind, as the servers' own (it sets SO_REUSEADDR, so a port
-/// whose old connections linger in TIME_WAIT after a restart is not reported busy).
-async fn check_bindable(config: &ServeConfig) -> Result<(), ServeError> {
-    for (what, addr) in [
-        ("--chat-addr", &config.chat_addr),
-        ("--resource-addr", &config.resource_addr),
-        ("--grpc-addr", &config.grpc_addr),
-    ] {
-        tokio::net::TcpListener::bind(addr.as_str())
-            .await
-            .map_err(|source| ServeError::Listen {
-                what,
-                addr: addr.clone(),
-                source,
-            })?;
-    }
-    Ok(())
+/// Binds `addr` for a server, so that a busy port is reported with the flag that named it before
+/// anything starts. tokio's bind sets SO_REUSEADDR, so a port whose old connections linger in
+/// TIME_WAIT after a restart is not reported busy.
+async fn listen(
+    network: &Arc<dyn Network>,
+    what: &'static str,
+    addr: &str,
+) -> Result<Box<dyn Listener>, ServeError> {
+    network
+        .bind(addr.to_owned())
+        .await
+        .map_err(|source| ServeError::Listen {
+            what,
+            addr: addr.to_owned(),
+            source,
+        })
 }
 
-/// Connects to each listener until it answers: after this, a client will not race the bind.
-async fn wait_ready(config: &ServeConfig) -> Result<(), ServeError> {
+/// The address `listener` is bound to; `asked` if the system cannot say (it always can for TCP).
+fn bound_addr(listener: &dyn Listener, asked: &str) -> String {
+    listener.local_addr().unwrap_or_else(|_| asked.to_owned())
+}
+
+/// Connects to each listener until it answers: after this, a client will not race the servers.
+async fn wait_ready(addrs: &BoundAddrs) -> Result<(), ServeError> {
     for (what, addr) in [
-        ("chat server", &config.chat_addr),
-        ("resource server", &config.resource_addr),
-        ("chat server's gRPC listener", &config.grpc_addr),
+        ("chat server", &addrs.chat),
+        ("resource server", &addrs.resource),
+        ("chat server's gRPC listener", &addrs.grpc),
     ] {
         let target = dialable(addr);
         let attempt = async {
@@ -362,12 +394,13 @@ pub async fn run_until_ctrl_c(
 pub struct Background {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    addrs: BoundAddrs,
 }
 
 impl Background {
     /// Starts the servers and returns once they accept connections.
     pub fn start(config: ServeConfig) -> Result<Background, ServeError> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), ServeError>>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<BoundAddrs, ServeError>>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("chatsim-serve".into())
@@ -382,11 +415,22 @@ impl Background {
                 reason: "it ended before the servers started".into(),
             })
         });
-        let background = Background {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        };
-        ready.map(|()| background)
+        match ready {
+            Ok(addrs) => Ok(Background {
+                stop: Some(stop_tx),
+                thread: Some(thread),
+                addrs,
+            }),
+            Err(err) => {
+                let _ = thread.join();
+                Err(err)
+            }
+        }
+    }
+
+    /// Where the servers listen (the real ports when the configuration gave port 0).
+    pub fn addrs(&self) -> &BoundAddrs {
+        &self.addrs
     }
 
     pub fn stop(mut self) {
@@ -411,7 +455,7 @@ impl Drop for Background {
 
 fn background_main(
     config: ServeConfig,
-    ready: std::sync::mpsc::Sender<Result<(), ServeError>>,
+    ready: std::sync::mpsc::Sender<Result<BoundAddrs, ServeError>>,
     stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -436,7 +480,7 @@ fn background_main(
                 return;
             }
         };
-        let _ = ready.send(Ok(()));
+        let _ = ready.send(Ok(servers.addrs().clone()));
         let _ = stop.await;
         servers.shutdown().await;
     });

@@ -4,7 +4,7 @@
 mod service;
 
 use crate::clock::Clock;
-use crate::net::{framed, next_frame, FrameSender, Network};
+use crate::net::{framed, next_frame, FrameSender, Listener, Network};
 use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{
     ChatData, ErrorRsp, HeartbeatReq, ImgMsgReq, ImgMsgRsp, ImgUploadedNotify, LoginReq, LoginRsp,
@@ -117,8 +117,19 @@ impl ChatServer {
 
     /// Serves clients and the gRPC interface until one of the listeners fails.
     pub async fn run(self, network: Arc<dyn Network>) -> io::Result<()> {
-        let mut listener = network.bind(self.inner.config.listen.clone()).await?;
+        let listener = network.bind(self.inner.config.listen.clone()).await?;
         let grpc_listener = network.bind(self.inner.config.grpc_listen.clone()).await?;
+        self.run_on(listener, grpc_listener).await
+    }
+
+    /// Like [`ChatServer::run`], on listeners the caller already bound (for example to port 0,
+    /// reading the chosen ports with [`crate::net::Listener::local_addr`]); `config.listen` and
+    /// `config.grpc_listen` are not used.
+    pub async fn run_on(
+        self,
+        mut listener: Box<dyn Listener>,
+        grpc_listener: Box<dyn Listener>,
+    ) -> io::Result<()> {
         let grpc = tonic::transport::Server::builder()
             .add_service(NotifyService::new(self.clone()).into_server())
             .serve_with_incoming(crate::net::GrpcConn::incoming(grpc_listener));

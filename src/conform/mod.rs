@@ -137,6 +137,25 @@ impl Selection {
 /// listens at the given addresses, the notify listener cannot be bound, or no case is selected.
 pub async fn run(
     options: &Options,
+    on_case: impl FnMut(&CaseReport),
+) -> Result<Report, StartError> {
+    run_inner(options, None, on_case).await
+}
+
+/// [`run`] with a notify listener the caller already started (for example on port 0, so that the
+/// resource server under test can be told its address before the run); `options.notify_listen`
+/// is then only what the report shows, and [`NotifyListener::addr`] is used when it is `None`.
+pub async fn run_with_notify(
+    options: &Options,
+    notify: Arc<NotifyListener>,
+    on_case: impl FnMut(&CaseReport),
+) -> Result<Report, StartError> {
+    run_inner(options, Some(notify), on_case).await
+}
+
+async fn run_inner(
+    options: &Options,
+    started_notify: Option<Arc<NotifyListener>>,
     mut on_case: impl FnMut(&CaseReport),
 ) -> Result<Report, StartError> {
     let selection = Selection::new(&options.cases, &options.skip)?;
@@ -161,9 +180,10 @@ pub async fn run(
     if let Some(chat) = &options.chat {
         preflight(chat, "chat server", "--chat", options.timeout).await?;
     }
-    let notify = match &options.notify_listen {
-        None => None,
-        Some(addr) => Some(Arc::new(NotifyListener::start(addr).await.map_err(
+    let notify = match (started_notify, &options.notify_listen) {
+        (Some(listener), _) => Some(listener),
+        (None, None) => None,
+        (None, Some(addr)) => Some(Arc::new(NotifyListener::start(addr).await.map_err(
             |e| StartError::NotifyListen {
                 addr: addr.clone(),
                 reason: e.to_string(),
@@ -189,10 +209,14 @@ pub async fn run(
         on_case(&report);
         reports.push(report);
     }
+    let notify_listen = options
+        .notify_listen
+        .clone()
+        .or_else(|| ctx.notify().ok().map(|n| n.addr().to_owned()));
     let target = Target {
         resource: options.resource.clone(),
         chat: options.chat.clone(),
-        notify_listen: options.notify_listen.clone(),
+        notify_listen,
     };
     Ok(Report::new(
         target,

@@ -71,9 +71,12 @@ pub struct NotifyListener {
 }
 
 impl NotifyListener {
-    /// Binds `addr` and serves `message.ChatService` there.
+    /// Binds `addr` and serves `message.ChatService` there. [`NotifyListener::addr`] is the
+    /// address as bound (port 0 picks a free port).
     pub async fn start(addr: &str) -> io::Result<NotifyListener> {
         let listener = TokioNetwork.bind(addr.to_owned()).await?;
+        // The address as bound: the real port when `addr` asked for port 0.
+        let addr = listener.local_addr().unwrap_or_else(|_| addr.to_owned());
         let (calls_seen, _) = watch::channel(0);
         let recorder = Arc::new(Recorder {
             book: Mutex::default(),
@@ -93,7 +96,7 @@ impl NotifyListener {
             }
         });
         Ok(NotifyListener {
-            addr: addr.to_owned(),
+            addr,
             recorder,
             _stop: stop_tx,
         })

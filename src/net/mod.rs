@@ -30,6 +30,8 @@ pub type Accepted = (BoxStream, String);
 
 pub trait Listener: Send + 'static {
     fn accept(&mut self) -> BoxFuture<'_, io::Result<Accepted>>;
+    /// The address actually bound (`ip:port`), e.g. the port chosen for a bind to port 0.
+    fn local_addr(&self) -> io::Result<String>;
 }
 
 pub trait Network: Send + Sync + 'static {

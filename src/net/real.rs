@@ -17,6 +17,10 @@ impl Listener for TokioListener {
             Ok((Box::pin(stream) as BoxStream, peer.to_string()))
         })
     }
+
+    fn local_addr(&self) -> io::Result<String> {
+        self.0.local_addr().map(|addr| addr.to_string())
+    }
 }
 
 impl Network for TokioNetwork {

@@ -16,6 +16,10 @@ impl Listener for TurmoilListener {
             Ok((Box::pin(stream) as BoxStream, peer.to_string()))
         })
     }
+
+    fn local_addr(&self) -> io::Result<String> {
+        self.0.local_addr().map(|addr| addr.to_string())
+    }
 }
 
 impl Network for TurmoilNetwork {

@@ -14,7 +14,7 @@ pub use names::check_file_name;
 
 use crate::clock::Clock;
 use crate::hash::stable_hash;
-use crate::net::{framed, next_frame, BoxStream, FrameSender, Network};
+use crate::net::{framed, next_frame, BoxStream, FrameSender, Listener, Network};
 use crate::profile::Profile;
 use crate::protocol::body::{
     ChunkHint, ChunkRsp, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp, UploadStatusReq,
@@ -123,7 +123,17 @@ impl ResourceServer {
 
     /// Serves clients until the listener fails.
     pub async fn run(self, network: Arc<dyn Network>) -> io::Result<()> {
-        let mut listener = network.bind(self.inner.config.listen.clone()).await?;
+        let listener = network.bind(self.inner.config.listen.clone()).await?;
+        self.run_on(network, listener).await
+    }
+
+    /// Like [`ResourceServer::run`], on a listener the caller already bound (for example to port
+    /// 0); `config.listen` is not used. `network` is still needed: the notify dials through it.
+    pub async fn run_on(
+        self,
+        network: Arc<dyn Network>,
+        mut listener: Box<dyn Listener>,
+    ) -> io::Result<()> {
         let notifier = notify::Notifier::start(
             network,
             &self.inner.config,

@@ -192,6 +192,13 @@ impl Writer {
         }
     }
 
+    /// Whether a chunk already stored is recognised and acked without writing it again. The seed
+    /// keeps no book of received chunks: a duplicate is appended once more and a late chunk 1
+    /// truncates the file.
+    fn skips_duplicates(self) -> bool {
+        self == Writer::AtOffset
+    }
+
     /// When an upload's state is created (by whichever chunk arrives first).
     fn start(self, files: &dyn FileStore, path: &Path, total: u64) -> io::Result<()> {
         match self {
@@ -380,7 +387,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
             }
         }
     };
-    if record.complete || record.received.contains(&req.seq) {
+    if record.complete || (writer.skips_duplicates() && record.received.contains(&req.seq)) {
         // A duplicate: the bytes are already durable, so it is acked again without a write.
         return reply(ErrorCode::Success);
     }
