@@ -149,6 +149,17 @@ async fn try_download(
         seq += 1;
     }
     let md5 = hex::encode(Md5::digest(&data));
+    // A server that tells the md5 (ours does, in 1046) lets a corrupted download be caught and
+    // fetched again; against an upstream server there is nothing to compare with.
+    if !info.md5.is_empty() && !info.md5.eq_ignore_ascii_case(&md5) {
+        return Err(Failure(
+            0,
+            format!(
+                "downloaded bytes have md5 {md5}, the server stored {}",
+                info.md5
+            ),
+        ));
+    }
     Ok((data, md5))
 }
 

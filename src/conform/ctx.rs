@@ -1,15 +1,20 @@
 //! What a case works with: the servers' addresses, the users, unique names and message ids, the
 //! transcript, and the notes that make a passing case non-strict.
 //!
-//! Cases reach servers only through [`Ctx::resource`] and [`Ctx::chat`]: to put the fault proxy
-//! between a case and a server, point these addresses at the proxy (the seam for issue 5's proxy).
+//! Cases reach servers only through [`Ctx::resource`] and [`Ctx::chat`], or across the
+//! frame-aware fault proxy (the simulation's own, over tokio's TCP) with [`Ctx::resource_proxy`]
+//! and [`Ctx::resource_via`].
 
 use super::notify::NotifyListener;
 use super::verdict::{could_not_run, fail, Finding};
-use super::wire::{Conn, Transcript};
+use super::wire::{Conn, FaultLog, Transcript};
 use crate::hash::stable_hash;
+use crate::net::{Network, TokioNetwork};
 use crate::protocol::body::ChunkReq;
 use crate::protocol::{ids, ChunkPlan, Frame, Framing, WireSize};
+use crate::proxy::{FaultProxy, RuleSet};
+use crate::scenario::FrameFault;
+use crate::trace::Tracer;
 use crate::users::User;
 use base64::Engine as _;
 use md5::{Digest, Md5};
@@ -162,6 +167,56 @@ impl Ctx {
                     "the chat server no longer accepts connections: {e}"
                 ))
             })
+    }
+
+    /// A fault proxy in front of the resource server that applies `faults` to the frames of every
+    /// connection made through it ([`Ctx::resource_via`]) and paces them to `bandwidth_bps` each
+    /// way. Each fault it applies goes to the transcript and to the returned log.
+    pub fn resource_proxy(
+        &self,
+        faults: Vec<FrameFault>,
+        bandwidth_bps: Option<u64>,
+    ) -> (Arc<FaultProxy>, Arc<FaultLog>) {
+        let log = Arc::new(FaultLog::new(self.transcript.clone()));
+        let framings = [(self.resource.clone(), Framing::Resource)]
+            .into_iter()
+            .collect();
+        let proxy = FaultProxy::new(
+            framings,
+            RuleSet::new(faults),
+            bandwidth_bps,
+            Tracer::new("proxy", log.clone()),
+        );
+        (proxy, log)
+    }
+
+    /// A connection to the resource server through `proxy`; failing to connect means the case
+    /// could not run.
+    pub async fn resource_via(&mut self, proxy: &Arc<FaultProxy>) -> Result<Conn, Finding> {
+        self.connect_via(proxy).await.map_err(could_not_run)
+    }
+
+    /// [`Ctx::resource_via`] after the case did something to the server (a reset): failing to
+    /// connect now fails the case.
+    pub async fn resource_via_again(&mut self, proxy: &Arc<FaultProxy>) -> Result<Conn, Finding> {
+        self.connect_via(proxy)
+            .await
+            .map_err(|e| fail(format!("the server no longer accepts connections: {e}")))
+    }
+
+    async fn connect_via(&mut self, proxy: &Arc<FaultProxy>) -> Result<Conn, String> {
+        self.conns += 1;
+        let label = format!("res~proxy#{}", self.conns);
+        let network: Arc<dyn Network> = proxy.network(Arc::new(TokioNetwork));
+        Conn::connect_via(
+            &network,
+            &self.resource,
+            Framing::Resource,
+            label,
+            self.transcript.clone(),
+            self.timeout,
+        )
+        .await
     }
 
     async fn connect(&mut self, addr: &str, framing: Framing, kind: &str) -> Result<Conn, String> {

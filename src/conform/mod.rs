@@ -5,9 +5,9 @@
 //! PROTOCOL.md and nothing of our own client. Every wait has a timeout; whatever the server
 //! sends, a case ends with a verdict and never panics.
 //!
-//! The cases only know addresses ([`Options::resource`], [`Options::chat`]). To run them
-//! through the frame-aware fault proxy, start the proxy in front of the server and give its
-//! address here; no case needs to change.
+//! The cases only know addresses ([`Options::resource`], [`Options::chat`]). The proxy cases
+//! (section 12) put the simulation's frame-aware fault proxy, over tokio's TCP, between
+//! themselves and the resource server, and record in their transcript each fault it applied.
 
 mod cases;
 mod ctx;

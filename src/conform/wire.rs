@@ -5,7 +5,9 @@
 //! limit, and whatever does not decode becomes [`Incoming::Garbage`], never a panic.
 
 use super::verdict::{fail, Finding};
+use crate::net::{BoxStream, Network};
 use crate::protocol::{ids, Frame, FrameCodec, FrameError, Framing};
+use crate::trace::{Event, TraceSink};
 use bytes::BytesMut;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,6 +53,48 @@ impl Transcript {
     }
 }
 
+/// A trace sink for the fault proxy of a case: each fault the proxy applies becomes a `!! proxy`
+/// line of the transcript, where it happened among the frames, and is kept for the case to count.
+#[derive(Debug, Default)]
+pub struct FaultLog {
+    transcript: Transcript,
+    faults: Mutex<Vec<(String, String)>>,
+}
+
+impl FaultLog {
+    pub fn new(transcript: Transcript) -> Self {
+        FaultLog {
+            transcript,
+            faults: Mutex::default(),
+        }
+    }
+
+    /// The faults applied so far, as (kind, detail): `("frame_drop", "up 1037 a.bin seq 3")`.
+    pub fn faults(&self) -> Vec<(String, String)> {
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// How many faults of `kind` the proxy applied.
+    pub fn count(&self, kind: &str) -> usize {
+        self.faults().iter().filter(|(k, _)| k == kind).count()
+    }
+}
+
+impl TraceSink for FaultLog {
+    fn record(&self, _host: &str, event: Event) {
+        if let Event::Fault { kind, detail } = event {
+            self.transcript.push(format!("!! proxy {kind}: {detail}"));
+            self.faults
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((kind, detail));
+        }
+    }
+}
+
 /// What came from the server.
 #[derive(Debug)]
 pub enum Incoming {
@@ -66,7 +110,9 @@ pub enum Incoming {
 /// One connection to a server under test.
 pub struct Conn {
     label: String,
-    stream: TcpStream,
+    /// Only ever used through `&mut` ([`io`]); the mutex keeps `Conn` `Sync`, as a boxed stream
+    /// (a proxied connection) is not.
+    stream: Mutex<BoxStream>,
     buf: BytesMut,
     read_codec: FrameCodec,
     write_codec: FrameCodec,
@@ -93,9 +139,46 @@ impl Conn {
         // Small frames must leave at once so that split-frame cases really split.
         let _ = stream.set_nodelay(true);
         transcript.push(format!("-- {label}: connected to {addr}"));
-        Ok(Conn {
+        Ok(Self::over(
+            Box::pin(stream),
+            framing,
             label,
-            stream,
+            transcript,
+            timeout,
+        ))
+    }
+
+    /// Connects within `timeout` through `network`, for example the fault proxy wrapping
+    /// [`crate::net::TokioNetwork`]: the case then talks to the server across the proxy.
+    pub async fn connect_via(
+        network: &Arc<dyn Network>,
+        addr: &str,
+        framing: Framing,
+        label: String,
+        transcript: Transcript,
+        timeout: Duration,
+    ) -> Result<Conn, String> {
+        let stream = match tokio::time::timeout(timeout, network.connect(addr.to_owned())).await {
+            Err(_) => return Err(format!("no connection to {addr} within {timeout:?}")),
+            Ok(Err(err)) => return Err(format!("cannot connect to {addr}: {err}")),
+            Ok(Ok(stream)) => stream,
+        };
+        transcript.push(format!(
+            "-- {label}: connected to {addr} through the fault proxy"
+        ));
+        Ok(Self::over(stream, framing, label, transcript, timeout))
+    }
+
+    fn over(
+        stream: BoxStream,
+        framing: Framing,
+        label: String,
+        transcript: Transcript,
+        timeout: Duration,
+    ) -> Conn {
+        Conn {
+            label,
+            stream: Mutex::new(stream),
             buf: BytesMut::new(),
             read_codec: FrameCodec::with_limit(framing, MAX_REPLY_BODY),
             // Cases send oversize frames on purpose: the writer must not refuse them.
@@ -103,7 +186,7 @@ impl Conn {
             transcript,
             timeout,
             finished: false,
-        })
+        }
     }
 
     pub fn timeout(&self) -> Duration {
@@ -162,8 +245,9 @@ impl Conn {
 
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let write = async {
-            self.stream.write_all(bytes).await?;
-            self.stream.flush().await
+            let stream = io(&mut self.stream);
+            stream.write_all(bytes).await?;
+            stream.flush().await
         };
         match tokio::time::timeout(self.timeout, write).await {
             Ok(result) => result,
@@ -181,7 +265,7 @@ impl Conn {
     pub async fn shutdown_write(&mut self) {
         self.transcript
             .push(format!("-> {} shutdown (EOF)", self.label));
-        let _ = self.stream.shutdown().await;
+        let _ = io(&mut self.stream).shutdown().await;
     }
 
     /// The next thing from the server within the connection's timeout.
@@ -213,7 +297,7 @@ impl Conn {
                     return Incoming::Garbage(garbage(&err, &self.buf));
                 }
             }
-            match self.stream.read_buf(&mut self.buf).await {
+            match io(&mut self.stream).read_buf(&mut self.buf).await {
                 Ok(0) if self.buf.is_empty() => {
                     self.finished = true;
                     return Incoming::Closed("closed by the server".into());
@@ -289,6 +373,11 @@ impl Conn {
             }
         }
     }
+}
+
+/// The stream of a connection, without locking: `&mut` proves nobody else holds it.
+fn io(stream: &mut Mutex<BoxStream>) -> &mut BoxStream {
+    stream.get_mut().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The JSON body of a frame, or a failed case naming the frame.

@@ -277,6 +277,10 @@ pub struct DownInfoRsp {
     pub status: i32,
     #[serde(default = "zero_size_string")]
     pub total_size: WireSize,
+    /// Not upstream: the md5 the server verified at completion, so the receiver can check what
+    /// it downloaded. Absent from upstream servers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub md5: String,
 }
 
 fn zero_size_string() -> WireSize {

@@ -1,5 +1,5 @@
 //! The fault proxy: a [`Network`] wrapper that stands between a client and the servers and
-//! understands both framings. It can drop, delay, duplicate, reorder, corrupt and rewrite frames matched by
+//! understands both framings. It can drop, delay, duplicate, reorder, corrupt, rewrite and slice frames matched by
 //! direction, message id, file, seq or n-th occurrence; it paces frames to a bandwidth (turmoil
 //! models only latency); and it can reset every connection it carries. The same code wraps
 //! turmoil's network in the simulation and tokio's on real TCP.
@@ -27,6 +27,8 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 const REORDER_HOLD_MAX: Duration = Duration::from_secs(2);
 /// Buffer between the party and the proxy's pumps.
 const PIPE_BYTES: usize = 256 * 1024;
+/// A sliced frame's body goes in this many pieces (after cuts inside the header).
+const SLICE_BODY_PIECES: usize = 4;
 
 /// The proxy's settings and shared state, for one client host.
 pub struct FaultProxy {
@@ -168,17 +170,22 @@ where
         from,
         FrameCodec::with_limit(framing, framing.field_max_body()),
     );
-    let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let tx = Outbox(tx);
     let writer = async {
         let mut sink = FramedWrite::new(
             to,
             FrameCodec::with_limit(framing, framing.field_max_body()),
         );
-        while let Some(frame) = rx.recv().await {
+        while let Some(Outgoing { frame, slice }) = rx.recv().await {
             proxy
                 .pace(direction, framing.header_len() + frame.body.len())
                 .await;
-            if sink.send(frame).await.is_err() {
+            let failed = match slice {
+                None => sink.send(frame).await.is_err(),
+                Some(pause) => write_sliced(&mut sink, &frame, pause).await.is_err(),
+            };
+            if failed {
                 return;
             }
         }
@@ -246,6 +253,14 @@ where
                     }
                     None => Some(frame.clone()),
                 },
+                Some((FrameAction::Slice, pause)) => {
+                    proxy.fault("frame_slice", describe());
+                    let _ = tx.send_sliced(frame.clone(), pause);
+                    if let Some(late) = held.take() {
+                        let _ = tx.send(late);
+                    }
+                    None
+                }
                 Some((FrameAction::Rewrite, _)) => {
                     let set = fault.as_ref().map(|f| &f.set);
                     match set.and_then(|set| rewrite(&frame, set)) {
@@ -272,6 +287,71 @@ where
         drop(tx);
     };
     tokio::join!(reader_side, writer);
+}
+
+/// A frame for a pump's writer: whole, or sliced with this pause between the pieces.
+struct Outgoing {
+    frame: Frame,
+    slice: Option<Duration>,
+}
+
+/// The sending side of a pump's writer queue.
+#[derive(Clone)]
+struct Outbox(mpsc::UnboundedSender<Outgoing>);
+
+impl Outbox {
+    fn send(&self, frame: Frame) -> Result<(), mpsc::error::SendError<Outgoing>> {
+        self.0.send(Outgoing { frame, slice: None })
+    }
+
+    fn send_sliced(
+        &self,
+        frame: Frame,
+        pause: Duration,
+    ) -> Result<(), mpsc::error::SendError<Outgoing>> {
+        self.0.send(Outgoing {
+            frame,
+            slice: Some(pause),
+        })
+    }
+}
+
+/// Writes `frame` in pieces, each flushed on its own with `pause` after it: one byte, the header
+/// up to its last byte, the rest of the header and one body byte, then the body in
+/// `SLICE_BODY_PIECES` parts.
+async fn write_sliced<W>(
+    sink: &mut FramedWrite<W, FrameCodec>,
+    frame: &Frame,
+    pause: Duration,
+) -> io::Result<()>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    let bytes = sink.encoder().encode_to_vec(frame)?;
+    let header = sink.encoder().framing().header_len();
+    let writer = sink.get_mut();
+    let mut start = 0;
+    for end in slice_cuts(header, bytes.len()) {
+        writer.write_all(&bytes[start..end]).await?;
+        writer.flush().await?;
+        tokio::time::sleep(pause).await;
+        start = end;
+    }
+    Ok(())
+}
+
+/// The end offsets of the pieces of a `len`-byte frame whose header has `header` bytes.
+fn slice_cuts(header: usize, len: usize) -> Vec<usize> {
+    let body = len.saturating_sub(header + 1);
+    let step = body.div_ceil(SLICE_BODY_PIECES).max(1);
+    let mut cuts = vec![1, header - 1, header + 1];
+    cuts.extend((1..=SLICE_BODY_PIECES).map(|i| header + 1 + i * step));
+    let mut ends: Vec<usize> = cuts.into_iter().map(|c| c.min(len)).collect();
+    ends.push(len);
+    ends.dedup();
+    ends.retain(|&e| e > 0);
+    ends
 }
 
 /// The frame with the fields in `set` overwritten (or added); `None` when the body is not a JSON
@@ -400,5 +480,86 @@ mod tests {
             &r.event,
             Event::Fault { kind, detail } if kind == "frame_rewrite" && detail.contains("\"uid\":9")
         )));
+    }
+
+    #[test]
+    fn slices_cut_the_header_and_the_body_and_cover_the_frame() {
+        // A 6-byte header and a 100-byte body.
+        let cuts = slice_cuts(6, 106);
+        assert_eq!(
+            &cuts[..3],
+            &[1, 5, 7],
+            "inside the header, then one body byte"
+        );
+        assert_eq!(cuts.last(), Some(&106));
+        assert!(cuts.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(cuts.len(), 3 + SLICE_BODY_PIECES);
+        // A frame with an empty body still goes in pieces, none empty.
+        assert_eq!(slice_cuts(4, 4), [1, 3, 4]);
+    }
+
+    /// A sliced frame reaches the server (and the echo the client) whole, and the proxy reports
+    /// the slicing.
+    #[test]
+    fn a_sliced_frame_reaches_the_server_whole() {
+        use crate::net::{framed, next_frame, TurmoilNetwork};
+        use crate::trace::SimTrace;
+        let fault: FrameFault =
+            toml::from_str("action = \"slice\"\nid = 1037\ncount = 0\ndelay_ms = 2\n").unwrap();
+        let trace = Arc::new(SimTrace::default());
+        let mut sim = turmoil::Builder::new().build();
+        sim.host("server", || async {
+            let mut listener = TurmoilNetwork.bind("0.0.0.0:7000".into()).await?;
+            let (stream, _) = listener.accept().await?;
+            let (mut reader, sender) = framed(
+                stream,
+                FrameCodec::upstream(Framing::Resource),
+                FrameCodec::upstream(Framing::Resource),
+            );
+            while let Some(frame) = next_frame(&mut reader).await? {
+                sender.send(frame);
+            }
+            Ok(())
+        });
+        let tracer = Tracer::new("client", trace.clone());
+        sim.client("client", async move {
+            let framings = [("server:7000".to_owned(), Framing::Resource)]
+                .into_iter()
+                .collect();
+            let proxy = FaultProxy::new(framings, RuleSet::new([fault]), None, tracer);
+            let network = proxy.network(Arc::new(TurmoilNetwork));
+            let stream = network.connect("server:7000".into()).await?;
+            let (mut reader, sender) = framed(
+                stream,
+                FrameCodec::upstream(Framing::Resource),
+                FrameCodec::upstream(Framing::Resource),
+            );
+            let frames = [
+                Frame::new(
+                    1037,
+                    format!(
+                        r#"{{"name":"a.png","seq":2,"data":"{}"}}"#,
+                        "A".repeat(5000)
+                    ),
+                ),
+                Frame::new(1037, r#"{"name":"a.png","seq":3}"#),
+            ];
+            for frame in &frames {
+                sender.send(frame.clone());
+            }
+            for frame in &frames {
+                let echoed = next_frame(&mut reader).await?.expect("the echo");
+                assert_eq!(&echoed, frame, "the server saw the frame whole");
+            }
+            Ok(())
+        });
+        sim.run().unwrap();
+        let slices = trace
+            .records()
+            .iter()
+            .filter(|r| matches!(&r.event, Event::Fault { kind, .. } if kind == "frame_slice"))
+            .count();
+        // No direction in the rule: the two frames were sliced up, and their echoes down.
+        assert_eq!(slices, 4);
     }
 }

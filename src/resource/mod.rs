@@ -338,6 +338,7 @@ impl ResourceServer {
                     msg_type: 0,
                     status: 0,
                     total_size: WireSize::string(0),
+                    md5: String::new(),
                 },
             )
         };
@@ -359,6 +360,7 @@ impl ResourceServer {
                     msg_type: msg_type::PIC,
                     status: status::READED,
                     total_size: WireSize::string(record.total_size),
+                    md5: record.md5.clone(),
                 },
             ),
             _ => reply(ErrorCode::FileNotExists, req.message_id),

@@ -112,6 +112,9 @@ pub enum FrameAction {
     /// Overwrite fields of the JSON body with the values in `set`, e.g. to forge a hostile name or
     /// another user's uid on the wire.
     Rewrite,
+    /// Deliver the frame in small pieces (cuts inside the header and the body), `delay_ms` apart,
+    /// so the reader must put it together again.
+    Slice,
 }
 
 /// A frame fault: what to do to which frames. Every matcher given must match.

@@ -5,6 +5,7 @@ mod chat;
 mod errors;
 mod flows;
 mod framing;
+mod proxy;
 mod security;
 mod transfer;
 mod upload;
@@ -160,6 +161,16 @@ pub fn all() -> Vec<CaseDef> {
         case!("11.10 chat/sender-notice-1049", chat::sender_notice),
         case!("11.11 chat/oversize-frame", chat::chat_oversize_frame),
         case!("11.12 chat/coalesced-frames", chat::chat_coalesced_frames),
+        case!("12.1 proxy/duplicated-chunks", proxy::duplicated_chunks),
+        case!("12.2 proxy/reordered-chunks", proxy::reordered_chunks),
+        case!("12.3 proxy/delayed-acks", proxy::delayed_acks),
+        case!(
+            "12.4 proxy/dropped-chunk-resent",
+            proxy::dropped_chunk_resent
+        ),
+        case!("12.5 proxy/reset-and-resume", proxy::reset_and_resume),
+        case!("12.6 proxy/slow-link", proxy::slow_link),
+        case!("12.7 proxy/sliced-frames", proxy::sliced_frames),
     ]
 }
 
