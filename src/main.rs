@@ -74,40 +74,7 @@ enum Command {
     ///
     /// Prints one line per case and a summary. Exit codes: 0 nothing failed, 1 a case failed,
     /// 2 the run could not start (for example nothing listens at --resource).
-    Conform {
-        /// The resource server under test (host:port).
-        #[arg(long, required_unless_present = "list")]
-        resource: Option<String>,
-        /// The chat server under test; without it the chat cases do not run.
-        #[arg(long)]
-        chat: Option<String>,
-        /// Serve message.ChatService here and check the resource server's notify; the server
-        /// under test must be configured to notify this address.
-        #[arg(long)]
-        notify_listen: Option<String>,
-        /// A TOML file of `[[users]]` (uid, token, name) the servers know; default: the demo
-        /// users of `chatsim serve`.
-        #[arg(long)]
-        users: Option<PathBuf>,
-        /// Runs only the cases matching this glob (repeatable), e.g. `upload/*`, `3.*`, `3.4`.
-        #[arg(long = "case", value_name = "GLOB")]
-        cases: Vec<String>,
-        /// Leaves out the cases matching this glob (repeatable).
-        #[arg(long = "skip", value_name = "GLOB")]
-        skip: Vec<String>,
-        /// Writes the report as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Writes the report as JUnit XML here.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// The limit of every single wait, in milliseconds.
-        #[arg(long, default_value_t = 3000)]
-        timeout_ms: u64,
-        /// Lists the case ids and exits.
-        #[arg(long)]
-        list: bool,
-    },
+    Conform(ConformArgs),
 }
 
 fn main() -> ExitCode {
@@ -155,29 +122,7 @@ fn main() -> ExitCode {
             },
             users.as_deref(),
         ),
-        Command::Conform {
-            resource,
-            chat,
-            notify_listen,
-            users,
-            cases,
-            skip,
-            json,
-            junit,
-            timeout_ms,
-            list,
-        } => conform(ConformArgs {
-            resource,
-            chat,
-            notify_listen,
-            users,
-            cases,
-            skip,
-            json,
-            junit,
-            timeout_ms,
-            list,
-        }),
+        Command::Conform(args) => conform(args),
     }
 }
 
@@ -301,16 +246,39 @@ fn serve(mut config: chatsim::serve::ServeConfig, users: Option<&std::path::Path
     }
 }
 
+#[derive(clap::Args)]
 struct ConformArgs {
+    /// The resource server under test (host:port).
+    #[arg(long, required_unless_present = "list")]
     resource: Option<String>,
+    /// The chat server under test; without it the chat cases do not run.
+    #[arg(long)]
     chat: Option<String>,
+    /// Serve message.ChatService here and check the resource server's notify; the server
+    /// under test must be configured to notify this address.
+    #[arg(long)]
     notify_listen: Option<String>,
+    /// A TOML file of `[[users]]` (uid, token, name) the servers know; default: the demo
+    /// users of `chatsim serve`.
+    #[arg(long)]
     users: Option<PathBuf>,
+    /// Runs only the cases matching this glob (repeatable), e.g. `upload/*`, `3.*`, `3.4`.
+    #[arg(long = "case", value_name = "GLOB")]
     cases: Vec<String>,
+    /// Leaves out the cases matching this glob (repeatable).
+    #[arg(long = "skip", value_name = "GLOB")]
     skip: Vec<String>,
+    /// Writes the report as JSON here.
+    #[arg(long)]
     json: Option<PathBuf>,
+    /// Writes the report as JUnit XML here.
+    #[arg(long)]
     junit: Option<PathBuf>,
+    /// The limit of every single wait, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
     timeout_ms: u64,
+    /// Lists the case ids and exits.
+    #[arg(long)]
     list: bool,
 }
 

@@ -129,44 +129,32 @@ impl Ctx {
 
     /// A connection to the resource server; failing to connect means the case could not run.
     pub async fn resource(&mut self) -> Result<Conn, Finding> {
-        let addr = self.resource.clone();
-        self.connect(&addr, Framing::Resource, "res")
-            .await
-            .map_err(could_not_run)
+        self.connect_resource().await.map_err(could_not_run)
     }
 
     /// A connection to the resource server after the case did something bad to it: failing to
     /// connect now means the server stopped serving, which fails the case.
     pub async fn resource_again(&mut self) -> Result<Conn, Finding> {
-        let addr = self.resource.clone();
-        self.connect(&addr, Framing::Resource, "res")
+        self.connect_resource()
             .await
-            .map_err(|e| fail(format!("the server no longer accepts connections: {e}")))
+            .map_err(no_longer_accepts("the server"))
     }
 
     /// A connection to the chat server (`--chat`).
     pub async fn chat(&mut self) -> Result<Conn, Finding> {
-        let addr = self
-            .chat
-            .clone()
-            .ok_or_else(|| could_not_run("needs --chat ADDR"))?;
+        let addr = self.chat_addr()?;
         self.connect(&addr, Framing::Chat, "chat")
             .await
             .map_err(could_not_run)
     }
 
+    /// [`Ctx::chat`] after the case did something bad to the chat server: failing to connect now
+    /// fails the case.
     pub async fn chat_again(&mut self) -> Result<Conn, Finding> {
-        let addr = self
-            .chat
-            .clone()
-            .ok_or_else(|| could_not_run("needs --chat ADDR"))?;
+        let addr = self.chat_addr()?;
         self.connect(&addr, Framing::Chat, "chat")
             .await
-            .map_err(|e| {
-                fail(format!(
-                    "the chat server no longer accepts connections: {e}"
-                ))
-            })
+            .map_err(no_longer_accepts("the chat server"))
     }
 
     /// A fault proxy in front of the resource server that applies `faults` to the frames of every
@@ -201,7 +189,7 @@ impl Ctx {
     pub async fn resource_via_again(&mut self, proxy: &Arc<FaultProxy>) -> Result<Conn, Finding> {
         self.connect_via(proxy)
             .await
-            .map_err(|e| fail(format!("the server no longer accepts connections: {e}")))
+            .map_err(no_longer_accepts("the server"))
     }
 
     async fn connect_via(&mut self, proxy: &Arc<FaultProxy>) -> Result<Conn, String> {
@@ -219,6 +207,18 @@ impl Ctx {
         .await
     }
 
+    async fn connect_resource(&mut self) -> Result<Conn, String> {
+        let addr = self.resource.clone();
+        self.connect(&addr, Framing::Resource, "res").await
+    }
+
+    /// Without `--chat` there is no chat server, and a case that needs one could not run.
+    fn chat_addr(&self) -> Result<String, Finding> {
+        self.chat
+            .clone()
+            .ok_or_else(|| could_not_run("needs --chat ADDR"))
+    }
+
     async fn connect(&mut self, addr: &str, framing: Framing, kind: &str) -> Result<Conn, String> {
         self.conns += 1;
         let label = format!("{kind}#{}", self.conns);
@@ -234,6 +234,11 @@ impl Ctx {
         let receiver = self.users.get(1).unwrap_or(&sender).uid;
         Upload::new(name, file_bytes(slug, size), message_id, &sender, receiver)
     }
+}
+
+/// A failure to connect to `server` after the case did something to it: it stopped serving.
+fn no_longer_accepts(server: &str) -> impl FnOnce(String) -> Finding + '_ {
+    move |e| fail(format!("{server} no longer accepts connections: {e}"))
 }
 
 /// `cf<time in base 36>p<pid>`: differs between runs, even two in the same second from
@@ -388,11 +393,14 @@ impl Upload {
         }
     }
 
+    /// The sends of `seqs`, in that order, each as `kind`.
+    pub fn sends(&self, seqs: impl IntoIterator<Item = u32>, kind: ChunkKind) -> Vec<ChunkSend> {
+        seqs.into_iter().map(|seq| self.send(seq, kind)).collect()
+    }
+
     /// Every seq after the first, as normal sends.
     pub fn rest(&self) -> Vec<ChunkSend> {
-        (2..=self.max_seq())
-            .map(|seq| self.send(seq, ChunkKind::Normal))
-            .collect()
+        self.sends(2..=self.max_seq(), ChunkKind::Normal)
     }
 }
 

@@ -122,6 +122,19 @@ pub struct Conn {
     finished: bool,
 }
 
+/// The stream `connecting` to `addr` yields within `timeout`, or why there is none.
+async fn connected_within<S>(
+    timeout: Duration,
+    addr: &str,
+    connecting: impl std::future::Future<Output = std::io::Result<S>>,
+) -> Result<S, String> {
+    match tokio::time::timeout(timeout, connecting).await {
+        Err(_) => Err(format!("no connection to {addr} within {timeout:?}")),
+        Ok(Err(err)) => Err(format!("cannot connect to {addr}: {err}")),
+        Ok(Ok(stream)) => Ok(stream),
+    }
+}
+
 impl Conn {
     /// Connects within `timeout`. The caller decides what a failure means for the case.
     pub async fn connect(
@@ -131,11 +144,7 @@ impl Conn {
         transcript: Transcript,
         timeout: Duration,
     ) -> Result<Conn, String> {
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Err(_) => return Err(format!("no connection to {addr} within {timeout:?}")),
-            Ok(Err(err)) => return Err(format!("cannot connect to {addr}: {err}")),
-            Ok(Ok(stream)) => stream,
-        };
+        let stream = connected_within(timeout, addr, TcpStream::connect(addr)).await?;
         // Small frames must leave at once so that split-frame cases really split.
         let _ = stream.set_nodelay(true);
         transcript.push(format!("-- {label}: connected to {addr}"));
@@ -158,11 +167,7 @@ impl Conn {
         transcript: Transcript,
         timeout: Duration,
     ) -> Result<Conn, String> {
-        let stream = match tokio::time::timeout(timeout, network.connect(addr.to_owned())).await {
-            Err(_) => return Err(format!("no connection to {addr} within {timeout:?}")),
-            Ok(Err(err)) => return Err(format!("cannot connect to {addr}: {err}")),
-            Ok(Ok(stream)) => stream,
-        };
+        let stream = connected_within(timeout, addr, network.connect(addr.to_owned())).await?;
         transcript.push(format!(
             "-- {label}: connected to {addr} through the fault proxy"
         ));

@@ -383,8 +383,10 @@ fn corrupt(frame: &Frame) -> Option<Frame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::{framed, next_frame, FrameReader, FrameSender, TurmoilNetwork};
     use crate::protocol::body::ChunkHint;
     use crate::scenario::FrameFault;
+    use crate::trace::SimTrace;
 
     #[test]
     fn rewrite_overwrites_and_adds_fields_and_leaves_the_rest() {
@@ -432,14 +434,14 @@ mod tests {
         assert!(rules.matching(Direction::Up, &frame, &hint).is_none());
     }
 
-    /// A rewrite through a real proxied connection: the server sees the forged body.
-    #[test]
-    fn a_rewritten_frame_reaches_the_server_forged() {
-        use crate::net::{framed, next_frame, TurmoilNetwork};
-        use crate::protocol::{FrameCodec, Framing};
-        use crate::trace::SimTrace;
-        let fault: FrameFault =
-            toml::from_str("action = \"rewrite\"\nid = 1041\nset = { uid = 9 }\n").unwrap();
+    /// Runs `client` in a turmoil simulation, talking through a fault proxy that applies `fault`
+    /// to a server at `server:7000` that echoes every frame it gets (resource framing). Returns
+    /// the trace of what the proxy did.
+    fn through_proxy_to_echo_server<F, Fut>(fault: FrameFault, client: F) -> Arc<SimTrace>
+    where
+        F: FnOnce(FrameReader, FrameSender) -> Fut + 'static,
+        Fut: std::future::Future<Output = turmoil::Result> + 'static,
+    {
         let trace = Arc::new(SimTrace::default());
         let mut sim = turmoil::Builder::new().build();
         sim.host("server", || async {
@@ -450,9 +452,9 @@ mod tests {
                 FrameCodec::upstream(Framing::Resource),
                 FrameCodec::upstream(Framing::Resource),
             );
-            let frame = next_frame(&mut reader).await?.expect("a frame");
-            sender.send(frame);
-            std::future::pending::<()>().await;
+            while let Some(frame) = next_frame(&mut reader).await? {
+                sender.send(frame);
+            }
             Ok(())
         });
         let tracer = Tracer::new("client", trace.clone());
@@ -463,11 +465,23 @@ mod tests {
             let proxy = FaultProxy::new(framings, RuleSet::new([fault]), None, tracer);
             let network = proxy.network(Arc::new(TurmoilNetwork));
             let stream = network.connect("server:7000".into()).await?;
-            let (mut reader, sender) = framed(
+            let (reader, sender) = framed(
                 stream,
                 FrameCodec::upstream(Framing::Resource),
                 FrameCodec::upstream(Framing::Resource),
             );
+            client(reader, sender).await
+        });
+        sim.run().unwrap();
+        trace
+    }
+
+    /// A rewrite through a real proxied connection: the server sees the forged body.
+    #[test]
+    fn a_rewritten_frame_reaches_the_server_forged() {
+        let fault: FrameFault =
+            toml::from_str("action = \"rewrite\"\nid = 1041\nset = { uid = 9 }\n").unwrap();
+        let trace = through_proxy_to_echo_server(fault, |mut reader, sender| async move {
             sender.send(Frame::new(1041, r#"{"name":"a.png","uid":2}"#));
             let echoed = next_frame(&mut reader).await?.expect("the echo");
             let body: serde_json::Value = serde_json::from_slice(&echoed.body)?;
@@ -475,7 +489,6 @@ mod tests {
             assert_eq!(body["name"], "a.png");
             Ok(())
         });
-        sim.run().unwrap();
         assert!(trace.records().iter().any(|r| matches!(
             &r.event,
             Event::Fault { kind, detail } if kind == "frame_rewrite" && detail.contains("\"uid\":9")
@@ -502,38 +515,9 @@ mod tests {
     /// the slicing.
     #[test]
     fn a_sliced_frame_reaches_the_server_whole() {
-        use crate::net::{framed, next_frame, TurmoilNetwork};
-        use crate::trace::SimTrace;
         let fault: FrameFault =
             toml::from_str("action = \"slice\"\nid = 1037\ncount = 0\ndelay_ms = 2\n").unwrap();
-        let trace = Arc::new(SimTrace::default());
-        let mut sim = turmoil::Builder::new().build();
-        sim.host("server", || async {
-            let mut listener = TurmoilNetwork.bind("0.0.0.0:7000".into()).await?;
-            let (stream, _) = listener.accept().await?;
-            let (mut reader, sender) = framed(
-                stream,
-                FrameCodec::upstream(Framing::Resource),
-                FrameCodec::upstream(Framing::Resource),
-            );
-            while let Some(frame) = next_frame(&mut reader).await? {
-                sender.send(frame);
-            }
-            Ok(())
-        });
-        let tracer = Tracer::new("client", trace.clone());
-        sim.client("client", async move {
-            let framings = [("server:7000".to_owned(), Framing::Resource)]
-                .into_iter()
-                .collect();
-            let proxy = FaultProxy::new(framings, RuleSet::new([fault]), None, tracer);
-            let network = proxy.network(Arc::new(TurmoilNetwork));
-            let stream = network.connect("server:7000".into()).await?;
-            let (mut reader, sender) = framed(
-                stream,
-                FrameCodec::upstream(Framing::Resource),
-                FrameCodec::upstream(Framing::Resource),
-            );
+        let trace = through_proxy_to_echo_server(fault, |mut reader, sender| async move {
             let frames = [
                 Frame::new(
                     1037,
@@ -553,7 +537,6 @@ mod tests {
             }
             Ok(())
         });
-        sim.run().unwrap();
         let slices = trace
             .records()
             .iter()

@@ -199,15 +199,7 @@ pub fn purge(records: &[Record]) -> Option<Violation> {
 /// Every chunk acked to a client is, at the end, listed as stored and holds the source's bytes
 /// (checked for every upload the server still holds).
 pub fn durable_ack(records: &[Record]) -> Option<Violation> {
-    let sources: BTreeMap<&str, &Vec<String>> = records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::SourceFile {
-                file, chunk_hashes, ..
-            } => Some((file.as_str(), chunk_hashes)),
-            _ => None,
-        })
-        .collect();
+    let sources = source_chunk_hashes(records);
     let finals: BTreeMap<&str, (&Vec<u32>, &Vec<String>)> = records
         .iter()
         .filter_map(|r| match &r.event {
@@ -254,6 +246,19 @@ pub fn durable_ack(records: &[Record]) -> Option<Violation> {
     None
 }
 
+/// Each source file's chunk hashes, by file.
+fn source_chunk_hashes(records: &[Record]) -> BTreeMap<&str, &Vec<String>> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::SourceFile {
+                file, chunk_hashes, ..
+            } => Some((file.as_str(), chunk_hashes)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Every stored (complete) and every downloaded file is byte-identical to its source.
 pub fn integrity(records: &[Record]) -> Option<Violation> {
     let sources: BTreeMap<&str, (u64, &str)> = records
@@ -265,15 +270,7 @@ pub fn integrity(records: &[Record]) -> Option<Violation> {
             _ => None,
         })
         .collect();
-    let source_chunks: BTreeMap<&str, &Vec<String>> = records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::SourceFile {
-                file, chunk_hashes, ..
-            } => Some((file.as_str(), chunk_hashes)),
-            _ => None,
-        })
-        .collect();
+    let source_chunks = source_chunk_hashes(records);
     for record in records {
         let (what, file, size, md5, chunks) = match &record.event {
             Event::DownloadDone {
@@ -989,55 +986,64 @@ mod tests {
             .contains("ends with status 3"));
     }
 
+    /// User 1 sends text `u` to user 2.
+    fn text_sent(u: &str, content: &str) -> Record {
+        at(
+            1,
+            "user1",
+            Event::TextSent {
+                from: 1,
+                to: 2,
+                unique_id: u.into(),
+                content: content.into(),
+            },
+        )
+    }
+
+    fn text_stored(u: &str) -> Record {
+        at(
+            2,
+            "chat",
+            Event::TextStored {
+                message_id: 1,
+                from: 1,
+                to: 2,
+                unique_id: u.into(),
+            },
+        )
+    }
+
+    fn text_acked(u: &str) -> Record {
+        at(
+            3,
+            "user1",
+            Event::TextAcked {
+                unique_id: u.into(),
+                message_id: 1,
+            },
+        )
+    }
+
+    fn text_received(u: &str, content: &str) -> Record {
+        at(
+            4,
+            "user2",
+            Event::TextReceived {
+                from: 1,
+                to: 2,
+                message_id: 1,
+                unique_id: u.into(),
+                content: content.into(),
+            },
+        )
+    }
+
     #[test]
     fn messages_catches_loss_duplicates_and_reordering() {
-        let sent = |u: &str| {
-            at(
-                1,
-                "user1",
-                Event::TextSent {
-                    from: 1,
-                    to: 2,
-                    unique_id: u.into(),
-                    content: u.into(),
-                },
-            )
-        };
-        let stored = |u: &str| {
-            at(
-                2,
-                "chat",
-                Event::TextStored {
-                    message_id: 1,
-                    from: 1,
-                    to: 2,
-                    unique_id: u.into(),
-                },
-            )
-        };
-        let acked = |u: &str| {
-            at(
-                3,
-                "user1",
-                Event::TextAcked {
-                    unique_id: u.into(),
-                    message_id: 1,
-                },
-            )
-        };
-        let got = |u: &str| {
-            at(
-                4,
-                "user2",
-                Event::TextReceived {
-                    from: 1,
-                    to: 2,
-                    message_id: 1,
-                    unique_id: u.into(),
-                    content: u.into(),
-                },
-            )
-        };
+        let sent = |u: &str| text_sent(u, u);
+        let stored = text_stored;
+        let acked = text_acked;
+        let got = |u: &str| text_received(u, u);
         let lost = [sent("x"), stored("x"), acked("x")];
         assert!(messages(&lost).unwrap().detail.contains("never delivered"));
         let delivered = [sent("x"), stored("x"), acked("x"), got("x")];
@@ -1085,50 +1091,12 @@ mod tests {
 
     #[test]
     fn messages_catches_an_empty_text_and_an_image_stored_as_a_text() {
-        let sent = |u: &str, content: &str| {
-            at(
-                1,
-                "user1",
-                Event::TextSent {
-                    from: 1,
-                    to: 2,
-                    unique_id: u.into(),
-                    content: content.into(),
-                },
-            )
-        };
         let done = |u: &str, content: &str| {
             vec![
-                sent(u, content),
-                at(
-                    2,
-                    "chat",
-                    Event::TextStored {
-                        message_id: 1,
-                        from: 1,
-                        to: 2,
-                        unique_id: u.into(),
-                    },
-                ),
-                at(
-                    3,
-                    "user1",
-                    Event::TextAcked {
-                        unique_id: u.into(),
-                        message_id: 1,
-                    },
-                ),
-                at(
-                    4,
-                    "user2",
-                    Event::TextReceived {
-                        from: 1,
-                        to: 2,
-                        message_id: 1,
-                        unique_id: u.into(),
-                        content: content.into(),
-                    },
-                ),
+                text_sent(u, content),
+                text_stored(u),
+                text_acked(u),
+                text_received(u, content),
             ]
         };
         let mut good = done("a", "hello");

@@ -2,7 +2,7 @@
 //! tells the receiver an upload finished.
 
 use super::flows::{
-    chat_still_serving, expect_identical, login, login_reply, refused_with, upload_all, Echo,
+    chat_still_serving, expect_identical, login, login_accepted, refused_with, upload_all, Echo,
 };
 use crate::conform::ctx::{error_code, int, size, text, Ctx, Upload};
 use crate::conform::verdict::{could_not_run, ensure, fail, unsupported, Finding, Outcome};
@@ -16,13 +16,7 @@ use serde_json::Value;
 pub async fn login_ok(ctx: &mut Ctx) -> Outcome {
     let user = ctx.sender().clone();
     let mut conn = ctx.chat().await?;
-    let body = login_reply(&mut conn, user.uid, &user.token).await?;
-    let error = error_code(&body, "1006")?;
-    ensure!(
-        error == 0,
-        "login of uid {} refused with error {error}",
-        user.uid
-    );
+    let body = login_accepted(&mut conn, &user).await?;
     ensure!(
         int(&body, "uid") == Some(i64::from(user.uid)),
         "1006 says uid {:?}, expected {}",

@@ -2,12 +2,12 @@
 //! or a clean close, never a crash.
 
 use super::flows::{
-    expect_identical, expect_refusal, expect_refused, expect_unavailable, pipeline, still_serving,
-    Echo,
+    expect_identical, expect_refusal, expect_refusal_fresh, expect_refused, expect_unavailable,
+    pipeline, still_serving, Echo,
 };
-use crate::conform::ctx::{error_code, md5_hex, ChunkKind, ChunkSend, Ctx};
+use crate::conform::ctx::{error_code, md5_hex, ChunkKind, Ctx, Upload};
 use crate::conform::verdict::{ensure, fail, Outcome};
-use crate::conform::wire::{describe, json_body, Incoming};
+use crate::conform::wire::{describe, json_body, Conn, Incoming};
 use crate::protocol::body::DownInfoReq;
 use crate::protocol::{ids, Frame, Framing, CHUNK_SIZE};
 use base64::Engine as _;
@@ -20,29 +20,16 @@ pub async fn wrong_md5(ctx: &mut Ctx) -> Outcome {
     let mut upload = ctx.upload("wrong-md5", 3 * CHUNK - 50);
     upload.md5 = md5_hex(b"not these bytes");
     let mut conn = ctx.resource().await?;
-    let most: Vec<ChunkSend> = [1, 2]
-        .into_iter()
-        .map(|seq| upload.send(seq, ChunkKind::Normal))
-        .collect();
+    let most = upload.sends([1, 2], ChunkKind::Normal);
     pipeline(&mut conn, &most, 1).await?;
-    let last = upload.send(3, ChunkKind::Normal);
-    expect_refused(
+    expect_completion_refused(
+        ctx,
         &mut conn,
-        &last.frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 3,
-        },
+        &upload,
+        "a file whose md5 is wrong",
+        "the md5 did not match",
     )
     .await
-    .map_err(|f| {
-        fail(format!(
-            "the completing chunk of a file whose md5 is wrong: {}",
-            f.reason
-        ))
-    })?;
-    let mut check = ctx.resource().await?;
-    expect_unavailable(&mut check, &upload, "the md5 did not match").await
 }
 
 /// 6.2: one chunk's bytes are altered in transit (same length): the md5 check must catch it.
@@ -60,24 +47,31 @@ pub async fn corrupted_chunk(ctx: &mut Ctx) -> Outcome {
         1,
     )
     .await?;
-    let last = upload.send(3, ChunkKind::Normal);
-    expect_refused(
+    expect_completion_refused(
+        ctx,
         &mut conn,
-        &last.frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 3,
-        },
+        &upload,
+        "a corrupted file",
+        "a chunk was corrupted",
     )
     .await
-    .map_err(|f| {
-        fail(format!(
-            "the completing chunk of a corrupted file: {}",
-            f.reason
-        ))
-    })?;
+}
+
+/// Chunk 3 of 3 of an `upload` whose stored bytes do not match its md5 (`what` the file is) must
+/// be refused, and the file must not be offered for download (`why` not).
+async fn expect_completion_refused(
+    ctx: &mut Ctx,
+    conn: &mut Conn,
+    upload: &Upload,
+    what: &str,
+    why: &str,
+) -> Outcome {
+    let last = upload.send(3, ChunkKind::Normal);
+    expect_refused(conn, &last.frame, Echo::chunk(upload, 3))
+        .await
+        .map_err(|f| fail(format!("the completing chunk of {what}: {}", f.reason)))?;
     let mut check = ctx.resource().await?;
-    expect_unavailable(&mut check, &upload, "a chunk was corrupted").await
+    expect_unavailable(&mut check, upload, why).await
 }
 
 /// 6.3: the client's `last` flag on chunk 2 of 3 does not complete the upload; chunk 3 does.
@@ -99,8 +93,7 @@ pub async fn last_flag_is_not_completion(ctx: &mut Ctx) -> Outcome {
 /// 7.1: a body that is not JSON.
 pub async fn malformed_json(ctx: &mut Ctx) -> Outcome {
     let frame = Frame::new(ids::FILE_INFO_SYNC_REQ, r#"{"name": "x.bin", "seq": 1, "#);
-    let mut conn = ctx.resource().await?;
-    expect_refusal(ctx, &mut conn, &frame, Echo::Nothing).await
+    expect_refusal_fresh(ctx, &frame, Echo::Nothing).await
 }
 
 /// 7.2: JSON with the wrong types: sizes as a list and an object, the uid as a list.
@@ -112,8 +105,7 @@ pub async fn wrong_types(ctx: &mut Ctx) -> Outcome {
     value["trans_size"] = serde_json::json!({"value": 1000});
     value["uid"] = serde_json::json!([upload.uid]);
     let frame = Frame::new(ids::FILE_INFO_SYNC_REQ, value.to_string());
-    let mut conn = ctx.resource().await?;
-    expect_refusal(ctx, &mut conn, &frame, Echo::Nothing).await?;
+    expect_refusal_fresh(ctx, &frame, Echo::Nothing).await?;
     let mut check = ctx.resource().await?;
     expect_unavailable(&mut check, &upload, "the only chunk was malformed").await
 }
@@ -159,8 +151,7 @@ pub async fn oversize_frame(ctx: &mut Ctx) -> Outcome {
     let mut body = send.frame.body.to_vec();
     body.resize(Framing::Resource.upstream_max_body() + 1, b' ');
     let frame = Frame::new(send.frame.id, body);
-    let mut conn = ctx.resource().await?;
-    expect_refusal(ctx, &mut conn, &frame, Echo::Nothing).await
+    expect_refusal_fresh(ctx, &frame, Echo::Nothing).await
 }
 
 /// 7.5: a header that declares a body of 4 GiB: the server must refuse on the header, not wait.
@@ -198,17 +189,7 @@ pub async fn seq_zero(ctx: &mut Ctx) -> Outcome {
     let mut req = upload.request(1, ChunkKind::Normal);
     req.seq = 0;
     let frame = Frame::json(ids::FILE_INFO_SYNC_REQ, &req);
-    let mut conn = ctx.resource().await?;
-    expect_refusal(
-        ctx,
-        &mut conn,
-        &frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 0,
-        },
-    )
-    .await
+    expect_refusal_fresh(ctx, &frame, Echo::chunk(&upload, 0)).await
 }
 
 /// 7.7: a seq past the last chunk.
@@ -219,16 +200,7 @@ pub async fn seq_past_end(ctx: &mut Ctx) -> Outcome {
     let mut req = upload.request(2, ChunkKind::Normal);
     req.seq = 3;
     let frame = Frame::json(ids::IMG_CHAT_UPLOAD_REQ, &req);
-    expect_refusal(
-        ctx,
-        &mut conn,
-        &frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 3,
-        },
-    )
-    .await
+    expect_refusal(ctx, &mut conn, &frame, Echo::chunk(&upload, 3)).await
 }
 
 /// 7.8: chunk 1 of a 70000-byte file that carries 1000 bytes instead of 32768.
@@ -237,17 +209,7 @@ pub async fn size_mismatch(ctx: &mut Ctx) -> Outcome {
     let mut req = upload.request(1, ChunkKind::Normal);
     req.data = base64::engine::general_purpose::STANDARD.encode(&upload.bytes_of(1)[..1000]);
     let frame = Frame::json(ids::FILE_INFO_SYNC_REQ, &req);
-    let mut conn = ctx.resource().await?;
-    expect_refusal(
-        ctx,
-        &mut conn,
-        &frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 1,
-        },
-    )
-    .await
+    expect_refusal_fresh(ctx, &frame, Echo::chunk(&upload, 1)).await
 }
 
 /// 7.9: half a frame, then the client closes its side.

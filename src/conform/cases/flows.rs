@@ -2,7 +2,7 @@
 //! checking that a server still serves after bad input.
 
 use crate::conform::ctx::{error_code, int, size, text, ChunkKind, ChunkSend, Ctx, Upload};
-use crate::conform::verdict::{ensure, fail, Finding};
+use crate::conform::verdict::{ensure, fail, Finding, Outcome};
 use crate::conform::wire::{describe, json_body, Conn, Incoming};
 use crate::protocol::body::{DownChunkReq, DownInfoReq, LoginReq};
 use crate::protocol::{ids, Frame, WireSize};
@@ -27,7 +27,7 @@ pub async fn pipeline(
             next += 1;
         }
         let frame = conn.recv("a chunk ack").await?;
-        let (index, body) = match_ack(&frame, sends, &in_flight)?;
+        let (index, body) = match_ack(&frame, sends, in_flight.iter().copied(), "in flight")?;
         in_flight.retain(|&i| i != index);
         acks.push((index, body));
     }
@@ -41,29 +41,32 @@ pub async fn acks_for(conn: &mut Conn, sends: &[ChunkSend]) -> Result<Vec<Value>
     let mut acks = Vec::new();
     while !waiting.is_empty() {
         let frame = conn.recv("a chunk ack").await?;
-        let (index, body) = match_ack(&frame, sends, &waiting)?;
+        let (index, body) = match_ack(&frame, sends, waiting.iter().copied(), "in flight")?;
         waiting.retain(|&i| i != index);
         acks.push(body);
     }
     Ok(acks)
 }
 
-/// Finds which in-flight send `frame` answers and checks that it is a success.
-fn match_ack(
+/// Finds which of the `candidates` (indexes into `sends`, searched in order) `frame` answers and
+/// checks that it is a success with the request's reply id. `candidates_are` says which chunks
+/// the candidates are ("in flight", "sent") when none matches.
+pub fn match_ack(
     frame: &Frame,
     sends: &[ChunkSend],
-    in_flight: &[usize],
+    candidates: impl IntoIterator<Item = usize>,
+    candidates_are: &str,
 ) -> Result<(usize, Value), Finding> {
     let body = json_body(frame)?;
     let name = text(&body, "name").unwrap_or_default();
     let seq = int(&body, "seq").unwrap_or(-1);
-    let Some(&index) = in_flight
-        .iter()
-        .find(|&&i| sends[i].name == name && i64::from(sends[i].seq) == seq)
+    let Some(index) = candidates
+        .into_iter()
+        .find(|&i| sends[i].name == name && i64::from(sends[i].seq) == seq)
     else {
         return Err(fail(format!(
-            "reply {} names name={name:?} seq={seq}, which matches no chunk in flight; a client \
-             cannot match it",
+            "reply {} names name={name:?} seq={seq}, which matches no chunk {candidates_are}; a \
+             client cannot match it",
             frame.id
         )));
     };
@@ -257,6 +260,16 @@ pub enum Echo<'a> {
     Chunk { name: &'a str, seq: u32 },
 }
 
+impl<'a> Echo<'a> {
+    /// The refusal names `upload`'s file and `seq`.
+    pub fn chunk(upload: &'a Upload, seq: u32) -> Self {
+        Echo::Chunk {
+            name: &upload.name,
+            seq,
+        }
+    }
+}
+
 /// Sends a request that must be refused: an error reply with the request's reply id, or a clean
 /// close. Then checks that the resource server still serves a fresh connection.
 pub async fn expect_refusal(
@@ -267,6 +280,12 @@ pub async fn expect_refusal(
 ) -> Result<(), Finding> {
     expect_refused(conn, frame, echo).await?;
     still_serving(ctx).await
+}
+
+/// [`expect_refusal`] of `frame` sent on a fresh connection to the resource server.
+pub async fn expect_refusal_fresh(ctx: &mut Ctx, frame: &Frame, echo: Echo<'_>) -> Outcome {
+    let mut conn = ctx.resource().await?;
+    expect_refusal(ctx, &mut conn, frame, echo).await
 }
 
 /// Sends a request that must be refused, on either server: an error reply with the request's
@@ -337,14 +356,20 @@ pub async fn still_serving(ctx: &mut Ctx) -> Result<(), Finding> {
 /// Logs `user` in on a fresh chat connection; the reply must be a success.
 pub async fn login(ctx: &mut Ctx, user: &User) -> Result<Conn, Finding> {
     let mut conn = ctx.chat().await?;
-    let body = login_reply(&mut conn, user.uid, &user.token).await?;
+    login_accepted(&mut conn, user).await?;
+    Ok(conn)
+}
+
+/// Sends 1005 for `user` and returns the 1006 body, which must be a success.
+pub async fn login_accepted(conn: &mut Conn, user: &User) -> Result<Value, Finding> {
+    let body = login_reply(conn, user.uid, &user.token).await?;
     let error = error_code(&body, "1006")?;
     ensure!(
         error == 0,
         "login of uid {} refused with error {error}",
         user.uid
     );
-    Ok(conn)
+    Ok(body)
 }
 
 /// Sends 1005 and returns the 1006 body.

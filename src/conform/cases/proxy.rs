@@ -7,10 +7,10 @@
 //! A case whose proxy did not apply its fault proves nothing about the server: it is reported
 //! as could-not-run, not as a pass.
 
-use super::flows::expect_identical;
-use crate::conform::ctx::{error_code, int, text, ChunkKind, ChunkSend, Ctx, Upload};
+use super::flows::{expect_identical, match_ack};
+use crate::conform::ctx::{ChunkKind, ChunkSend, Ctx, Upload};
 use crate::conform::verdict::{could_not_run, ensure, fail, Finding, Outcome};
-use crate::conform::wire::{describe, json_body, Conn, FaultLog, Incoming};
+use crate::conform::wire::{describe, Conn, FaultLog, Incoming};
 use crate::protocol::{ids, CHUNK_SIZE, MAX_CWND};
 use crate::scenario::{Direction, FrameAction, FrameFault};
 use std::time::Duration;
@@ -188,36 +188,8 @@ fn check_ack(
     sends: &[ChunkSend],
     state: &[Sent],
 ) -> Result<usize, Finding> {
-    let body = json_body(frame)?;
-    let name = text(&body, "name").unwrap_or_default();
-    let seq = int(&body, "seq").unwrap_or(-1);
-    let Some(index) = (0..sends.len())
-        .find(|&i| state[i].sends > 0 && sends[i].name == name && i64::from(sends[i].seq) == seq)
-    else {
-        return Err(fail(format!(
-            "reply {} names name={name:?} seq={seq}, which matches no chunk sent; a client cannot \
-             match it",
-            frame.id
-        )));
-    };
-    let send = &sends[index];
-    ensure!(
-        frame.id == send.reply_id(),
-        "seq {} of {} was answered with {} ({}) instead of {}",
-        send.seq,
-        send.name,
-        frame.id,
-        ids::name(frame.id),
-        send.reply_id()
-    );
-    let error = error_code(&body, "the chunk ack")?;
-    ensure!(
-        error == 0,
-        "seq {} of {} was refused with error {error}",
-        send.seq,
-        send.name
-    );
-    Ok(index)
+    let sent = (0..sends.len()).filter(|&i| state[i].sends > 0);
+    match_ack(frame, sends, sent, "sent").map(|(index, _)| index)
 }
 
 /// The case's fault did not happen: whatever the server did, the case tested nothing.
@@ -385,9 +357,7 @@ pub async fn reset_and_resume(ctx: &mut Ctx) -> Outcome {
         Plan::window(1),
     )
     .await?;
-    let before: Vec<ChunkSend> = (2..=4)
-        .map(|seq| upload.send(seq, ChunkKind::Normal))
-        .collect();
+    let before = upload.sends(2..=4, ChunkKind::Normal);
     send_windowed(&mut first, &before, Plan::window(MAX_CWND)).await?;
     proxy.reset();
     match first.next().await {
@@ -401,9 +371,7 @@ pub async fn reset_and_resume(ctx: &mut Ctx) -> Outcome {
     }
     drop(first);
     let mut second = ctx.resource_via_again(&proxy).await?;
-    let rest: Vec<ChunkSend> = (5..=upload.max_seq())
-        .map(|seq| upload.send(seq, ChunkKind::Resume))
-        .collect();
+    let rest = upload.sends(5..=upload.max_seq(), ChunkKind::Resume);
     send_windowed(&mut second, &rest, Plan::window(MAX_CWND)).await?;
     summary(ctx, &log);
     expect_faults(&log, "reset", 1)?;

@@ -1,28 +1,36 @@
 //! Section 8: names are names, not paths; the uid and token are checked; one user cannot touch
 //! another user's upload.
 
-use super::flows::{down_request, expect_identical, expect_refusal, pipeline, upload_all, Echo};
-use crate::conform::ctx::{ChunkKind, Ctx};
+use super::flows::{
+    down_request, expect_identical, expect_refusal, expect_refusal_fresh, pipeline, upload_all,
+    Echo,
+};
+use crate::conform::ctx::{ChunkKind, Ctx, Upload};
 use crate::conform::verdict::Outcome;
 use crate::protocol::{ids, Frame, MAX_CWND};
 use base64::Engine as _;
+
+/// Sends chunk 1 of `upload` on a fresh connection; it must be refused.
+async fn refuse_first_chunk(ctx: &mut Ctx, upload: &Upload) -> Outcome {
+    let frame = upload.send(1, ChunkKind::Normal).frame;
+    expect_refusal_fresh(ctx, &frame, Echo::chunk(upload, 1)).await
+}
 
 /// Sends chunk 1 of a small file named `name` on a fresh connection; it must be refused.
 async fn refuse_name(ctx: &mut Ctx, name: String) -> Outcome {
     let mut upload = ctx.upload("path", 1000);
     upload.name = name;
-    let frame = upload.send(1, ChunkKind::Normal).frame;
-    let mut conn = ctx.resource().await?;
-    expect_refusal(
-        ctx,
-        &mut conn,
-        &frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 1,
-        },
-    )
-    .await
+    refuse_first_chunk(ctx, &upload).await
+}
+
+/// Starts `upload` with chunk 1 on its owner's connection; `intrusion`, a chunk 2 sent on another
+/// connection, must be refused; the owner then finishes, and the file must end intact.
+async fn refuse_intrusion(ctx: &mut Ctx, upload: &Upload, intrusion: &Frame) -> Outcome {
+    let mut owner = ctx.resource().await?;
+    pipeline(&mut owner, &[upload.send(1, ChunkKind::Normal)], 1).await?;
+    expect_refusal_fresh(ctx, intrusion, Echo::chunk(upload, 2)).await?;
+    pipeline(&mut owner, &upload.rest(), MAX_CWND).await?;
+    expect_identical(ctx, &mut owner, upload).await
 }
 
 /// 8.1: names with `..`.
@@ -54,18 +62,7 @@ pub async fn uid_not_matching_token(ctx: &mut Ctx) -> Outcome {
     let other = ctx.receiver()?.clone();
     let mut upload = ctx.upload("impersonate", 1000);
     upload.uid = other.uid;
-    let frame = upload.send(1, ChunkKind::Normal).frame;
-    let mut conn = ctx.resource().await?;
-    expect_refusal(
-        ctx,
-        &mut conn,
-        &frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 1,
-        },
-    )
-    .await
+    refuse_first_chunk(ctx, &upload).await
 }
 
 /// 8.5: user B, with B's own valid token, sends a chunk of user A's upload in progress; it is
@@ -73,72 +70,31 @@ pub async fn uid_not_matching_token(ctx: &mut Ctx) -> Outcome {
 pub async fn overwrite_other_users_upload(ctx: &mut Ctx) -> Outcome {
     let other = ctx.receiver()?.clone();
     let upload = ctx.upload("not-yours", 3 * 32768 - 5);
-    let mut owner = ctx.resource().await?;
-    pipeline(&mut owner, &[upload.send(1, ChunkKind::Normal)], 1).await?;
-
     let mut intruder = upload.clone();
     intruder.uid = other.uid;
     intruder.token = other.token.clone();
     let mut req = intruder.request(2, ChunkKind::Resume);
     req.data = base64::engine::general_purpose::STANDARD.encode(vec![0xee; 32768]);
     let frame = Frame::json(ids::IMG_CHAT_CONTINUE_UPLOAD_REQ, &req);
-    let mut conn = ctx.resource().await?;
-    expect_refusal(
-        ctx,
-        &mut conn,
-        &frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 2,
-        },
-    )
-    .await?;
-
-    pipeline(&mut owner, &upload.rest(), MAX_CWND).await?;
-    expect_identical(ctx, &mut owner, &upload).await
+    refuse_intrusion(ctx, &upload, &frame).await
 }
 
 /// 8.6: a token that is not the user's.
 pub async fn wrong_token(ctx: &mut Ctx) -> Outcome {
     let mut upload = ctx.upload("wrong-token", 1000);
     upload.token = format!("not-the-token-{}", ctx.tag());
-    let frame = upload.send(1, ChunkKind::Normal).frame;
-    let mut conn = ctx.resource().await?;
-    expect_refusal(
-        ctx,
-        &mut conn,
-        &frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 1,
-        },
-    )
-    .await
+    refuse_first_chunk(ctx, &upload).await
 }
 
 /// 8.7: a 1037 without a token on a connection that never presented one, for an upload another
 /// connection started; refused, and the upload ends intact.
 pub async fn chunk_without_token(ctx: &mut Ctx) -> Outcome {
     let upload = ctx.upload("no-token", 3 * 32768 - 9);
-    let mut owner = ctx.resource().await?;
-    pipeline(&mut owner, &[upload.send(1, ChunkKind::Normal)], 1).await?;
     let mut req = upload.request(2, ChunkKind::Normal);
     req.token = None;
     req.data = base64::engine::general_purpose::STANDARD.encode(vec![0xab; 32768]);
     let frame = Frame::json(ids::IMG_CHAT_UPLOAD_REQ, &req);
-    let mut stranger = ctx.resource().await?;
-    expect_refusal(
-        ctx,
-        &mut stranger,
-        &frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 2,
-        },
-    )
-    .await?;
-    pipeline(&mut owner, &upload.rest(), MAX_CWND).await?;
-    expect_identical(ctx, &mut owner, &upload).await
+    refuse_intrusion(ctx, &upload, &frame).await
 }
 
 /// 8.8: a download (1047 seq 1) with a wrong token.
@@ -149,14 +105,5 @@ pub async fn download_wrong_token(ctx: &mut Ctx) -> Outcome {
     let mut user = ctx.receiver().unwrap_or(ctx.sender()).clone();
     user.token = format!("not-the-token-{}", ctx.tag());
     let frame = down_request(&upload, &user, 1, 0);
-    expect_refusal(
-        ctx,
-        &mut conn,
-        &frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 1,
-        },
-    )
-    .await
+    expect_refusal(ctx, &mut conn, &frame, Echo::chunk(&upload, 1)).await
 }

@@ -89,15 +89,7 @@ pub async fn no_notify_when_rejected(ctx: &mut Ctx) -> Outcome {
     upload.md5 = md5_hex(b"other bytes");
     let mut conn = ctx.resource().await?;
     let only = upload.send(1, ChunkKind::Normal);
-    expect_refused(
-        &mut conn,
-        &only.frame,
-        Echo::Chunk {
-            name: &upload.name,
-            seq: 1,
-        },
-    )
-    .await?;
+    expect_refused(&mut conn, &only.frame, Echo::chunk(&upload, 1)).await?;
     tokio::time::sleep(ctx.quiet_period()).await;
     let calls = listener.calls_for(&upload.name);
     ensure!(

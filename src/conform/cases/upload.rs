@@ -112,10 +112,7 @@ pub async fn out_of_order(ctx: &mut Ctx) -> Outcome {
     let upload = ctx.upload("out-of-order", 6 * CHUNK - 5000);
     let mut conn = ctx.resource().await?;
     pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
-    let shuffled: Vec<ChunkSend> = [4, 2, 6, 3, 5]
-        .into_iter()
-        .map(|seq| upload.send(seq, ChunkKind::Normal))
-        .collect();
+    let shuffled = upload.sends([4, 2, 6, 3, 5], ChunkKind::Normal);
     pipeline(&mut conn, &shuffled, MAX_CWND).await?;
     expect_identical(ctx, &mut conn, &upload).await
 }
@@ -123,41 +120,33 @@ pub async fn out_of_order(ctx: &mut Ctx) -> Outcome {
 /// 4.2: a chunk sent twice is acked twice and stored once.
 pub async fn duplicate_chunk(ctx: &mut Ctx) -> Outcome {
     let upload = ctx.upload("duplicate", 4 * CHUNK - 300);
-    let mut conn = ctx.resource().await?;
-    let sends: Vec<ChunkSend> = [1, 2, 2, 3, 4]
-        .into_iter()
-        .map(|seq| upload.send(seq, ChunkKind::Normal))
-        .collect();
-    pipeline(&mut conn, &sends, 1).await?;
-    expect_identical(ctx, &mut conn, &upload).await
+    upload_one_at_a_time(ctx, &upload, &[1, 2, 2, 3, 4]).await
 }
 
 /// 4.3: a retransmitted chunk 1 arriving after chunks 2 and 3 must not truncate the file.
 pub async fn late_chunk_1(ctx: &mut Ctx) -> Outcome {
     let upload = ctx.upload("late-first", 4 * CHUNK - 700);
+    upload_one_at_a_time(ctx, &upload, &[1, 2, 3, 1, 4]).await
+}
+
+/// Sends `seqs` of `upload` in that order, each after the previous ack, then downloads the file
+/// to compare.
+async fn upload_one_at_a_time(ctx: &mut Ctx, upload: &Upload, seqs: &[u32]) -> Outcome {
     let mut conn = ctx.resource().await?;
-    let sends: Vec<ChunkSend> = [1, 2, 3, 1, 4]
-        .into_iter()
-        .map(|seq| upload.send(seq, ChunkKind::Normal))
-        .collect();
+    let sends = upload.sends(seqs.iter().copied(), ChunkKind::Normal);
     pipeline(&mut conn, &sends, 1).await?;
-    expect_identical(ctx, &mut conn, &upload).await
+    expect_identical(ctx, &mut conn, upload).await
 }
 
 /// 5.1: two chunks, disconnect, then the rest on a new connection with 1043.
 pub async fn disconnect_and_continue(ctx: &mut Ctx) -> Outcome {
     let upload = ctx.upload("resume", 5 * CHUNK - 123);
     let mut first = ctx.resource().await?;
-    let start: Vec<ChunkSend> = [1, 2]
-        .into_iter()
-        .map(|seq| upload.send(seq, ChunkKind::Normal))
-        .collect();
+    let start = upload.sends([1, 2], ChunkKind::Normal);
     pipeline(&mut first, &start, 1).await?;
     drop(first);
     let mut second = ctx.resource().await?;
-    let rest: Vec<ChunkSend> = (3..=upload.max_seq())
-        .map(|seq| upload.send(seq, ChunkKind::Resume))
-        .collect();
+    let rest = upload.sends(3..=upload.max_seq(), ChunkKind::Resume);
     pipeline(&mut second, &rest, MAX_CWND).await?;
     expect_identical(ctx, &mut second, &upload).await
 }
@@ -175,9 +164,7 @@ pub async fn reconnect_with_chunks_in_flight(ctx: &mut Ctx) -> Outcome {
     }
     drop(first);
     let mut second = ctx.resource().await?;
-    let again: Vec<ChunkSend> = (2..=upload.max_seq())
-        .map(|seq| upload.send(seq, ChunkKind::Resume))
-        .collect();
+    let again = upload.sends(2..=upload.max_seq(), ChunkKind::Resume);
     pipeline(&mut second, &again, MAX_CWND).await?;
     expect_identical(ctx, &mut second, &upload).await
 }
@@ -191,10 +178,7 @@ const UPLOAD_STATUS_RSP: u16 = 1052;
 pub async fn upload_status_extension(ctx: &mut Ctx) -> Outcome {
     let upload = ctx.upload("status", 5 * CHUNK - 77);
     let mut conn = ctx.resource().await?;
-    let sends: Vec<ChunkSend> = [1, 2, 4]
-        .into_iter()
-        .map(|seq| upload.send(seq, ChunkKind::Normal))
-        .collect();
+    let sends = upload.sends([1, 2, 4], ChunkKind::Normal);
     pipeline(&mut conn, &sends, 1).await?;
     let ask = serde_json::json!({"name": upload.name, "uid": upload.uid, "token": upload.token});
     conn.send(&Frame::new(UPLOAD_STATUS_REQ, ask.to_string()))
