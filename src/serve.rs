@@ -263,7 +263,7 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
         },
         config.users.clone(),
         Arc::new(db.messages()),
-        clock.clone(),
+        clock,
         Tracer::logging("chat"),
     );
     let files: Arc<dyn FileStore> = Arc::new(RealFiles::new(config.data_dir.join(FILES_DIR)));
@@ -281,7 +281,6 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
         config.users.clone(),
         files,
         Arc::new(db.uploads()),
-        clock,
         Tracer::logging("resource"),
     );
     let mut servers = Servers {

@@ -12,7 +12,6 @@ mod upload;
 
 pub use names::check_file_name;
 
-use crate::clock::Clock;
 use crate::hash::stable_hash;
 use crate::net::{framed, next_frame, BoxStream, FrameSender, Listener, Network};
 use crate::profile::Profile;
@@ -79,8 +78,6 @@ struct Inner {
     files: Arc<dyn FileStore>,
     uploads: Arc<dyn UploadStore>,
     tracer: Tracer,
-    #[allow(dead_code)]
-    clock: Arc<dyn Clock>,
 }
 
 /// Per-connection state.
@@ -98,7 +95,6 @@ impl ResourceServer {
         users: Users,
         files: Arc<dyn FileStore>,
         uploads: Arc<dyn UploadStore>,
-        clock: Arc<dyn Clock>,
         tracer: Tracer,
     ) -> Self {
         ResourceServer {
@@ -108,7 +104,6 @@ impl ResourceServer {
                 files,
                 uploads,
                 tracer,
-                clock,
             }),
         }
     }

@@ -211,7 +211,6 @@ pub fn run_with(scenario: &Scenario, options: &RunOptions) -> Outcome {
                 users.clone(),
                 files,
                 uploads.clone(),
-                Arc::new(SimClock::default()),
                 tracer.clone(),
             );
             let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
