@@ -12,7 +12,7 @@ use crate::protocol::body::{
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
-use crate::store::{MessageStore, NewMessage};
+use crate::store::{MessageStore, NewMessage, QueuedPush};
 use crate::trace::{Event, Tracer};
 use crate::users::Users;
 use std::collections::BTreeMap;
@@ -65,9 +65,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     tracer: Tracer,
     sessions: Mutex<BTreeMap<i32, Session>>,
-    /// Pushes not yet known to be received, per user, in order: delivered at the next login, and
-    /// for clients that acknowledge pushes, kept until acknowledged.
-    pushes: Mutex<BTreeMap<i32, Vec<PendingPush>>>,
+    /// When each kept push (uid, id, message id) was last sent; the pushes themselves live in
+    /// the message store.
+    push_sent_at: Mutex<BTreeMap<(i32, u16, i64), Instant>>,
     next_conn: AtomicU64,
 }
 
@@ -76,14 +76,6 @@ struct Session {
     sender: FrameSender,
     /// The client announced at login that it acknowledges pushes (extension 1053).
     acks_pushes: bool,
-}
-
-struct PendingPush {
-    id: u16,
-    message_id: i64,
-    frame: Frame,
-    /// When it was last sent; `None` while its user is offline.
-    sent_at: Option<Instant>,
 }
 
 /// An unacknowledged push is sent again after this long.
@@ -105,7 +97,7 @@ impl ChatServer {
                 clock,
                 tracer,
                 sessions: Mutex::default(),
-                pushes: Mutex::default(),
+                push_sent_at: Mutex::default(),
                 next_conn: AtomicU64::new(1),
             }),
         }
@@ -300,59 +292,87 @@ impl ChatServer {
             },
         );
         inner.tracer.emit(Event::SessionStarted { uid });
-        let mut pushes = inner.pushes.lock().unwrap();
-        let pending = pushes.entry(uid).or_default();
-        for push in pending.iter_mut() {
-            inner.tracer.emit(Event::Pushed {
-                to: uid,
-                id: push.id,
-                message_id: push.message_id,
-                queued: false,
-            });
-            sender.send(push.frame.clone());
-            push.sent_at = Some(Instant::now());
-        }
-        if !acks_pushes {
-            // An upstream client never says what it got: sent once is all it gets.
-            pending.clear();
+        // Everything kept while the user was away, or sent and never acknowledged.
+        let pending = inner.messages.pending_pushes(uid).unwrap_or_else(|err| {
+            tracing::warn!("cannot read the pushes kept for uid {uid}: {err}");
+            Vec::new()
+        });
+        let mut sent_at = inner.push_sent_at.lock().unwrap();
+        for push in pending {
+            self.send_push(uid, &sender, &push, &mut sent_at);
+            if !acks_pushes {
+                // An upstream client never says what it got: sent once is all it gets.
+                self.forget_push(uid, push.id, push.message_id, &mut sent_at);
+            }
         }
     }
 
-    /// Pushes `frame` to `uid` now if online, else at the user's next login; kept until
-    /// acknowledged when the user's client acknowledges pushes.
+    fn send_push(
+        &self,
+        uid: i32,
+        sender: &FrameSender,
+        push: &QueuedPush,
+        sent_at: &mut BTreeMap<(i32, u16, i64), Instant>,
+    ) {
+        sender.send(Frame::new(push.id, push.body.clone()));
+        sent_at.insert((uid, push.id, push.message_id), Instant::now());
+        self.inner.tracer.emit(Event::Pushed {
+            to: uid,
+            id: push.id,
+            message_id: push.message_id,
+            queued: false,
+        });
+    }
+
+    fn forget_push(
+        &self,
+        uid: i32,
+        id: u16,
+        message_id: i64,
+        sent_at: &mut BTreeMap<(i32, u16, i64), Instant>,
+    ) {
+        sent_at.remove(&(uid, id, message_id));
+        if let Err(err) = self.inner.messages.drop_push(uid, id, message_id) {
+            tracing::warn!("cannot forget push {id} of message {message_id} for uid {uid}: {err}");
+        }
+    }
+
+    /// Pushes `frame` to `uid` now if online, else at the user's next login. The push is kept in
+    /// the message store (so it survives a restart) until it is sent to an upstream client or
+    /// acknowledged by one that acknowledges pushes.
     fn push(&self, uid: i32, frame: Frame, message_id: i64) {
         let inner = &self.inner;
-        let id = frame.id;
+        let push = QueuedPush {
+            id: frame.id,
+            message_id,
+            body: frame.body.to_vec(),
+        };
         let sessions = inner.sessions.lock().unwrap();
         let session = sessions.get(&uid);
-        let sent = session.is_some_and(|s| s.sender.send(frame.clone()));
-        if !sent || session.is_some_and(|s| s.acks_pushes) {
-            inner
-                .pushes
-                .lock()
-                .unwrap()
-                .entry(uid)
-                .or_default()
-                .push(PendingPush {
-                    id,
-                    message_id,
-                    frame,
-                    sent_at: sent.then(Instant::now),
-                });
+        let keep = session.is_none_or(|s| s.acks_pushes);
+        if keep {
+            if let Err(err) = inner.messages.queue_push(uid, push.clone()) {
+                tracing::warn!("cannot keep push {} for uid {uid}: {err}", push.id);
+            }
         }
-        inner.tracer.emit(Event::Pushed {
-            to: uid,
-            id,
-            message_id,
-            queued: !sent,
-        });
+        match session {
+            Some(session) => {
+                let mut sent_at = inner.push_sent_at.lock().unwrap();
+                self.send_push(uid, &session.sender, &push, &mut sent_at);
+            }
+            None => inner.tracer.emit(Event::Pushed {
+                to: uid,
+                id: push.id,
+                message_id,
+                queued: true,
+            }),
+        }
     }
 
     /// Extension 1053: `uid` has the push.
     fn push_acked(&self, uid: i32, ack: &PushAck) {
-        if let Some(pending) = self.inner.pushes.lock().unwrap().get_mut(&uid) {
-            pending.retain(|p| !(p.id == ack.id && p.message_id == ack.message_id));
-        }
+        let mut sent_at = self.inner.push_sent_at.lock().unwrap();
+        self.forget_push(uid, ack.id, ack.message_id, &mut sent_at);
     }
 
     /// Sends again every push an acknowledging client has not acknowledged in time: a push
@@ -363,21 +383,18 @@ impl ChatServer {
             tick.tick().await;
             let inner = &self.inner;
             let sessions = inner.sessions.lock().unwrap();
-            let mut pushes = inner.pushes.lock().unwrap();
-            for (uid, pending) in pushes.iter_mut() {
-                let Some(session) = sessions.get(uid).filter(|s| s.acks_pushes) else {
+            let mut sent_at = inner.push_sent_at.lock().unwrap();
+            for (uid, session) in sessions.iter().filter(|(_, s)| s.acks_pushes) {
+                let Ok(pending) = inner.messages.pending_pushes(*uid) else {
                     continue;
                 };
-                for push in pending.iter_mut() {
-                    if push.sent_at.is_none_or(|at| at.elapsed() >= PUSH_RETRY) {
-                        session.sender.send(push.frame.clone());
-                        push.sent_at = Some(Instant::now());
-                        inner.tracer.emit(Event::Pushed {
-                            to: *uid,
-                            id: push.id,
-                            message_id: push.message_id,
-                            queued: false,
-                        });
+                for push in pending {
+                    let key = (*uid, push.id, push.message_id);
+                    if sent_at
+                        .get(&key)
+                        .is_none_or(|at| at.elapsed() >= PUSH_RETRY)
+                    {
+                        self.send_push(*uid, &session.sender, &push, &mut sent_at);
                     }
                 }
             }

@@ -34,20 +34,35 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// Remembers that `sender`'s request `unique_id` was stored as `message_id`, so that a
     /// request sent again after a reconnect (or a chat server restart) is recognised.
-    fn remember_unique(&self, _sender: i32, _unique_id: &str, _message_id: i64) -> io::Result<()> {
-        Ok(())
-    }
+    fn remember_unique(&self, sender: i32, unique_id: &str, message_id: i64) -> io::Result<()>;
 
     /// The message stored for `sender`'s `unique_id`, if any.
-    fn find_unique(&self, _sender: i32, _unique_id: &str) -> io::Result<Option<i64>> {
-        Ok(None)
-    }
+    fn find_unique(&self, sender: i32, unique_id: &str) -> io::Result<Option<i64>>;
+
+    /// Keeps a push for `uid` until it is known to be received (it survives a restart).
+    fn queue_push(&self, uid: i32, push: QueuedPush) -> io::Result<()>;
+
+    /// `uid`'s pushes not yet known to be received, in the order they were queued.
+    fn pending_pushes(&self, uid: i32) -> io::Result<Vec<QueuedPush>>;
+
+    /// Forgets the push of message `id` for `message_id`: it was received.
+    fn drop_push(&self, uid: i32, id: u16, message_id: i64) -> io::Result<()>;
+}
+
+/// A push kept for its user: the message id of the frame, the first message it is about, and
+/// the frame's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedPush {
+    pub id: u16,
+    pub message_id: i64,
+    pub body: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
 pub struct MemoryMessages {
     rows: Mutex<BTreeMap<i64, NewMessage>>,
     uniques: Mutex<BTreeMap<(i32, String), i64>>,
+    pushes: Mutex<BTreeMap<i32, Vec<QueuedPush>>>,
 }
 
 impl MessageStore for MemoryMessages {
@@ -84,6 +99,28 @@ impl MessageStore for MemoryMessages {
     fn find_unique(&self, sender: i32, unique_id: &str) -> io::Result<Option<i64>> {
         let uniques = self.uniques.lock().unwrap();
         Ok(uniques.get(&(sender, unique_id.to_owned())).copied())
+    }
+
+    fn queue_push(&self, uid: i32, push: QueuedPush) -> io::Result<()> {
+        self.pushes
+            .lock()
+            .unwrap()
+            .entry(uid)
+            .or_default()
+            .push(push);
+        Ok(())
+    }
+
+    fn pending_pushes(&self, uid: i32) -> io::Result<Vec<QueuedPush>> {
+        let pushes = self.pushes.lock().unwrap();
+        Ok(pushes.get(&uid).cloned().unwrap_or_default())
+    }
+
+    fn drop_push(&self, uid: i32, id: u16, message_id: i64) -> io::Result<()> {
+        if let Some(pending) = self.pushes.lock().unwrap().get_mut(&uid) {
+            pending.retain(|p| !(p.id == id && p.message_id == message_id));
+        }
+        Ok(())
     }
 
     fn all(&self) -> io::Result<Vec<StoredMessage>> {

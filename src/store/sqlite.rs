@@ -9,7 +9,7 @@
 //! The connection sits behind a `std::sync::Mutex`. The writes are synchronous and short (one row),
 //! which is why a blocking call inside an async task is acceptable here.
 
-use super::{MessageStore, NewMessage, StoredMessage, UploadRecord, UploadStore};
+use super::{MessageStore, NewMessage, QueuedPush, StoredMessage, UploadRecord, UploadStore};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::BTreeSet;
 use std::io;
@@ -41,6 +41,19 @@ CREATE TABLE IF NOT EXISTS file_upload (
     notified   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS file_upload_by_message ON file_upload (message_id);
+CREATE TABLE IF NOT EXISTS request_unique (
+    sender     INTEGER NOT NULL,
+    unique_id  TEXT    NOT NULL,
+    message_id INTEGER NOT NULL,
+    PRIMARY KEY (sender, unique_id)
+);
+CREATE TABLE IF NOT EXISTS pending_push (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid        INTEGER NOT NULL,
+    id         INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    body       BLOB    NOT NULL
+);
 ";
 
 /// An open database file. Cheap to clone; the stores share its one connection.
@@ -176,6 +189,68 @@ impl MessageStore for SqliteMessages {
         }
         tx.commit().map_err(sql)?;
         Ok(previous)
+    }
+
+    fn remember_unique(&self, sender: i32, unique_id: &str, message_id: i64) -> io::Result<()> {
+        self.db
+            .lock()
+            .execute(
+                "INSERT OR REPLACE INTO request_unique (sender, unique_id, message_id) VALUES (?1, ?2, ?3)",
+                params![sender, unique_id, message_id],
+            )
+            .map(drop)
+            .map_err(sql)
+    }
+
+    fn find_unique(&self, sender: i32, unique_id: &str) -> io::Result<Option<i64>> {
+        self.db
+            .lock()
+            .query_row(
+                "SELECT message_id FROM request_unique WHERE sender = ?1 AND unique_id = ?2",
+                params![sender, unique_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(sql)
+    }
+
+    fn queue_push(&self, uid: i32, push: QueuedPush) -> io::Result<()> {
+        self.db
+            .lock()
+            .execute(
+                "INSERT INTO pending_push (uid, id, message_id, body) VALUES (?1, ?2, ?3, ?4)",
+                params![uid, push.id, push.message_id, push.body],
+            )
+            .map(drop)
+            .map_err(sql)
+    }
+
+    fn pending_pushes(&self, uid: i32) -> io::Result<Vec<QueuedPush>> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare("SELECT id, message_id, body FROM pending_push WHERE uid = ?1 ORDER BY seq")
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map([uid], |row| {
+                Ok(QueuedPush {
+                    id: row.get(0)?,
+                    message_id: row.get(1)?,
+                    body: row.get(2)?,
+                })
+            })
+            .map_err(sql)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
+    }
+
+    fn drop_push(&self, uid: i32, id: u16, message_id: i64) -> io::Result<()> {
+        self.db
+            .lock()
+            .execute(
+                "DELETE FROM pending_push WHERE uid = ?1 AND id = ?2 AND message_id = ?3",
+                params![uid, id, message_id],
+            )
+            .map(drop)
+            .map_err(sql)
     }
 
     fn all(&self) -> io::Result<Vec<StoredMessage>> {
@@ -462,5 +537,32 @@ mod tests {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
+    }
+
+    #[test]
+    fn kept_pushes_and_unique_ids_survive_reopening_the_file() {
+        let dir = std::env::temp_dir().join(format!("chatsim-sqlite-push-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        let push = |id, message_id| QueuedPush {
+            id,
+            message_id,
+            body: format!("{{\"message_id\":{message_id}}}").into_bytes(),
+        };
+        {
+            let messages = SqliteDb::open(&path).unwrap().messages();
+            messages.queue_push(2, push(1039, 7)).unwrap();
+            messages.queue_push(2, push(1019, 8)).unwrap();
+            messages.queue_push(3, push(1049, 7)).unwrap();
+            messages.remember_unique(1, "1-4", 7).unwrap();
+            messages.drop_push(2, 1039, 7).unwrap();
+        }
+        let messages = SqliteDb::open(&path).unwrap().messages();
+        assert_eq!(messages.pending_pushes(2).unwrap(), [push(1019, 8)]);
+        assert_eq!(messages.pending_pushes(3).unwrap(), [push(1049, 7)]);
+        assert!(messages.pending_pushes(4).unwrap().is_empty());
+        assert_eq!(messages.find_unique(1, "1-4").unwrap(), Some(7));
+        assert_eq!(messages.find_unique(2, "1-4").unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
