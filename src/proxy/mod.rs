@@ -38,8 +38,9 @@ pub struct FaultProxy {
     bandwidth_bps: Option<u64>,
     link_free_at: Mutex<BTreeMap<Direction, Instant>>,
     tracer: Tracer,
-    /// Bumped by `reset`; every live connection watches it.
-    resets: watch::Sender<u64>,
+    /// The latest reset: a generation every live connection watches, and the server host it is
+    /// for (`None`: every connection).
+    resets: watch::Sender<(u64, Option<String>)>,
 }
 
 impl FaultProxy {
@@ -56,13 +57,20 @@ impl FaultProxy {
             bandwidth_bps,
             link_free_at: Mutex::default(),
             tracer,
-            resets: watch::channel(0).0,
+            resets: watch::channel((0, None)).0,
         })
     }
 
     /// Closes every connection this proxy carries; both ends see the stream end.
     pub fn reset(&self) {
-        self.resets.send_modify(|n| *n += 1);
+        self.resets
+            .send_modify(|(n, target)| (*n, *target) = (*n + 1, None));
+    }
+
+    /// Closes the connections this proxy carries to `host` (the host part of the address dialled).
+    pub fn reset_to(&self, host: &str) {
+        self.resets
+            .send_modify(|(n, target)| (*n, *target) = (*n + 1, Some(host.to_owned())));
     }
 
     /// Wraps `inner` so that connections dialled through it pass this proxy.
@@ -115,7 +123,7 @@ impl Network for ProxyNetwork {
             let upstream = inner.connect(addr.clone()).await?;
             let (party_side, proxy_side) = tokio::io::duplex(PIPE_BYTES);
             let framing = proxy.framings.get(&addr).copied();
-            tokio::spawn(carry(proxy, framing, Box::pin(proxy_side), upstream));
+            tokio::spawn(carry(proxy, addr, framing, Box::pin(proxy_side), upstream));
             Ok(Box::pin(party_side) as BoxStream)
         })
     }
@@ -128,12 +136,26 @@ impl Network for ProxyNetwork {
 /// Carries one connection both ways until either side ends or the proxy resets it.
 async fn carry(
     proxy: Arc<FaultProxy>,
+    addr: String,
     framing: Option<Framing>,
     party: BoxStream,
     server: BoxStream,
 ) {
     let mut resets = proxy.resets.subscribe();
     resets.borrow_and_update();
+    let host = addr
+        .rsplit_once(':')
+        .map_or(addr.as_str(), |(host, _)| host)
+        .to_owned();
+    let reset_for_me = async {
+        while resets.changed().await.is_ok() {
+            let target = resets.borrow_and_update().1.clone();
+            if target.is_none_or(|t| t == host) {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    };
     let (party_read, party_write) = tokio::io::split(party);
     let (server_read, server_write) = tokio::io::split(server);
     let pumps = async {
@@ -154,7 +176,7 @@ async fn carry(
     };
     tokio::select! {
         biased;
-        _ = resets.changed() => proxy.fault("reset", "connection closed by the proxy".into()),
+        _ = reset_for_me => proxy.fault("reset", format!("connection to {addr} closed by the proxy")),
         _ = pumps => {}
     }
     // Dropping both halves here closes both sockets.

@@ -45,7 +45,8 @@ pub enum FaultKind {
         a: String,
         b: String,
     },
-    /// Close every connection the fault proxy carries for a user host (both sides see it end).
+    /// Close connections in the fault proxies (both sides see them end): every connection of a
+    /// user host, or every client's connections to a server host.
     Reset {
         host: String,
     },

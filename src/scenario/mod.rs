@@ -480,13 +480,6 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
                 known.join(", ")
             ));
         }
-        if let FaultKind::Reset { host } = &fault.kind {
-            if !host.starts_with("user") {
-                return Err(format!(
-                    "{here}: reset acts on a user's connections; {host:?} is a server"
-                ));
-            }
-        }
         if fault.after.as_ref().is_some_and(|t| t.nth == 0) {
             return Err(format!("{here}.after.nth: counts from 1"));
         }

@@ -143,12 +143,20 @@ fn apply(
             sim.release(a.as_str(), b.as_str());
             format!("{a} <-> {b} released")
         }
-        FaultKind::Reset { host } => {
-            if let Some(proxy) = targets.proxies.get(host) {
+        FaultKind::Reset { host } => match targets.proxies.get(host) {
+            // A client: every connection it has.
+            Some(proxy) => {
                 proxy.reset();
+                format!("{host}'s connections reset")
             }
-            format!("{host}'s connections reset")
-        }
+            // A server: every client's connections to it.
+            None => {
+                for proxy in targets.proxies.values() {
+                    proxy.reset_to(host);
+                }
+                format!("every connection to {host} reset")
+            }
+        },
         FaultKind::Crash { host } => {
             sim.crash(host.as_str());
             format!("{host} crashed")
