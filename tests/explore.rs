@@ -54,7 +54,7 @@ fn fault() -> impl Strategy<Value = String> {
                  [[faults]]\nat_ms = {}\nkind = \"heal\"\na = \"{a}\"\nb = \"{b}\"\noneway = {oneway}\n",
                 at + heal_after
             )),
-        (prop::sample::select(vec!["user1", "user2"]), at.clone())
+        (prop::sample::select(vec!["user1", "user2", "resource", "chat"]), at.clone())
             .prop_map(|(host, at)| format!("[[faults]]\nat_ms = {at}\nkind = \"reset\"\nhost = \"{host}\"\n")),
         (1u32..4, at.clone())
             .prop_map(|(count, at)| format!("[[faults]]\nat_ms = {at}\nkind = \"disk_error\"\ncount = {count}\n")),
