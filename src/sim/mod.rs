@@ -10,7 +10,7 @@ pub mod oracles;
 mod panics;
 mod settle;
 
-pub use expect::{check_expectation, ExpectationResult};
+pub use expect::{check_expectation, ExpectationResult, Strictness};
 
 use crate::chat::{ChatConfig, ChatServer};
 use crate::client::{Client, ClientConfig, SourceFile};
@@ -328,8 +328,14 @@ pub fn run_with(scenario: &Scenario, options: &RunOptions) -> Outcome {
     drop(_panics);
     let records = trace.records();
     let verdicts = oracles::judge(&records, settled);
+    let strictness = if options.profile.is_reference() || options.profile == Profile::seed() {
+        Strictness::Exact
+    } else {
+        Strictness::AtMost
+    };
     let expectation = check_expectation(
         scenario.expect.for_profile(&options.profile),
+        strictness,
         &verdicts,
         &records,
     );
