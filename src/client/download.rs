@@ -7,15 +7,28 @@ use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
 use crate::protocol::body::{
     ChunkHint, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp, ImgUploadedNotify,
 };
-use crate::protocol::{ids, Frame, FrameCodec, Framing, WireSize};
+use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
 use crate::trace::{Event, Tracer};
 use base64::Engine as _;
 use md5::{Digest, Md5};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Attempts per file before it is reported failed.
-const ATTEMPTS: u32 = 5;
+/// The longest wait between two attempts at one download.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Error codes after which trying again is pointless.
+fn is_final(code: i32) -> bool {
+    matches!(
+        ErrorCode::from_code(code),
+        Some(
+            ErrorCode::ErrorJson
+                | ErrorCode::TokenInvalid
+                | ErrorCode::UidInvalid
+                | ErrorCode::FileNotExists
+        )
+    )
+}
 
 #[derive(Clone)]
 pub(super) struct Downloader {
@@ -47,8 +60,8 @@ async fn download(
     tracer: &Tracer,
     push: &ImgUploadedNotify,
 ) {
-    let mut last = Failure(0, String::new());
-    for attempt in 1..=ATTEMPTS {
+    let mut backoff = config.download_timeout / 4;
+    let last = loop {
         match try_download(config, network, tracer, push).await {
             Ok((data, md5)) => {
                 tracer.emit(Event::DownloadDone {
@@ -59,12 +72,16 @@ async fn download(
                 });
                 return;
             }
-            Err(failure) => last = failure,
+            // The server says no for a reason that another try cannot change.
+            Err(failure) if is_final(failure.0) => break failure,
+            // A lost connection, a timeout, a corrupted transfer: the file is there, so keep
+            // trying, less and less often.
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
         }
-        if attempt < ATTEMPTS {
-            tokio::time::sleep(config.download_timeout / 4).await;
-        }
-    }
+    };
     tracer.emit(Event::DownloadFailed {
         file: push.img_name.clone(),
         message_id: push.message_id,

@@ -40,6 +40,10 @@ pub struct ClientConfig {
     pub download_timeout: Duration,
     /// The seed's quirks to reproduce, if any.
     pub profile: Profile,
+    /// Which start of this client this is (any number that differs between starts, e.g. the
+    /// start time in ms). It is part of every unique id, so that requests of a restarted client
+    /// are never taken for repeats of the previous run's.
+    pub instance: u64,
 }
 
 impl ClientConfig {
@@ -53,6 +57,7 @@ impl ClientConfig {
             chunk_timeout: Duration::from_secs(5),
             download_timeout: Duration::from_secs(10),
             profile: Profile::reference(),
+            instance: 0,
         }
     }
 }
@@ -375,7 +380,10 @@ impl ChatSide {
     }
 
     fn unique_id(&mut self) -> String {
-        let id = format!("{}-{}", self.config.uid, self.next_unique);
+        let id = format!(
+            "{}-{}-{}",
+            self.config.uid, self.config.instance, self.next_unique
+        );
         self.next_unique += 1;
         id
     }

@@ -164,6 +164,15 @@ impl FileBooks {
         self.continuing = false;
     }
 
+    /// Queues again every chunk sent before and neither acked nor in flight.
+    fn resend_unacked(&mut self, now: Instant) {
+        for seq in 1..self.next_new {
+            if !self.acked.contains(&seq) && !self.in_flight.contains_key(&seq) {
+                self.resend.insert(seq, now);
+            }
+        }
+    }
+
     /// The seq this file would send next, if it may send now.
     fn sendable(&self, now: Instant) -> Option<u32> {
         if self.paused || self.querying.is_some() {
@@ -282,7 +291,7 @@ impl Engine {
         let mut timer = tokio::time::interval(tick);
         loop {
             if !self.files.is_empty() && self.conn.is_none() {
-                self.connect().await;
+                self.connect(&mut rx).await;
             }
             self.fill_window();
             let next = async {
@@ -312,7 +321,10 @@ impl Engine {
         self.config.resource_addr.clone()
     }
 
-    async fn connect(&mut self) {
+    /// Dials until connected. Commands that arrive meanwhile are applied between attempts, so a
+    /// file can be paused or cancelled while the server is unreachable; with no file left, it
+    /// stops dialling.
+    async fn connect(&mut self, rx: &mut mpsc::UnboundedReceiver<Command>) {
         loop {
             let attempt =
                 tokio::time::timeout(self.config.chunk_timeout, self.network.connect(self.peer()));
@@ -342,6 +354,12 @@ impl Engine {
                 }),
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
+            while let Ok(command) = rx.try_recv() {
+                self.on_command(command);
+            }
+            if self.files.is_empty() {
+                return;
+            }
         }
     }
 
@@ -531,6 +549,11 @@ impl Engine {
             books.continuing = false;
         }
         books.in_flight.insert(seq, Instant::now());
+        let was_idle = self.in_flight() == 1;
+        if let (true, Some(conn)) = (was_idle, self.conn.as_mut()) {
+            // Silence while nothing was asked says nothing about the connection.
+            conn.last_heard = Instant::now();
+        }
         self.window.sent();
         self.send(Frame::json(id, &req), name, seq);
         let in_flight = self.in_flight();
@@ -584,9 +607,18 @@ impl Engine {
             return;
         }
         let now = Instant::now();
-        if rsp.error != 0 {
-            // The server holds nothing of it (or cannot say): start the file over.
+        if rsp.error == ErrorCode::FileNotExists.code() {
+            // The server holds nothing of it: start the file over, as a new attempt.
             books.restart();
+            self.tracer.emit(Event::UploadRetry {
+                file: rsp.name.clone(),
+                seq: 0,
+                error: rsp.error,
+                scope: "file",
+            });
+        } else if rsp.error != 0 {
+            // It cannot say: as when 1051 goes unanswered, send again whatever is not acked.
+            books.resend_unacked(now);
         } else {
             let held: BTreeSet<u32> = rsp
                 .held
@@ -704,12 +736,20 @@ impl Engine {
             OnError::Fail => None,
         };
         match decision {
-            Some(scope) => self.tracer.emit(Event::UploadRetry {
-                file: name.to_owned(),
-                seq,
-                error,
-                scope,
-            }),
+            Some(scope) => {
+                self.tracer.emit(Event::UploadRetry {
+                    file: name.to_owned(),
+                    seq,
+                    error,
+                    scope,
+                });
+                if scope == "file" {
+                    // Replies to the old attempt's chunks still on the wire would be taken for
+                    // acks of the new one (they name the same file and seqs): leave them behind
+                    // with the connection.
+                    self.disconnected(format!("restarting {name}"));
+                }
+            }
             None => {
                 self.purge(name);
                 self.tracer.emit(Event::UploadFailed {
@@ -753,8 +793,16 @@ impl Engine {
             self.disconnected("no reply from the resource server".into());
             return;
         }
-        self.orphans
-            .retain(|_, sent| now.duration_since(*sent) < timeout);
+        if self
+            .orphans
+            .values()
+            .any(|sent| now.duration_since(*sent) >= timeout)
+        {
+            // A purged file's chunk is still unanswered: its slot is only free once the request
+            // is gone from the wire, which means leaving this connection.
+            self.disconnected("unanswered chunks of a purged file".into());
+            return;
+        }
         for books in self.files.values_mut() {
             if books
                 .querying
@@ -763,11 +811,7 @@ impl Engine {
                 // The server does not answer 1051 (an upstream server does not know it): fall
                 // back to sending again whatever was not acked.
                 books.querying = None;
-                for seq in 1..books.next_new {
-                    if !books.acked.contains(&seq) && !books.in_flight.contains_key(&seq) {
-                        books.resend.insert(seq, now);
-                    }
-                }
+                books.resend_unacked(now);
             }
         }
         let overdue: Vec<(String, u32)> = self

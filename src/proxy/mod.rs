@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
@@ -38,9 +38,14 @@ pub struct FaultProxy {
     bandwidth_bps: Option<u64>,
     link_free_at: Mutex<BTreeMap<Direction, Instant>>,
     tracer: Tracer,
-    /// The latest reset: a generation every live connection watches, and the server host it is
-    /// for (`None`: every connection).
-    resets: watch::Sender<(u64, Option<String>)>,
+    /// How many resets each target has had (`None`: every connection; `Some(host)`: connections
+    /// to that host). A live connection compares with the counts it started with, so resets that
+    /// come together are all seen.
+    resets: Mutex<BTreeMap<Option<String>, u64>>,
+    /// Wakes the live connections after a reset. A `Notify` wakes its waiters in the order they
+    /// started waiting; tokio's `watch` spreads waiters over several queues at random, which would
+    /// make the order in which connections close differ between runs with one seed.
+    reset_happened: Notify,
 }
 
 impl FaultProxy {
@@ -57,20 +62,23 @@ impl FaultProxy {
             bandwidth_bps,
             link_free_at: Mutex::default(),
             tracer,
-            resets: watch::channel((0, None)).0,
+            resets: Mutex::default(),
+            reset_happened: Notify::new(),
         })
     }
 
     /// Closes every connection this proxy carries; both ends see the stream end.
     pub fn reset(&self) {
-        self.resets
-            .send_modify(|(n, target)| (*n, *target) = (*n + 1, None));
+        *self.resets.lock().unwrap().entry(None).or_default() += 1;
+        self.reset_happened.notify_waiters();
     }
 
     /// Closes the connections this proxy carries to `host` (the host part of the address dialled).
     pub fn reset_to(&self, host: &str) {
-        self.resets
-            .send_modify(|(n, target)| (*n, *target) = (*n + 1, Some(host.to_owned())));
+        let mut counts = self.resets.lock().unwrap();
+        *counts.entry(Some(host.to_owned())).or_default() += 1;
+        drop(counts);
+        self.reset_happened.notify_waiters();
     }
 
     /// Wraps `inner` so that connections dialled through it pass this proxy.
@@ -141,20 +149,28 @@ async fn carry(
     party: BoxStream,
     server: BoxStream,
 ) {
-    let mut resets = proxy.resets.subscribe();
-    resets.borrow_and_update();
     let host = addr
         .rsplit_once(':')
         .map_or(addr.as_str(), |(host, _)| host)
         .to_owned();
+    let mine = |counts: &BTreeMap<Option<String>, u64>| {
+        let all = counts.get(&None).copied().unwrap_or(0);
+        let this_host = counts.get(&Some(host.clone())).copied().unwrap_or(0);
+        (all, this_host)
+    };
+    let at_start = mine(&proxy.resets.lock().unwrap());
     let reset_for_me = async {
-        while resets.changed().await.is_ok() {
-            let target = resets.borrow_and_update().1.clone();
-            if target.is_none_or(|t| t == host) {
+        loop {
+            // Registered before the check, so a reset between the check and the wait is not
+            // missed.
+            let notified = proxy.reset_happened.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if mine(&proxy.resets.lock().unwrap()) != at_start {
                 return;
             }
+            notified.await;
         }
-        std::future::pending::<()>().await
     };
     let (party_read, party_write) = tokio::io::split(party);
     let (server_read, server_write) = tokio::io::split(server);

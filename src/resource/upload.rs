@@ -368,7 +368,9 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
                     profile,
                     refused,
                     || reply(ErrorCode::Success),
-                    ErrorCode::CreateFilePathFailed,
+                    // An I/O failure, not a bad name (names were checked before): the client may
+                    // try again, so the answer is the retryable write error.
+                    ErrorCode::FileWritePermissionFailed,
                     format!("create {}: {err}", path.display()),
                 );
             }

@@ -362,6 +362,8 @@ async fn play(
     seed: u64,
 ) -> turmoil::Result {
     let started = turmoil::sim_elapsed().unwrap_or_default();
+    let mut config = config;
+    config.instance = started.as_millis() as u64;
     let client = loop {
         match Client::start(config.clone(), network.clone(), tracer.clone()).await {
             Ok(client) => break client,

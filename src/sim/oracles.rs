@@ -661,6 +661,24 @@ fn inside_folder(path: &str, owner: i32) -> bool {
 
 /// Every transfer finished before the time limit.
 pub fn liveness(records: &[Record], settled: bool) -> Option<Violation> {
+    // A receiver that gave up has not finished the transfer, even if the run came to rest.
+    if let Some(failed) = records
+        .iter()
+        .find(|r| matches!(r.event, Event::DownloadFailed { .. }))
+    {
+        if let Event::DownloadFailed {
+            file,
+            error,
+            reason,
+            ..
+        } = &failed.event
+        {
+            return Some(violation(
+                failed,
+                format!("the download of {file} was given up (error {error}: {reason})"),
+            ));
+        }
+    }
     if settled {
         return None;
     }
@@ -1207,6 +1225,20 @@ mod tests {
         assert!(no_panic(&trace).unwrap().detail.contains("boom"));
         assert!(liveness(&trace, false).is_some());
         assert_eq!(liveness(&trace, true), None);
+        let gave_up = [at(
+            9,
+            "user2",
+            Event::DownloadFailed {
+                file: "a".into(),
+                message_id: 1,
+                error: 1012,
+                reason: "download info refused".into(),
+            },
+        )];
+        assert!(liveness(&gave_up, true)
+            .unwrap()
+            .detail
+            .contains("download of a was given up"));
     }
 
     #[test]
