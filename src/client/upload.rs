@@ -503,6 +503,13 @@ impl Engine {
     }
 
     fn send_chunk(&mut self, name: &str, seq: u32, retransmit: bool) {
+        // Silence while nothing was asked says nothing about the connection: the wait for a
+        // reply starts with the first request after an idle spell.
+        if self.in_flight() == 0 {
+            if let Some(conn) = self.conn.as_mut() {
+                conn.last_heard = Instant::now();
+            }
+        }
         let uid = self.config.uid;
         let token = self.config.token.clone();
         let books = self.files.get_mut(name).expect("caller holds a live file");
@@ -549,11 +556,6 @@ impl Engine {
             books.continuing = false;
         }
         books.in_flight.insert(seq, Instant::now());
-        let was_idle = self.in_flight() == 1;
-        if let (true, Some(conn)) = (was_idle, self.conn.as_mut()) {
-            // Silence while nothing was asked says nothing about the connection.
-            conn.last_heard = Instant::now();
-        }
         self.window.sent();
         self.send(Frame::json(id, &req), name, seq);
         let in_flight = self.in_flight();
