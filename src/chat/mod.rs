@@ -78,6 +78,10 @@ struct Session {
     acks_pushes: bool,
 }
 
+/// Why a connection ends when its frame writer stopped.
+pub(crate) const WRITER_STOPPED: &str =
+    "the writer stopped: the peer does not read its replies, or the socket failed";
+
 /// An unacknowledged push is sent again after this long.
 const PUSH_RETRY: Duration = Duration::from_secs(5);
 
@@ -128,7 +132,7 @@ impl ChatServer {
         tokio::spawn(self.clone().retry_pushes());
         let clients = async {
             loop {
-                let (stream, peer) = listener.accept().await?;
+                let (stream, peer) = crate::net::accept_next(listener.as_mut()).await;
                 let server = self.clone();
                 tokio::spawn(async move { server.serve_connection(stream, peer).await });
             }
@@ -153,6 +157,9 @@ impl ChatServer {
         );
         let mut uid: Option<i32> = None;
         let reason = loop {
+            if sender.is_closed() {
+                break WRITER_STOPPED.to_owned();
+            }
             let next =
                 tokio::time::timeout(inner.config.heartbeat_timeout, next_frame(&mut reader));
             let frame = match next.await {
@@ -181,15 +188,22 @@ impl ChatServer {
                         id: frame.id,
                         error: error.to_string(),
                     });
-                    if let Some(reply_id) = ids::reply_to(frame.id) {
-                        let reply = Frame::json(
-                            reply_id,
-                            &ErrorRsp {
-                                error: error.code(),
-                            },
-                        );
-                        inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
-                        sender.send(reply);
+                    match ids::reply_to(frame.id) {
+                        Some(reply_id) => {
+                            let reply = Frame::json(
+                                reply_id,
+                                &ErrorRsp {
+                                    error: error.code(),
+                                },
+                            );
+                            inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
+                            sender.send(reply);
+                        }
+                        // An id with no reply to answer with: a clean close.
+                        None if matches!(error, RequestError::UnknownId(_)) => {
+                            break error.to_string();
+                        }
+                        None => {}
                     }
                 }
             }

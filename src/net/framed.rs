@@ -5,22 +5,37 @@
 use super::BoxStream;
 use crate::protocol::{Frame, FrameCodec};
 use futures::{SinkExt, StreamExt};
+use std::sync::Arc;
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 pub type FrameReader = FramedRead<ReadHalf<BoxStream>, FrameCodec>;
 
-/// Sends frames to the connection's writer task. Sending after the connection died is a no-op
-/// that reports `false`.
+/// Frames that may wait for the writer. A peer that sends requests but does not read the replies
+/// would otherwise make the queue (and the memory) grow without end; past this the connection is
+/// closed.
+pub const OUTGOING_LIMIT: usize = 256;
+
+/// Sends frames to the connection's writer task. Sending after the connection died, or when the
+/// peer has stopped reading, is a no-op that reports `false`.
 #[derive(Debug, Clone)]
 pub struct FrameSender {
-    tx: mpsc::UnboundedSender<Frame>,
+    tx: mpsc::Sender<Frame>,
+    overflow: Arc<Notify>,
 }
 
 impl FrameSender {
     pub fn send(&self, frame: Frame) -> bool {
-        self.tx.send(frame).is_ok()
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // The writer stops and drops its end, which closes the connection.
+                self.overflow.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -36,19 +51,34 @@ pub fn framed(
     write_codec: FrameCodec,
 ) -> (FrameReader, FrameSender) {
     let (read_half, write_half) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
+    let (tx, mut rx) = mpsc::channel::<Frame>(OUTGOING_LIMIT);
+    let overflow = Arc::new(Notify::new());
     let mut sink: FramedWrite<WriteHalf<BoxStream>, FrameCodec> =
         FramedWrite::new(write_half, write_codec);
+    let stop = overflow.clone();
     tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
+        loop {
+            let frame = tokio::select! {
+                biased;
+                _ = stop.notified() => {
+                    tracing::debug!("frame writer stopped: the peer does not read");
+                    break;
+                }
+                frame = rx.recv() => frame,
+            };
+            let Some(frame) = frame else { break };
             if let Err(err) = sink.send(frame).await {
                 tracing::debug!("frame writer stopped: {err}");
                 break;
             }
         }
+        rx.close();
         let _ = sink.close().await;
     });
-    (FramedRead::new(read_half, read_codec), FrameSender { tx })
+    (
+        FramedRead::new(read_half, read_codec),
+        FrameSender { tx, overflow },
+    )
 }
 
 /// Reads the next frame; `Ok(None)` on a clean end of stream.

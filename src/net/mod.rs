@@ -40,3 +40,18 @@ pub trait Network: Send + Sync + 'static {
     /// Listens on `addr` (`ip:port`).
     fn bind(&self, addr: String) -> BoxFuture<'static, io::Result<Box<dyn Listener>>>;
 }
+
+/// Waits for the next connection. A failed accept (out of file descriptors, a connection reset
+/// before it was accepted) is logged and retried after a short pause: one bad moment must not stop
+/// a server.
+pub async fn accept_next(listener: &mut dyn Listener) -> Accepted {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(err) => {
+                tracing::warn!("accept failed, retrying: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -48,6 +48,8 @@ pub struct ResourceConfig {
     pub notify_backoff_max: Duration,
     /// How long one notify attempt may take.
     pub notify_timeout: Duration,
+    /// A connection with no frame for this long is closed.
+    pub idle_timeout: Duration,
     /// The seed's quirks to reproduce, if any.
     pub profile: Profile,
 }
@@ -61,6 +63,7 @@ impl Default for ResourceConfig {
             notify_backoff: Duration::from_millis(200),
             notify_backoff_max: Duration::from_secs(5),
             notify_timeout: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(60),
             profile: Profile::reference(),
         }
     }
@@ -146,7 +149,7 @@ impl ResourceServer {
             .collect();
         let workers = Arc::new(workers);
         loop {
-            let (stream, peer) = listener.accept().await?;
+            let (stream, peer) = crate::net::accept_next(listener.as_mut()).await;
             let server = self.clone();
             let workers = workers.clone();
             tokio::spawn(async move { server.serve_connection(stream, peer, workers).await });
@@ -168,10 +171,18 @@ impl ResourceServer {
         );
         let mut state = ConnState::default();
         let reason = loop {
-            let frame = match next_frame(&mut reader).await {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break "closed by peer".to_owned(),
-                Err(err) => {
+            if sender.is_closed() {
+                break crate::chat::WRITER_STOPPED.to_owned();
+            }
+            // A client that says nothing (or stops in the middle of a frame) must not hold a
+            // connection, and a file descriptor, for ever.
+            let next =
+                tokio::time::timeout(self.inner.config.idle_timeout, next_frame(&mut reader));
+            let frame = match next.await {
+                Err(_) => break "idle timeout".to_owned(),
+                Ok(Ok(Some(frame))) => frame,
+                Ok(Ok(None)) => break "closed by peer".to_owned(),
+                Ok(Err(err)) => {
                     tracer.emit(Event::BadInput {
                         peer: peer.clone(),
                         id: 0,
@@ -217,11 +228,14 @@ impl ResourceServer {
                     self.send(&sender, &peer, reply);
                 }
                 other => {
+                    // No reply id to answer with: a clean close, as PROTOCOL.md section 8 asks.
+                    let error = format!("unknown message id {other}");
                     tracer.emit(Event::BadInput {
                         peer: peer.clone(),
                         id: other,
-                        error: format!("unknown message id {other}"),
+                        error: error.clone(),
                     });
+                    break error;
                 }
             }
         };

@@ -1,0 +1,104 @@
+//! Hostile clients against the real servers on loopback: they are cut off, and the servers go on.
+
+use chatsim::protocol::body::DownInfoReq;
+use chatsim::protocol::{ids, Frame, FrameCodec, Framing};
+use chatsim::serve::{self, ServeConfig};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn data_dir(label: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chatsim-hostile-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+async fn start(label: &str) -> (serve::Servers, String) {
+    let mut config = ServeConfig::new(data_dir(label));
+    config.chat_addr = "127.0.0.1:0".into();
+    config.resource_addr = "127.0.0.1:0".into();
+    config.grpc_addr = "127.0.0.1:0".into();
+    let servers = serve::start(&config).await.expect("the servers start");
+    let resource = serve::dialable(&servers.addrs().resource);
+    (servers, resource)
+}
+
+fn frame_bytes(frame: Frame) -> Vec<u8> {
+    FrameCodec::upstream(Framing::Resource)
+        .encode_to_vec(&frame)
+        .expect("a small frame")
+}
+
+/// A download-info request for a message that does not exist: a small request, a small error reply.
+fn info_request() -> Vec<u8> {
+    frame_bytes(Frame::json(
+        ids::IMG_CHAT_DOWN_INFO_SYNC_REQ,
+        &DownInfoReq { message_id: -1 },
+    ))
+}
+
+/// True when the server still answers a request on a fresh connection.
+async fn still_serving(addr: &str) -> bool {
+    let Ok(mut conn) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    if conn.write_all(&info_request()).await.is_err() {
+        return false;
+    }
+    let mut header = [0u8; 6];
+    let read = tokio::time::timeout(Duration::from_secs(5), conn.read_exact(&mut header)).await;
+    matches!(read, Ok(Ok(_)))
+        && u16::from_be_bytes([header[0], header[1]]) == ids::IMG_CHAT_DOWN_INFO_SYNC_RSP
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_replies_is_cut_off_and_the_server_goes_on() {
+    let (servers, addr) = start("no-read").await;
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let batch: Vec<u8> = info_request().repeat(1000);
+    let started = Instant::now();
+    // Requests without ever reading: once the socket's buffers and the server's queue of replies
+    // are full, the server must close the connection instead of queueing without end.
+    let mut cut_off = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        match tokio::time::timeout(Duration::from_secs(2), conn.write_all(&batch)).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(_)) => {
+                cut_off = true;
+                break;
+            }
+            // Blocked: the server stopped reading; it must also have closed by now.
+            Err(_) => {
+                let mut rest = Vec::new();
+                let drained =
+                    tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut rest)).await;
+                cut_off = matches!(drained, Ok(Ok(_)) | Ok(Err(_)));
+                break;
+            }
+        }
+    }
+    assert!(
+        cut_off,
+        "the server kept a connection whose client never reads"
+    );
+    assert!(still_serving(&addr).await, "the server stopped serving");
+    servers.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_message_id_gets_a_clean_close_and_the_server_goes_on() {
+    let (servers, addr) = start("unknown-id").await;
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(&frame_bytes(Frame::new(1099, "{}")))
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "expected the server to close the connection without a reply, got {read:?} and {} bytes",
+        rest.len()
+    );
+    assert!(still_serving(&addr).await, "the server stopped serving");
+    servers.shutdown().await;
+}
