@@ -455,24 +455,37 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
     reply(ErrorCode::Success)
 }
 
+/// Reads the stored file back in pieces (never the whole file at once: it may be up to the
+/// size limit) and checks its size and md5 against the declared ones.
 fn verify(
     server: &ResourceServer,
     path: &std::path::Path,
     record: &UploadRecord,
 ) -> Result<(), String> {
-    let bytes = server
-        .inner
-        .files
-        .read(path)
-        .map_err(|e| format!("read back {}: {e}", path.display()))?;
-    if bytes.len() as u64 != record.total_size {
+    const PIECE: usize = 1 << 20;
+    let files = &server.inner.files;
+    let read_error = |e: std::io::Error| format!("read back {}: {e}", path.display());
+    let stored = files.size(path).map_err(read_error)?.unwrap_or(0);
+    if stored != record.total_size {
         return Err(format!(
-            "stored {} bytes, expected {}",
-            bytes.len(),
+            "stored {stored} bytes, expected {}",
             record.total_size
         ));
     }
-    let actual = hex::encode(Md5::digest(&bytes));
+    let mut md5 = Md5::new();
+    let mut offset = 0u64;
+    while offset < stored {
+        let piece = files.read_at(path, offset, PIECE).map_err(read_error)?;
+        if piece.is_empty() {
+            return Err(format!(
+                "{} ends at {offset} of {stored} bytes",
+                path.display()
+            ));
+        }
+        md5.update(&piece);
+        offset += piece.len() as u64;
+    }
+    let actual = hex::encode(md5.finalize());
     if !actual.eq_ignore_ascii_case(&record.md5) {
         return Err(format!(
             "md5 of the stored bytes is {actual}, declared {}",
