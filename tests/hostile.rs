@@ -102,3 +102,55 @@ async fn an_unknown_message_id_gets_a_clean_close_and_the_server_goes_on() {
     assert!(still_serving(&addr).await, "the server stopped serving");
     servers.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_to_an_unknown_user_is_refused_not_stored() {
+    use chatsim::protocol::body::{LoginReq, TextItem, TextReq, TextRsp};
+    let (servers, _) = start("unknown-receiver").await;
+    let chat = serve::dialable(&servers.addrs().chat);
+    let codec = FrameCodec::with_limit(Framing::Chat, usize::MAX);
+    let mut conn = TcpStream::connect(&chat).await.unwrap();
+    let login = LoginReq {
+        uid: 1,
+        token: "token-1".into(),
+        push_ack: false,
+    };
+    let text = TextReq {
+        fromuid: 1,
+        touid: 999,
+        thread_id: 1,
+        text_array: vec![TextItem {
+            content: "hello?".into(),
+            unique_id: "1-0-1".into(),
+        }],
+    };
+    for frame in [
+        Frame::json(ids::CHAT_LOGIN, &login),
+        Frame::json(ids::TEXT_CHAT_MSG_REQ, &text),
+    ] {
+        conn.write_all(&codec.encode_to_vec(&frame).unwrap())
+            .await
+            .unwrap();
+    }
+    // The login reply, then the text reply.
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        let mut header = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(5), conn.read_exact(&mut header))
+            .await
+            .expect("a reply in time")
+            .unwrap();
+        let mut body = vec![0u8; u16::from_be_bytes([header[2], header[3]]) as usize];
+        conn.read_exact(&mut body).await.unwrap();
+        replies.push((u16::from_be_bytes([header[0], header[1]]), body));
+    }
+    let (id, body) = &replies[1];
+    assert_eq!(*id, ids::TEXT_CHAT_MSG_RSP);
+    let reply: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(
+        reply["error"], 1011,
+        "a text to uid 999 was answered {reply}"
+    );
+    assert!(serde_json::from_slice::<TextRsp>(body).map_or(true, |r| r.chat_datas.is_empty()));
+    servers.shutdown().await;
+}

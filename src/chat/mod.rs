@@ -268,6 +268,7 @@ impl ChatServer {
             ids::TEXT_CHAT_MSG_REQ => {
                 let req: TextReq = frame.parse()?;
                 self.require_session(*uid, req.fromuid)?;
+                self.require_user(req.touid)?;
                 self.store_texts(req).map(Some)
             }
             ids::PUSH_ACK => {
@@ -279,12 +280,21 @@ impl ChatServer {
             ids::IMG_CHAT_MSG_REQ => {
                 let req: ImgMsgReq = frame.parse()?;
                 self.require_session(*uid, req.fromuid)?;
+                self.require_user(req.touid)?;
                 if !inner.users.check(req.fromuid, &req.token) {
                     return Err(RequestError::Code(ErrorCode::TokenInvalid));
                 }
                 self.store_image_message(req).map(Some)
             }
             other => Err(RequestError::UnknownId(other)),
+        }
+    }
+
+    /// A message to nobody would be stored, and its push kept, for ever.
+    fn require_user(&self, uid: i32) -> Result<(), RequestError> {
+        match self.inner.users.get(uid) {
+            Some(_) => Ok(()),
+            None => Err(RequestError::Code(ErrorCode::UidInvalid)),
         }
     }
 
