@@ -162,3 +162,20 @@ fn faults_are_deterministic_too() {
         );
     }
 }
+
+#[test]
+fn an_idle_resource_connection_is_closed_and_the_client_dials_again() {
+    let outcome = run_file("scenarios/idle-then-send-again.toml", None);
+    assert!(outcome.passed(), "{:?}", outcome.expectation.unmet);
+    let idle_closes = events(&outcome.records, |r| match &r.event {
+        Event::ConnClosed { reason, .. } if r.host == "resource" && reason == "idle timeout" => {
+            Some(r.t_ms)
+        }
+        _ => None,
+    });
+    // Uploads end at about 0.6 s and downloads soon after: both connections are idle by 61 s.
+    assert!(
+        idle_closes.iter().any(|t| (60_000..62_000).contains(t)),
+        "no idle close near 60 s: {idle_closes:?}"
+    );
+}
