@@ -1326,4 +1326,111 @@ mod tests {
             v.detail
         );
     }
+
+    fn sent(file: &str, seq: u32) -> Record {
+        at(
+            u64::from(seq),
+            "user1",
+            Event::ChunkSent {
+                file: file.into(),
+                seq,
+                id: ids::IMG_CHAT_UPLOAD_REQ,
+                in_flight: 1,
+                retransmit: false,
+            },
+        )
+    }
+
+    fn acked(file: &str, seq: u32, error: i32) -> Record {
+        at(
+            10,
+            "user1",
+            Event::ChunkAcked {
+                file: file.into(),
+                seq,
+                error,
+                in_flight: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn purge_catches_a_chunk_sent_after_an_error_and_a_file_that_stops_with_it() {
+        let resent = [
+            sent("a", 1),
+            sent("b", 1),
+            acked("a", 1, 1018),
+            sent("a", 2),
+            sent("b", 2),
+        ];
+        assert!(purge(&resent)
+            .unwrap()
+            .detail
+            .contains("seq 2 of a sent after an error"));
+        let stalled = [sent("a", 1), sent("b", 1), acked("a", 1, 1018)];
+        assert!(purge(&stalled).unwrap().detail.contains("b stopped moving"));
+        let retried = [
+            sent("a", 1),
+            sent("b", 1),
+            acked("a", 1, 1015),
+            at(
+                11,
+                "user1",
+                Event::UploadRetry {
+                    file: "a".into(),
+                    seq: 1,
+                    error: 1015,
+                    scope: "chunk",
+                },
+            ),
+            sent("a", 1),
+            acked("b", 1, 0),
+        ];
+        assert_eq!(purge(&retried), None);
+    }
+
+    #[test]
+    fn durable_ack_catches_an_acked_chunk_missing_or_different_at_the_end() {
+        let trace = |received: Vec<u32>, stored: [&str; 2]| {
+            vec![
+                at(
+                    0,
+                    "user1",
+                    Event::SourceFile {
+                        file: "a".into(),
+                        size: 40_000,
+                        md5: "m".into(),
+                        chunk_hashes: vec!["h1".into(), "h2".into()],
+                    },
+                ),
+                acked("a", 2, 0),
+                at(
+                    99,
+                    "resource",
+                    Event::FinalFile {
+                        file: "a".into(),
+                        owner: 1,
+                        size: 40_000,
+                        md5: "m".into(),
+                        complete: false,
+                        received,
+                        chunk_hashes: stored.iter().map(|h| h.to_string()).collect(),
+                    },
+                ),
+            ]
+        };
+        let lost = durable_ack(&trace(vec![1], ["h1", "h2"])).unwrap();
+        assert!(
+            lost.detail.contains("not in the upload state"),
+            "{}",
+            lost.detail
+        );
+        let changed = durable_ack(&trace(vec![1, 2], ["h1", "xx"])).unwrap();
+        assert!(
+            changed.detail.contains("differ from the source"),
+            "{}",
+            changed.detail
+        );
+        assert_eq!(durable_ack(&trace(vec![1, 2], ["h1", "h2"])), None);
+    }
 }
