@@ -78,10 +78,6 @@ struct Session {
     acks_pushes: bool,
 }
 
-/// Why a connection ends when its frame writer stopped.
-pub(crate) const WRITER_STOPPED: &str =
-    "the writer stopped: the peer does not read its replies, or the socket failed";
-
 /// An unacknowledged push is sent again after this long.
 const PUSH_RETRY: Duration = Duration::from_secs(5);
 
@@ -107,11 +103,8 @@ impl ChatServer {
         }
     }
 
-    pub fn messages(&self) -> Arc<dyn MessageStore> {
-        self.inner.messages.clone()
-    }
-
-    /// Serves clients and the gRPC interface until one of the listeners fails.
+    /// Serves clients and the gRPC interface until the gRPC server fails (a failed accept of a
+    /// client is retried).
     pub async fn run(self, network: Arc<dyn Network>) -> io::Result<()> {
         let listener = network.bind(self.inner.config.listen.clone()).await?;
         let grpc_listener = network.bind(self.inner.config.grpc_listen.clone()).await?;
@@ -158,7 +151,7 @@ impl ChatServer {
         let mut uid: Option<i32> = None;
         let reason = loop {
             if sender.is_closed() {
-                break WRITER_STOPPED.to_owned();
+                break crate::net::WRITER_STOPPED.to_owned();
             }
             let next =
                 tokio::time::timeout(inner.config.heartbeat_timeout, next_frame(&mut reader));

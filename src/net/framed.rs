@@ -17,6 +17,10 @@ pub type FrameReader = FramedRead<ReadHalf<BoxStream>, FrameCodec>;
 /// closed.
 pub const OUTGOING_LIMIT: usize = 256;
 
+/// Why a server ends a connection whose frame writer stopped.
+pub const WRITER_STOPPED: &str =
+    "the writer stopped: the peer does not read its replies, or the socket failed";
+
 /// Sends frames to the connection's writer task. Sending after the connection died, or when the
 /// peer has stopped reading, is a no-op that reports `false`.
 #[derive(Debug, Clone)]

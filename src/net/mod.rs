@@ -9,7 +9,7 @@ mod grpc;
 mod real;
 mod sim;
 
-pub use framed::{framed, next_frame, FrameReader, FrameSender};
+pub use framed::{framed, next_frame, FrameReader, FrameSender, WRITER_STOPPED};
 pub use grpc::{grpc_channel, GrpcConn, GrpcIncoming};
 pub use real::TokioNetwork;
 pub use sim::TurmoilNetwork;

@@ -111,15 +111,8 @@ impl ResourceServer {
         }
     }
 
-    pub fn uploads(&self) -> Arc<dyn UploadStore> {
-        self.inner.uploads.clone()
-    }
-
-    pub fn files(&self) -> Arc<dyn FileStore> {
-        self.inner.files.clone()
-    }
-
-    /// Serves clients until the listener fails.
+    /// Serves clients. A failed accept is retried, so this returns only when binding or reading
+    /// the upload state at start fails.
     pub async fn run(self, network: Arc<dyn Network>) -> io::Result<()> {
         let listener = network.bind(self.inner.config.listen.clone()).await?;
         self.run_on(network, listener).await
@@ -172,7 +165,7 @@ impl ResourceServer {
         let mut state = ConnState::default();
         let reason = loop {
             if sender.is_closed() {
-                break crate::chat::WRITER_STOPPED.to_owned();
+                break crate::net::WRITER_STOPPED.to_owned();
             }
             // A client that says nothing (or stops in the middle of a frame) must not hold a
             // connection, and a file descriptor, for ever.
