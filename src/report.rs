@@ -74,6 +74,17 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
         outcome.wall_time.as_secs_f64(),
         records.len()
     );
+    let fired = outcome
+        .faults
+        .iter()
+        .filter(|f| !f.fired_ms.is_empty())
+        .count();
+    if !outcome.faults.is_empty() {
+        let _ = writeln!(out, "faults    fired {fired} of {}", outcome.faults.len());
+        for fault in &outcome.faults {
+            let _ = writeln!(out, "fault     {}: {}", fault.name, fault.summary());
+        }
+    }
     for verdict in &outcome.verdicts {
         match &verdict.violation {
             None => {

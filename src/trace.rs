@@ -242,6 +242,34 @@ pub enum Event {
     HostFailed {
         error: String,
     },
+    /// The world's account, at the end of a run, of one scenario action: when it was due, when
+    /// its user carried it out, and when it reached a final outcome (`outcome`), or what it was
+    /// still waiting for. The `liveness` oracle judges these.
+    ActionOutcome {
+        user: i32,
+        action: String,
+        at_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        performed_ms: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        finished_ms: Option<u64>,
+        outcome: String,
+    },
+    /// The world's account of the faults: the last moment a fault healed (the last heal, release,
+    /// restart completion, `disk_ok` or end of a frame fault's window) and how long every action
+    /// may take after it.
+    LivenessBound {
+        last_heal_ms: u64,
+        liveness_ms: u64,
+    },
+    /// At the end of a run, one scenario fault: how many times it fired (0: never) and the
+    /// first few of those times.
+    FaultOutcome {
+        fault: String,
+        optional: bool,
+        fired: usize,
+        times_ms: Vec<u64>,
+    },
 
     // --- the world, at the end of a run: final state read from the stores ---
     FinalMessage {
@@ -359,6 +387,18 @@ pub struct SimTrace {
 impl SimTrace {
     pub fn records(&self) -> Vec<Record> {
         self.records.lock().unwrap().clone()
+    }
+
+    /// The records from index `cursor` on: a reader that keeps its cursor reads each record once,
+    /// so following the trace costs time linear in its length.
+    pub fn since(&self, cursor: usize) -> Vec<Record> {
+        let records = self.records.lock().unwrap();
+        records.get(cursor..).unwrap_or_default().to_vec()
+    }
+
+    /// Takes the records out, leaving the trace empty (the world's end of a run).
+    pub fn take(&self) -> Vec<Record> {
+        std::mem::take(&mut *self.records.lock().unwrap())
     }
 
     /// Records an event at an explicit time (the world's own end-of-run events).

@@ -67,6 +67,11 @@ impl FaultProxy {
         })
     }
 
+    /// For each of its rules, in order, the times (ms) the rule applied to a frame.
+    pub fn fired(&self) -> Vec<Vec<u64>> {
+        self.rules.lock().unwrap().fired()
+    }
+
     /// Closes every connection this proxy carries; both ends see the stream end.
     pub fn reset(&self) {
         *self.resets.lock().unwrap().entry(None).or_default() += 1;

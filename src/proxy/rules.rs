@@ -10,6 +10,8 @@ use std::time::Duration;
 pub struct FrameRule {
     pub fault: FrameFault,
     seen: u32,
+    /// When the rule applied to a frame, in the proxy's milliseconds.
+    fired_ms: Vec<u64>,
 }
 
 /// The rules of one proxy, checked in order; the first that applies decides.
@@ -24,7 +26,11 @@ impl RuleSet {
         RuleSet {
             rules: faults
                 .into_iter()
-                .map(|fault| FrameRule { fault, seen: 0 })
+                .map(|fault| FrameRule {
+                    fault,
+                    seen: 0,
+                    fired_ms: Vec::new(),
+                })
                 .collect(),
             start: None,
         }
@@ -38,6 +44,11 @@ impl RuleSet {
         }
         let start = *self.start.get_or_insert_with(tokio::time::Instant::now);
         start.elapsed().as_millis() as u64
+    }
+
+    /// For each rule, in order, the times it applied to a frame.
+    pub fn fired(&self) -> Vec<Vec<u64>> {
+        self.rules.iter().map(|r| r.fired_ms.clone()).collect()
     }
 
     /// What to do with `frame`, if any rule applies: the action and, for a delay, how long.
@@ -73,6 +84,7 @@ impl RuleSet {
             rule.seen += 1;
             let applies = rule.seen >= f.nth && (f.count == 0 || rule.seen < f.nth + f.count);
             if applies {
+                rule.fired_ms.push(now);
                 return Some(&rule.fault);
             }
         }
@@ -98,6 +110,7 @@ mod tests {
             until_ms: None,
             delay_ms: 0,
             set: Default::default(),
+            optional: false,
         }
     }
 

@@ -15,6 +15,9 @@ pub struct FaultSpec {
     /// Wait this long after the time or the trigger.
     #[serde(default)]
     pub delay_ms: u64,
+    /// The fault may legitimately never fire (otherwise a fault that never fired fails the run).
+    #[serde(default)]
+    pub optional: bool,
     #[serde(flatten)]
     pub kind: FaultKind,
 }
@@ -153,6 +156,9 @@ pub struct FrameFault {
     /// `set = { name = "../escape.png" }` or `set = { uid = 1 }`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub set: BTreeMap<String, serde_json::Value>,
+    /// The fault may legitimately match no frame (otherwise one that matched none fails the run).
+    #[serde(default)]
+    pub optional: bool,
 }
 
 impl FaultKind {

@@ -29,6 +29,9 @@ pub struct Scenario {
     /// Simulated seconds after which an unfinished run stops and fails its liveness check.
     #[serde(default = "default_time_limit")]
     pub time_limit_s: u64,
+    /// Every action must finish within this many simulated seconds after the last fault heals.
+    #[serde(default = "default_liveness")]
+    pub liveness_s: u64,
     #[serde(default)]
     pub link: Link,
     pub users: Vec<UserSpec>,
@@ -87,6 +90,10 @@ fn default_seed() -> u64 {
 
 fn default_time_limit() -> u64 {
     300
+}
+
+fn default_liveness() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]

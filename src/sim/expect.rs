@@ -2,8 +2,13 @@
 //! every other oracle must hold, and the named files must end as stated.
 //!
 //! A run with only some of the seed's quirks (`--quirk`) is judged against the seed's expectation
-//! as an upper bound: it may break any oracle the whole seed breaks, and nothing else. That answers
-//! the question `--quirk` is for: does this quirk explain (part of) what the seed does?
+//! as an upper bound that must be reached at least once: it may break any oracle the whole seed
+//! breaks, and nothing else, and it must break at least one of them. That answers the question
+//! `--quirk` is for: does this quirk explain (part of) what the seed does? A quirk run that shows
+//! nothing fails, because it reproduced nothing.
+//!
+//! Whatever the profile, every fault the scenario declares must have fired (unless it says
+//! `optional = true`): a fault that never fired tested nothing.
 
 use super::oracles::Verdict;
 use crate::scenario::Expectation;
@@ -39,7 +44,7 @@ pub fn check_expectation(
     verdicts: &[Verdict],
     records: &[Record],
 ) -> ExpectationResult {
-    let mut unmet = Vec::new();
+    let mut unmet = unfired_faults(records);
     for verdict in verdicts {
         let want_violated = expect.violated.iter().any(|o| o == verdict.oracle);
         match (&verdict.violation, want_violated) {
@@ -55,6 +60,15 @@ pub fn check_expectation(
         }
     }
     if strictness == Strictness::AtMost {
+        let reproduced = verdicts
+            .iter()
+            .any(|v| v.violation.is_some() && expect.violated.iter().any(|o| o == v.oracle));
+        if !reproduced {
+            unmet.push(format!(
+                "the quirk reproduced nothing: none of the oracles the seed violates ({}) was violated",
+                expect.violated.join(", ")
+            ));
+        }
         return ExpectationResult { unmet };
     }
     let source_md5 = |file: &str| {
@@ -91,6 +105,24 @@ pub fn check_expectation(
     ExpectationResult { unmet }
 }
 
+/// Every non-optional fault that never fired, from the world's `FaultOutcome` records.
+fn unfired_faults(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::FaultOutcome {
+                fault,
+                optional: false,
+                fired: 0,
+                ..
+            } => Some(format!(
+                "{fault} never fired (it tested nothing; mark it `optional = true` if that is allowed)"
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,11 +153,47 @@ mod tests {
             ["oracle notify was expected to be violated but holds"]
         );
         assert!(check_expectation(&seed, Strictness::AtMost, &only_liveness, &[]).met());
+        let nothing = [verdict("liveness", false), verdict("notify", false)];
+        let reproduced_nothing = check_expectation(&seed, Strictness::AtMost, &nothing, &[]);
+        assert_eq!(
+            reproduced_nothing.unmet,
+            ["the quirk reproduced nothing: none of the oracles the seed violates (liveness, notify) was violated"]
+        );
         let window_too = [verdict("liveness", true), verdict("window", true)];
         let at_most = check_expectation(&seed, Strictness::AtMost, &window_too, &[]);
         assert_eq!(
             at_most.unmet,
             ["oracle window is violated at 5 ms on chat: broken"]
         );
+    }
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+
+    fn outcome(fault: &str, optional: bool, fired: usize) -> Record {
+        Record {
+            t_ms: 9,
+            host: "world".into(),
+            event: Event::FaultOutcome {
+                fault: fault.into(),
+                optional,
+                fired,
+                times_ms: vec![5; fired],
+            },
+        }
+    }
+
+    #[test]
+    fn a_fault_that_never_fired_fails_the_run_unless_optional() {
+        let records = [
+            outcome("fault 1 (crash resource)", false, 1),
+            outcome("fault 2 (heal user1 <-> chat)", false, 0),
+            outcome("frame fault 1 (drop)", true, 0),
+        ];
+        let result = check_expectation(&Expectation::default(), Strictness::Exact, &[], &records);
+        assert_eq!(result.unmet.len(), 1, "{:?}", result.unmet);
+        assert!(result.unmet[0].starts_with("fault 2 (heal user1 <-> chat) never fired"));
     }
 }

@@ -17,6 +17,52 @@ struct Pending {
     trigger: Option<(Trigger, u32)>,
     delay: Duration,
     fired: bool,
+    /// Its place in the scenario's `[[faults]]`; `None` for the bounce that completes a restart.
+    spec: Option<usize>,
+}
+
+/// What became of one scenario fault, for the report and the expectation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FaultRecord {
+    /// `fault 2 (crash resource)` or `frame fault 1 (drop)`.
+    pub name: String,
+    pub optional: bool,
+    pub fired_ms: Vec<u64>,
+}
+
+/// How many of a fault's firing times its trace record lists.
+const TIMES_LISTED: usize = 8;
+
+impl FaultRecord {
+    pub fn event(&self) -> Event {
+        Event::FaultOutcome {
+            fault: self.name.clone(),
+            optional: self.optional,
+            fired: self.fired_ms.len(),
+            times_ms: self.fired_ms.iter().take(TIMES_LISTED).copied().collect(),
+        }
+    }
+
+    /// `fired at 1200 ms`, `fired 3 times: 100, 200, 300 ms`, `never fired (optional)`.
+    pub fn summary(&self) -> String {
+        let times: Vec<String> = self
+            .fired_ms
+            .iter()
+            .take(TIMES_LISTED)
+            .map(u64::to_string)
+            .collect();
+        let more = if self.fired_ms.len() > TIMES_LISTED {
+            ", ..."
+        } else {
+            ""
+        };
+        match self.fired_ms.len() {
+            0 if self.optional => "never fired (optional)".to_owned(),
+            0 => "NEVER FIRED".to_owned(),
+            1 => format!("fired at {} ms", times[0]),
+            n => format!("fired {n} times: {}{more} ms", times.join(", ")),
+        }
+    }
 }
 
 /// What faults act on.
@@ -28,23 +74,31 @@ pub(super) struct Targets<'a> {
 
 pub(super) struct Schedule {
     pending: Vec<Pending>,
-    /// How many trace records the triggers have looked at.
-    cursor: usize,
+    /// For each scenario fault, the times it fired.
+    fired: Vec<Vec<u64>>,
+    /// When a fault last healed or ended (see `Event::LivenessBound`).
+    last_heal: Duration,
 }
 
 impl Schedule {
     pub fn new(specs: &[FaultSpec]) -> Self {
         let pending = specs
             .iter()
-            .map(|spec| Pending {
+            .enumerate()
+            .map(|(index, spec)| Pending {
                 kind: spec.kind.clone(),
                 due: spec.at_ms.map(|t| Duration::from_millis(t + spec.delay_ms)),
                 trigger: spec.after.clone().map(|t| (t, 0)),
                 delay: Duration::from_millis(spec.delay_ms),
                 fired: false,
+                spec: Some(index),
             })
             .collect();
-        Schedule { pending, cursor: 0 }
+        Schedule {
+            pending,
+            fired: vec![Vec::new(); specs.len()],
+            last_heal: Duration::ZERO,
+        }
     }
 
     /// True while a fault with a known time has not fired: the run must not end before it.
@@ -52,53 +106,83 @@ impl Schedule {
         self.pending.iter().any(|p| !p.fired && p.due.is_some())
     }
 
-    /// Arms triggers that new records match, then fires every fault that is due.
+    /// The last moment a fault fired or healed.
+    pub fn last_heal(&self) -> Duration {
+        self.last_heal
+    }
+
+    /// What became of each scenario fault.
+    pub fn records(&self, specs: &[FaultSpec]) -> Vec<FaultRecord> {
+        specs
+            .iter()
+            .zip(&self.fired)
+            .enumerate()
+            .map(|(index, (spec, fired))| FaultRecord {
+                name: format!("fault {} ({})", index + 1, describe(&spec.kind)),
+                optional: spec.optional,
+                fired_ms: fired.clone(),
+            })
+            .collect()
+    }
+
+    /// Arms triggers that `new_records` (the records since the last call) match, then fires
+    /// every fault that is due.
     pub fn advance(
         &mut self,
         sim: &mut turmoil::Sim<'_>,
         now: Duration,
-        records: &[Record],
+        new_records: &[Record],
         targets: &Targets<'_>,
     ) {
-        for record in &records[self.cursor.min(records.len())..] {
-            for pending in self
-                .pending
-                .iter_mut()
-                .filter(|p| p.due.is_none() && !p.fired)
-            {
-                if let Some((trigger, seen)) = pending.trigger.as_mut() {
-                    if matches(trigger, record) {
-                        *seen += 1;
-                        if *seen == trigger.nth {
-                            pending.due = Some(Duration::from_millis(record.t_ms) + pending.delay);
-                        }
-                    }
-                }
-            }
+        if self.pending.iter().any(|p| p.due.is_none() && !p.fired) {
+            self.arm_triggers(new_records);
         }
-        self.cursor = records.len();
         let mut follow_ups = Vec::new();
         for pending in self.pending.iter_mut() {
             if pending.fired || pending.due.is_none_or(|due| due > now) {
                 continue;
             }
             pending.fired = true;
+            if let Some(index) = pending.spec {
+                self.fired[index].push(now.as_millis() as u64);
+            }
+            self.last_heal = self.last_heal.max(now);
             if let Some(next) = apply(sim, &pending.kind, targets, now) {
                 follow_ups.push(next);
             }
         }
         self.pending.extend(follow_ups);
     }
+
+    /// Gives each record to every trigger still waiting; each record is serialised once.
+    fn arm_triggers(&mut self, new_records: &[Record]) {
+        for record in new_records {
+            let mut value = None;
+            for pending in self
+                .pending
+                .iter_mut()
+                .filter(|p| p.due.is_none() && !p.fired)
+            {
+                let Some((trigger, seen)) = pending.trigger.as_mut() else {
+                    continue;
+                };
+                let value = value.get_or_insert_with(|| serde_json::to_value(record).ok());
+                if value.as_ref().is_some_and(|v| matches(trigger, record, v)) {
+                    *seen += 1;
+                    if *seen == trigger.nth {
+                        pending.due = Some(Duration::from_millis(record.t_ms) + pending.delay);
+                    }
+                }
+            }
+        }
+    }
 }
 
-/// Does `record` match the trigger's event tag, host and fields?
-fn matches(trigger: &Trigger, record: &Record) -> bool {
+/// Does `record` (serialised as `value`) match the trigger's event tag, host and fields?
+fn matches(trigger: &Trigger, record: &Record, value: &serde_json::Value) -> bool {
     if trigger.host.as_ref().is_some_and(|h| *h != record.host) {
         return false;
     }
-    let Ok(value) = serde_json::to_value(record) else {
-        return false;
-    };
     if value.get("event").and_then(|e| e.as_str()) != Some(trigger.event.as_str()) {
         return false;
     }
@@ -173,6 +257,7 @@ fn apply(
                 trigger: None,
                 delay: Duration::ZERO,
                 fired: false,
+                spec: None,
             });
             format!("{host} crashed, restarts in {after_ms} ms")
         }
@@ -198,4 +283,22 @@ fn apply(
         },
     );
     follow_up
+}
+
+/// A fault in a few words, for the report: `crash resource`, `partition user1 -> chat`.
+pub fn describe(kind: &FaultKind) -> String {
+    let name = kind.name();
+    match kind {
+        FaultKind::Partition { a, b, oneway } | FaultKind::Heal { a, b, oneway } => {
+            let arrow = if *oneway { "->" } else { "<->" };
+            format!("{name} {a} {arrow} {b}")
+        }
+        FaultKind::Hold { a, b } | FaultKind::Release { a, b } => format!("{name} {a} <-> {b}"),
+        FaultKind::Reset { host } | FaultKind::Crash { host } | FaultKind::Bounce { host } => {
+            format!("{name} {host}")
+        }
+        FaultKind::Restart { host, after_ms } => format!("{name} {host} after {after_ms} ms"),
+        FaultKind::DiskError { count } => format!("{name} x{count}"),
+        FaultKind::DiskFull | FaultKind::DiskOk => name.to_owned(),
+    }
 }

@@ -4,13 +4,14 @@
 //! stops when every transfer has settled or the time limit passes, records the final state of
 //! the stores, and hands the trace to the oracles.
 
+mod books;
 mod expect;
 mod faults;
 pub mod oracles;
 mod panics;
-mod settle;
 
 pub use expect::{check_expectation, ExpectationResult, Strictness};
+pub use faults::FaultRecord;
 
 use crate::chat::{ChatConfig, ChatServer};
 use crate::client::{Client, ClientConfig, SourceFile};
@@ -28,6 +29,7 @@ use crate::store::{
 };
 use crate::trace::{Event, Record, SimTrace, Tracer};
 use crate::users::{User, Users};
+use books::{ActionLog, Books};
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use oracles::Verdict;
@@ -41,7 +43,7 @@ pub const RESOURCE_HOST: &str = "resource";
 const CHAT_PORT: u16 = 8090;
 const GRPC_PORT: u16 = 50051;
 const RESOURCE_PORT: u16 = 8091;
-/// How often the world looks at the trace to see whether the run has settled.
+/// How often the world looks at its books to see whether the run has settled.
 const SETTLE_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 pub fn user_host(uid: i32) -> String {
@@ -92,6 +94,8 @@ pub struct Outcome {
     /// Everything settled before the time limit.
     pub settled: bool,
     pub verdicts: Vec<Verdict>,
+    /// Every scenario fault and when it fired.
+    pub faults: Vec<FaultRecord>,
     /// The scenario's expectation for this profile, checked against the verdicts and the trace.
     pub expectation: ExpectationResult,
 }
@@ -117,17 +121,283 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
 /// Runs `scenario` and judges the trace.
 pub fn run_with(scenario: &Scenario, options: &RunOptions) -> Outcome {
     let wall_start = Instant::now();
-    let seed = options.seed;
-    let trace = Arc::new(SimTrace::default());
-    let limit = Duration::from_secs(scenario.time_limit_s);
-    let users = Users::new(scenario.users.iter().map(|u| User {
-        uid: u.uid,
-        token: u.token(),
-        name: u.name(),
-    }));
+    let mut world = World::build(scenario, options);
+    world.step_until_settled();
+    world.finish(wall_start)
+}
 
+/// A scenario made into turmoil hosts, with the books the world keeps on them.
+struct World<'a> {
+    scenario: &'a Scenario,
+    options: RunOptions,
+    sim: turmoil::Sim<'static>,
+    trace: Arc<SimTrace>,
+    /// How far the world has read the trace.
+    cursor: usize,
+    messages: Arc<MemoryMessages>,
+    disk: Arc<DiskFaults>,
+    finish_tx: tokio::sync::watch::Sender<bool>,
+    /// Each user host's fault proxy, and the scenario's indices of the frame faults it applies.
+    proxies: BTreeMap<String, Arc<FaultProxy>>,
+    frame_fault_indices: BTreeMap<String, Vec<usize>>,
+    schedule: faults::Schedule,
+    log: Arc<ActionLog>,
+    books: Books,
+    settled: bool,
+}
+
+impl<'a> World<'a> {
+    fn build(scenario: &'a Scenario, options: &RunOptions) -> Self {
+        let trace = Arc::new(SimTrace::default());
+        let steps = scenario.steps();
+        record_sources(&trace, &steps, options.seed);
+        let mut sim = turmoil_builder(scenario, options.seed).build();
+        // The message table and the upload state live outside the server hosts, as upstream
+        // keeps them in MySQL and Redis: a crash of a server does not lose them.
+        let messages = Arc::new(MemoryMessages::default());
+        let uploads = Arc::new(MemoryUploads::default());
+        let disk = Arc::new(DiskFaults::default());
+        let (finish_tx, finish_rx) = tokio::sync::watch::channel(false);
+        let users = scenario_users(scenario);
+        add_chat_host(&mut sim, &trace, &users, &messages, &options.profile);
+        add_resource_host(
+            &mut sim,
+            &trace,
+            &users,
+            (&uploads, &disk),
+            &options.profile,
+            finish_rx,
+        );
+        let log = Arc::new(ActionLog::default());
+        let mut world = World {
+            scenario,
+            options: options.clone(),
+            sim,
+            trace,
+            cursor: 0,
+            messages,
+            disk,
+            finish_tx,
+            proxies: BTreeMap::new(),
+            frame_fault_indices: BTreeMap::new(),
+            schedule: faults::Schedule::new(&scenario.faults),
+            books: Books::new(&steps),
+            log,
+            settled: false,
+        };
+        world.add_user_hosts(&steps);
+        world
+    }
+
+    /// One host per user: the client behind its own fault proxy, playing its script.
+    fn add_user_hosts(&mut self, steps: &[(u64, i32, Step)]) {
+        let chat_addr = format!("{CHAT_HOST}:{CHAT_PORT}");
+        let resource_addr = format!("{RESOURCE_HOST}:{RESOURCE_PORT}");
+        let framings: BTreeMap<String, Framing> = [
+            (chat_addr.clone(), Framing::Chat),
+            (resource_addr.clone(), Framing::Resource),
+        ]
+        .into_iter()
+        .collect();
+        let bandwidth_bps = self.scenario.link.bandwidth_kbps.map(|k| k * 1000);
+        let seed = self.options.seed;
+        for spec in &self.scenario.users {
+            let uid = spec.uid;
+            let host = user_host(uid);
+            let (indices, faults): (Vec<usize>, Vec<_>) = self
+                .scenario
+                .frame_faults
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.user.is_none_or(|u| u == uid))
+                .map(|(i, f)| (i, f.clone()))
+                .unzip();
+            let proxy = FaultProxy::new(
+                framings.clone(),
+                RuleSet::new(faults),
+                bandwidth_bps,
+                Tracer::new(&host, self.trace.clone()),
+            );
+            self.proxies.insert(host.clone(), proxy.clone());
+            self.frame_fault_indices.insert(host.clone(), indices);
+            let mut config = ClientConfig::new(uid, &spec.token(), &chat_addr, &resource_addr);
+            config.profile = self.options.profile.clone();
+            let script: Vec<(usize, u64, Step)> = steps
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, user, _))| *user == uid)
+                .map(|(index, (t, _, step))| (index, *t, step.clone()))
+                .collect();
+            let (trace, log) = (self.trace.clone(), self.log.clone());
+            self.sim.host(host.as_str(), move || {
+                let tracer = Tracer::new(&user_host(uid), trace.clone());
+                let network = proxy.network(Arc::new(TurmoilNetwork));
+                play(
+                    config.clone(),
+                    network,
+                    script.clone(),
+                    tracer,
+                    seed,
+                    log.clone(),
+                )
+            });
+        }
+    }
+
+    /// Steps the simulation, firing faults and keeping the books, until every action has a final
+    /// outcome and no timed fault is still to come, or the time limit.
+    fn step_until_settled(&mut self) {
+        let limit = Duration::from_secs(self.scenario.time_limit_s);
+        let _panics = panics::capture(self.trace.clone());
+        let mut next_check = SETTLE_CHECK_EVERY;
+        while self.sim.elapsed() < limit {
+            if let Err(err) = self.sim.step() {
+                let error = err.to_string();
+                self.trace
+                    .record_at(self.sim.elapsed(), "world", Event::HostFailed { error });
+                return;
+            }
+            let now = self.sim.elapsed();
+            let new_records = self.trace.since(self.cursor);
+            self.cursor += new_records.len();
+            let targets = faults::Targets {
+                proxies: &self.proxies,
+                disk: &self.disk,
+                trace: &self.trace,
+            };
+            self.schedule
+                .advance(&mut self.sim, now, &new_records, &targets);
+            self.books.update(&new_records, &self.log);
+            if now >= next_check {
+                next_check += SETTLE_CHECK_EVERY;
+                if !self.schedule.has_due() && self.books.settled() {
+                    self.settled = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads the final state of the stores into the trace, writes the world's own account of the
+    /// actions and faults, and judges the run.
+    fn finish(mut self, wall_start: Instant) -> Outcome {
+        let _panics = panics::capture(self.trace.clone());
+        // The resource host's auditor reads the simulated disk; a crashed resource host is
+        // started again first so its disk can be read.
+        if !self.sim.is_host_running(RESOURCE_HOST) {
+            self.sim.bounce(RESOURCE_HOST);
+        }
+        let _ = self.finish_tx.send(true);
+        for _ in 0..10 {
+            if self.sim.step().is_err() {
+                break;
+            }
+        }
+        let end = self.sim.elapsed();
+        self.record_final_messages(end);
+        let faults = self.fault_records();
+        self.record_accounts(end, &faults);
+        drop(_panics);
+        let records = self.trace.take();
+        let verdicts = oracles::judge(&records, self.settled);
+        let profile = &self.options.profile;
+        let strictness = if profile.is_reference() || *profile == Profile::seed() {
+            Strictness::Exact
+        } else {
+            Strictness::AtMost
+        };
+        let expectation = check_expectation(
+            self.scenario.expect.for_profile(profile),
+            strictness,
+            &verdicts,
+            &records,
+        );
+        Outcome {
+            seed: self.options.seed,
+            profile: profile.clone(),
+            records,
+            sim_time: end,
+            wall_time: wall_start.elapsed(),
+            settled: self.settled,
+            verdicts,
+            faults,
+            expectation,
+        }
+    }
+
+    fn record_final_messages(&self, end: Duration) {
+        for stored in self.messages.all().unwrap_or_default() {
+            let m = &stored.message;
+            self.trace.record_at(
+                end,
+                CHAT_HOST,
+                Event::FinalMessage {
+                    message_id: stored.message_id,
+                    from: m.sender_id,
+                    to: m.recv_id,
+                    msg_type: m.msg_type,
+                    status: m.status,
+                    content: m.content.clone(),
+                },
+            );
+        }
+    }
+
+    /// Every scenario fault, host and frame faults alike, with the times it fired.
+    fn fault_records(&self) -> Vec<FaultRecord> {
+        let mut frame_fired: Vec<Vec<u64>> = vec![Vec::new(); self.scenario.frame_faults.len()];
+        for (host, proxy) in &self.proxies {
+            for (index, fired) in self.frame_fault_indices[host].iter().zip(proxy.fired()) {
+                frame_fired[*index].extend(fired);
+            }
+        }
+        let frames = self
+            .scenario
+            .frame_faults
+            .iter()
+            .zip(frame_fired)
+            .enumerate()
+            .map(|(index, (fault, mut fired_ms))| {
+                fired_ms.sort_unstable();
+                FaultRecord {
+                    name: format!("frame fault {} ({:?})", index + 1, fault.action).to_lowercase(),
+                    optional: fault.optional,
+                    fired_ms,
+                }
+            });
+        self.schedule
+            .records(&self.scenario.faults)
+            .into_iter()
+            .chain(frames)
+            .collect()
+    }
+
+    /// The world's account of the run: one record per action, the liveness bound, one record
+    /// per fault. The oracles and the expectation judge these like any other trace record.
+    fn record_accounts(&self, end: Duration, faults: &[FaultRecord]) {
+        for (host, event) in self.books.outcomes(&self.log) {
+            self.trace.record_at(end, &host, event);
+        }
+        let frames_ended = faults.iter().filter_map(|f| f.fired_ms.last()).max();
+        let last_heal_ms =
+            (self.schedule.last_heal().as_millis() as u64).max(frames_ended.copied().unwrap_or(0));
+        let liveness = Event::LivenessBound {
+            last_heal_ms,
+            liveness_ms: self.scenario.liveness_s * 1000,
+        };
+        self.trace.record_at(end, "world", liveness);
+        for fault in faults {
+            self.trace.record_at(end, "world", fault.event());
+        }
+    }
+}
+
+/// turmoil, set up for this scenario and seed.
+fn turmoil_builder(scenario: &Scenario, seed: u64) -> turmoil::Builder {
+    let limit = Duration::from_secs(scenario.time_limit_s);
     let [min_latency, max_latency] = scenario.link.latency_ms;
-    let mut sim = turmoil::Builder::new()
+    let mut builder = turmoil::Builder::new();
+    builder
         .rng_seed(seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(SIM_EPOCH_SECS))
         // The world stops stepping at the limit itself; turmoil's own limit is only a backstop.
@@ -136,11 +406,21 @@ pub fn run_with(scenario: &Scenario, options: &RunOptions) -> Outcome {
         .min_message_latency(Duration::from_millis(min_latency))
         .max_message_latency(Duration::from_millis(max_latency))
         // Counts segments, not bytes; generous so that no party deadlocks on a full pipe.
-        .tcp_capacity(4096)
-        .build();
+        .tcp_capacity(4096);
+    builder
+}
 
-    let steps = scenario.steps();
-    for (t, user, step) in &steps {
+fn scenario_users(scenario: &Scenario) -> Users {
+    Users::new(scenario.users.iter().map(|u| User {
+        uid: u.uid,
+        token: u.token(),
+        name: u.name(),
+    }))
+}
+
+/// One `SourceFile` record per scenario image: what the integrity oracles compare against.
+fn record_sources(trace: &SimTrace, steps: &[(u64, i32, Step)], seed: u64) {
+    for (t, user, step) in steps {
         if let Step::Image { name, size, .. } = step {
             let data = image_bytes(seed, name, *size);
             trace.record_at(
@@ -155,200 +435,83 @@ pub fn run_with(scenario: &Scenario, options: &RunOptions) -> Outcome {
             );
         }
     }
+}
 
-    // The message table and the upload state live outside the server hosts, as upstream keeps
-    // them in MySQL and Redis: a crash of a server does not lose them.
-    let messages = Arc::new(MemoryMessages::default());
-    let uploads = Arc::new(MemoryUploads::default());
-    let disk = Arc::new(DiskFaults::default());
-    let (finish_tx, finish_rx) = tokio::sync::watch::channel(false);
-    let profile = options.profile.clone();
-
-    {
-        let (trace, users, messages, profile) = (
-            trace.clone(),
+fn add_chat_host(
+    sim: &mut turmoil::Sim<'static>,
+    trace: &Arc<SimTrace>,
+    users: &Users,
+    messages: &Arc<MemoryMessages>,
+    profile: &Profile,
+) {
+    let (trace, users, messages, profile) = (
+        trace.clone(),
+        users.clone(),
+        messages.clone(),
+        profile.clone(),
+    );
+    sim.host(CHAT_HOST, move || {
+        let server = ChatServer::new(
+            ChatConfig {
+                listen: format!("0.0.0.0:{CHAT_PORT}"),
+                grpc_listen: format!("0.0.0.0:{GRPC_PORT}"),
+                profile: profile.clone(),
+                ..ChatConfig::default()
+            },
             users.clone(),
             messages.clone(),
-            profile.clone(),
+            Arc::new(SimClock::default()),
+            Tracer::new(CHAT_HOST, trace.clone()),
         );
-        sim.host(CHAT_HOST, move || {
-            let server = ChatServer::new(
-                ChatConfig {
-                    listen: format!("0.0.0.0:{CHAT_PORT}"),
-                    grpc_listen: format!("0.0.0.0:{GRPC_PORT}"),
-                    profile: profile.clone(),
-                    ..ChatConfig::default()
-                },
-                users.clone(),
-                messages.clone(),
-                Arc::new(SimClock::default()),
-                Tracer::new(CHAT_HOST, trace.clone()),
-            );
-            async move {
-                server.run(Arc::new(TurmoilNetwork)).await?;
-                Ok(())
-            }
-        });
-    }
-    {
-        let (trace, users, uploads, disk) =
-            (trace.clone(), users.clone(), uploads.clone(), disk.clone());
-        sim.host(RESOURCE_HOST, move || {
-            let tracer = Tracer::new(RESOURCE_HOST, trace.clone());
-            let disk_files: Arc<dyn FileStore> = Arc::new(SimFiles::new("/data"));
-            let files: Arc<dyn FileStore> = Arc::new(FaultyFiles::new(
-                disk_files.clone(),
-                disk.clone(),
-                tracer.clone(),
-            ));
-            let server = ResourceServer::new(
-                ResourceConfig {
-                    listen: format!("0.0.0.0:{RESOURCE_PORT}"),
-                    chat_grpc: format!("{CHAT_HOST}:{GRPC_PORT}"),
-                    profile: profile.clone(),
-                    ..ResourceConfig::default()
-                },
-                users.clone(),
-                files,
-                uploads.clone(),
-                tracer.clone(),
-            );
-            let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
-            async move {
-                tokio::spawn(auditor);
-                server.run(Arc::new(TurmoilNetwork)).await?;
-                Ok(())
-            }
-        });
-    }
-
-    let chat_addr = format!("{CHAT_HOST}:{CHAT_PORT}");
-    let resource_addr = format!("{RESOURCE_HOST}:{RESOURCE_PORT}");
-    let framings: BTreeMap<String, Framing> = [
-        (chat_addr.clone(), Framing::Chat),
-        (resource_addr.clone(), Framing::Resource),
-    ]
-    .into_iter()
-    .collect();
-    let bandwidth_bps = scenario.link.bandwidth_kbps.map(|k| k * 1000);
-    let mut proxies = BTreeMap::new();
-    for spec in &scenario.users {
-        let uid = spec.uid;
-        let host = user_host(uid);
-        let rules = RuleSet::new(
-            scenario
-                .frame_faults
-                .iter()
-                .filter(|f| f.user.is_none_or(|u| u == uid))
-                .cloned(),
-        );
-        let proxy = FaultProxy::new(
-            framings.clone(),
-            rules,
-            bandwidth_bps,
-            Tracer::new(&host, trace.clone()),
-        );
-        proxies.insert(host.clone(), proxy.clone());
-        let mut config = ClientConfig::new(uid, &spec.token(), &chat_addr, &resource_addr);
-        config.profile = options.profile.clone();
-        let script: Vec<(u64, Step)> = steps
-            .iter()
-            .filter(|(_, user, _)| *user == uid)
-            .map(|(t, _, step)| (*t, step.clone()))
-            .collect();
-        let trace = trace.clone();
-        sim.host(host.as_str(), move || {
-            let tracer = Tracer::new(&user_host(uid), trace.clone());
-            let network = proxy.network(Arc::new(TurmoilNetwork));
-            play(config.clone(), network, script.clone(), tracer, seed)
-        });
-    }
-
-    let _panics = panics::capture(trace.clone());
-    let mut schedule = faults::Schedule::new(&scenario.faults);
-    let last_action = steps.iter().map(|(t, _, _)| *t).max().unwrap_or(0);
-    let mut settled = false;
-    let mut next_check = SETTLE_CHECK_EVERY;
-    let mut host_error = None;
-    while sim.elapsed() < limit {
-        if let Err(err) = sim.step() {
-            host_error = Some(err.to_string());
-            break;
+        async move {
+            server.run(Arc::new(TurmoilNetwork)).await?;
+            Ok(())
         }
-        let now = sim.elapsed();
-        let records = trace.records();
-        let targets = faults::Targets {
-            proxies: &proxies,
-            disk: &disk,
-            trace: &trace,
-        };
-        schedule.advance(&mut sim, now, &records, &targets);
-        if now >= next_check {
-            next_check += SETTLE_CHECK_EVERY;
-            if now > Duration::from_millis(last_action)
-                && !schedule.has_due()
-                && settle::settled(&records)
-            {
-                settled = true;
-                break;
-            }
-        }
-    }
-    if let Some(error) = host_error {
-        trace.record_at(sim.elapsed(), "world", Event::HostFailed { error });
-    }
+    });
+}
 
-    // Final state: the resource host's auditor reads the simulated disk; the chat store is plain.
-    // A crashed resource host is started again first so its disk can be read.
-    if !sim.is_host_running(RESOURCE_HOST) {
-        sim.bounce(RESOURCE_HOST);
-    }
-    let _ = finish_tx.send(true);
-    for _ in 0..10 {
-        if sim.step().is_err() {
-            break;
-        }
-    }
-    let end = sim.elapsed();
-    for stored in messages.all().unwrap_or_default() {
-        let m = &stored.message;
-        trace.record_at(
-            end,
-            CHAT_HOST,
-            Event::FinalMessage {
-                message_id: stored.message_id,
-                from: m.sender_id,
-                to: m.recv_id,
-                msg_type: m.msg_type,
-                status: m.status,
-                content: m.content.clone(),
-            },
-        );
-    }
-    drop(_panics);
-    let records = trace.records();
-    let verdicts = oracles::judge(&records, settled);
-    let strictness = if options.profile.is_reference() || options.profile == Profile::seed() {
-        Strictness::Exact
-    } else {
-        Strictness::AtMost
-    };
-    let expectation = check_expectation(
-        scenario.expect.for_profile(&options.profile),
-        strictness,
-        &verdicts,
-        &records,
+fn add_resource_host(
+    sim: &mut turmoil::Sim<'static>,
+    trace: &Arc<SimTrace>,
+    users: &Users,
+    (uploads, disk): (&Arc<MemoryUploads>, &Arc<DiskFaults>),
+    profile: &Profile,
+    finish_rx: tokio::sync::watch::Receiver<bool>,
+) {
+    let (trace, users, uploads, disk, profile) = (
+        trace.clone(),
+        users.clone(),
+        uploads.clone(),
+        disk.clone(),
+        profile.clone(),
     );
-    Outcome {
-        seed,
-        profile: options.profile.clone(),
-        records,
-        sim_time: end,
-        wall_time: wall_start.elapsed(),
-        settled,
-        verdicts,
-        expectation,
-    }
+    sim.host(RESOURCE_HOST, move || {
+        let tracer = Tracer::new(RESOURCE_HOST, trace.clone());
+        let disk_files: Arc<dyn FileStore> = Arc::new(SimFiles::new("/data"));
+        let files: Arc<dyn FileStore> = Arc::new(FaultyFiles::new(
+            disk_files.clone(),
+            disk.clone(),
+            tracer.clone(),
+        ));
+        let server = ResourceServer::new(
+            ResourceConfig {
+                listen: format!("0.0.0.0:{RESOURCE_PORT}"),
+                chat_grpc: format!("{CHAT_HOST}:{GRPC_PORT}"),
+                profile: profile.clone(),
+                ..ResourceConfig::default()
+            },
+            users.clone(),
+            files,
+            uploads.clone(),
+            tracer.clone(),
+        );
+        let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
+        async move {
+            tokio::spawn(auditor);
+            server.run(Arc::new(TurmoilNetwork)).await?;
+            Ok(())
+        }
+    });
 }
 
 /// A user's host: log in (retrying while the chat server is unreachable), then perform the
@@ -357,9 +520,10 @@ pub fn run_with(scenario: &Scenario, options: &RunOptions) -> Outcome {
 async fn play(
     config: ClientConfig,
     network: Arc<dyn Network>,
-    script: Vec<(u64, Step)>,
+    script: Vec<(usize, u64, Step)>,
     tracer: Tracer,
     seed: u64,
+    log: Arc<ActionLog>,
 ) -> turmoil::Result {
     let started = turmoil::sim_elapsed().unwrap_or_default();
     let mut config = config;
@@ -370,7 +534,7 @@ async fn play(
             Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     };
-    for (at_ms, step) in script {
+    for (index, at_ms, step) in script {
         let at = Duration::from_millis(at_ms);
         if at < started {
             continue;
@@ -379,6 +543,8 @@ async fn play(
         if at > now {
             tokio::time::sleep(at - now).await;
         }
+        let now = turmoil::sim_elapsed().unwrap_or_default();
+        log.mark(index, now.as_millis() as u64);
         match step {
             Step::Texts { to, contents } => client.send_texts(to, contents),
             Step::Image { to, size, name } => {

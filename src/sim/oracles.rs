@@ -196,10 +196,18 @@ pub fn purge(records: &[Record]) -> Option<Violation> {
     None
 }
 
-/// Every chunk acked to a client is, at the end, listed as stored and holds the source's bytes
-/// (checked for every upload the server still holds).
+/// Every chunk acked to a client is, at the end, listed as stored and holds the source's bytes.
+/// Only a file the server rejected on purpose (`upload_rejected`, e.g. an md5 mismatch that
+/// discards it) may have lost its record; any other acked upload the server no longer holds fails.
 pub fn durable_ack(records: &[Record]) -> Option<Violation> {
     let sources = source_chunk_hashes(records);
+    let rejected: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::UploadRejected { file, .. } => Some(file.as_str()),
+            _ => None,
+        })
+        .collect();
     let finals: BTreeMap<&str, (&Vec<u32>, &Vec<String>)> = records
         .iter()
         .filter_map(|r| match &r.event {
@@ -222,10 +230,17 @@ pub fn durable_ack(records: &[Record]) -> Option<Violation> {
         else {
             continue;
         };
-        let (Some(source), Some((received, stored))) =
-            (sources.get(file.as_str()), finals.get(file.as_str()))
-        else {
+        if rejected.contains(file.as_str()) {
             continue;
+        }
+        let Some(source) = sources.get(file.as_str()) else {
+            continue;
+        };
+        let Some((received, stored)) = finals.get(file.as_str()) else {
+            return Some(violation(
+                record,
+                format!("seq {seq} of {file} was acked but the server holds no upload of {file}"),
+            ));
         };
         let index = (*seq as usize).saturating_sub(1);
         if !received.contains(seq) {
@@ -659,27 +674,59 @@ fn inside_folder(path: &str, owner: i32) -> bool {
     parts.len() >= 2 && parts[0] == owner.to_string().as_str()
 }
 
-/// Every transfer finished before the time limit.
+/// Every action of the scenario was carried out and reached a final outcome within the liveness
+/// bound after the last fault healed (the world's `ActionOutcome` and `LivenessBound` records),
+/// and no download was given up. A trace without the world's account (a run cut short) falls back
+/// to "settled before the time limit".
 pub fn liveness(records: &[Record], settled: bool) -> Option<Violation> {
-    // A receiver that gave up has not finished the transfer, even if the run came to rest.
-    if let Some(failed) = records
-        .iter()
-        .find(|r| matches!(r.event, Event::DownloadFailed { .. }))
-    {
-        if let Event::DownloadFailed {
-            file,
-            error,
-            reason,
+    if let Some(violation) = download_given_up(records) {
+        return Some(violation);
+    }
+    let bound = records.iter().find_map(|r| match r.event {
+        Event::LivenessBound {
+            last_heal_ms,
+            liveness_ms,
+        } => Some((last_heal_ms, liveness_ms)),
+        _ => None,
+    });
+    let mut accounted = false;
+    for record in records {
+        let Event::ActionOutcome {
+            action,
+            at_ms,
+            performed_ms,
+            finished_ms,
+            outcome,
             ..
-        } = &failed.event
-        {
-            return Some(violation(
-                failed,
-                format!("the download of {file} was given up (error {error}: {reason})"),
-            ));
+        } = &record.event
+        else {
+            continue;
+        };
+        accounted = true;
+        let Some(finished) = finished_ms else {
+            let since = match performed_ms {
+                Some(t) => format!("carried out at {t} ms"),
+                None => format!("due at {at_ms} ms"),
+            };
+            let mut detail = format!("{action} ({since}) never finished: {outcome}");
+            append_unfinished(&mut detail, records, action);
+            return Some(violation(record, detail));
+        };
+        if let Some((last_heal_ms, liveness_ms)) = bound {
+            let deadline = (*at_ms).max(last_heal_ms) + liveness_ms;
+            if *finished > deadline {
+                return Some(violation(
+                    record,
+                    format!(
+                        "{action} finished at {finished} ms, after its bound of {deadline} ms \
+                         ({liveness_ms} ms after the later of its time, {at_ms} ms, and the \
+                         last fault's end, {last_heal_ms} ms)"
+                    ),
+                ));
+            }
         }
     }
-    if settled {
+    if settled || accounted {
         return None;
     }
     let last = records.last()?;
@@ -690,6 +737,41 @@ pub fn liveness(records: &[Record], settled: bool) -> Option<Violation> {
         detail.push_str(&what.join("; "));
     }
     Some(violation(last, detail))
+}
+
+/// A receiver that gave up has not finished the transfer, even if the run came to rest.
+fn download_given_up(records: &[Record]) -> Option<Violation> {
+    records.iter().find_map(|record| match &record.event {
+        Event::DownloadFailed {
+            file,
+            error,
+            reason,
+            ..
+        } => Some(violation(
+            record,
+            format!("the download of {file} was given up (error {error}: {reason})"),
+        )),
+        _ => None,
+    })
+}
+
+/// Adds what the trace says is unfinished about the file an image action names.
+fn append_unfinished(detail: &mut String, records: &[Record], action: &str) {
+    let notes = unfinished(records);
+    let about: Vec<&String> = notes
+        .iter()
+        .filter(|note| {
+            note.split_whitespace()
+                .next()
+                .is_some_and(|file| action.contains(file))
+        })
+        .collect();
+    if !about.is_empty() {
+        let about: Vec<&str> = about.iter().map(|s| s.as_str()).collect();
+        detail.push_str(" (");
+        detail.push_str(&about.join("; "));
+        detail.push(')');
+    }
 }
 
 /// What is still unfinished at the end of a run, first things first, for the liveness report.

@@ -1,0 +1,276 @@
+//! The world's books: every action of the scenario, whether its user has carried it out, and
+//! whether it has reached a final outcome. The world decides that a run has settled from these
+//! books, so an action that has not happened yet is pending, never "done" because the trace
+//! happens not to mention it. The books follow the trace through a cursor, reading each record
+//! once.
+
+use crate::scenario::Step;
+use crate::trace::{Event, Record};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// When each action was carried out, written by the users' hosts as they perform their scripts.
+#[derive(Debug, Default)]
+pub struct ActionLog {
+    performed: Mutex<BTreeMap<usize, u64>>,
+}
+
+impl ActionLog {
+    /// Action `index` (its place in `Scenario::steps`) was carried out at `at_ms`.
+    pub fn mark(&self, index: usize, at_ms: u64) {
+        self.performed.lock().unwrap().entry(index).or_insert(at_ms);
+    }
+
+    fn performed(&self, index: usize) -> Option<u64> {
+        self.performed.lock().unwrap().get(&index).copied()
+    }
+}
+
+/// One action and where it stands.
+#[derive(Debug)]
+struct Entry {
+    user: i32,
+    at_ms: u64,
+    step: Step,
+    /// For a text action: how many texts its user has sent by the end of this action.
+    texts_through: usize,
+    finished: Option<(u64, String)>,
+}
+
+/// What the trace has said so far about one image.
+#[derive(Debug, Default)]
+struct ImageState {
+    failed: Option<(u64, String)>,
+    notified: Option<u64>,
+    fetched: Option<(u64, String)>,
+    chunks_acked: usize,
+}
+
+/// What the trace has said so far about one user's texts.
+#[derive(Debug, Default)]
+struct TextState {
+    sent: usize,
+    /// Sent and not yet both acknowledged and delivered.
+    open: usize,
+    /// unique id -> (acked, delivered)
+    items: BTreeMap<String, (bool, bool)>,
+    /// When the last of these texts was sent, acknowledged or delivered.
+    last_ms: u64,
+}
+
+pub struct Books {
+    entries: Vec<Entry>,
+    images: BTreeMap<String, ImageState>,
+    texts: BTreeMap<i32, TextState>,
+}
+
+impl Books {
+    pub fn new(steps: &[(u64, i32, Step)]) -> Self {
+        let mut texts_so_far: BTreeMap<i32, usize> = BTreeMap::new();
+        let entries = steps
+            .iter()
+            .map(|(at_ms, user, step)| {
+                let count = texts_so_far.entry(*user).or_default();
+                if let Step::Texts { contents, .. } = step {
+                    *count += contents.len();
+                }
+                Entry {
+                    user: *user,
+                    at_ms: *at_ms,
+                    step: step.clone(),
+                    texts_through: *count,
+                    finished: None,
+                }
+            })
+            .collect();
+        Books {
+            entries,
+            images: BTreeMap::new(),
+            texts: BTreeMap::new(),
+        }
+    }
+
+    /// Takes in new trace records and the log of performed actions, and closes every action that
+    /// has reached its final outcome.
+    pub fn update(&mut self, records: &[Record], log: &ActionLog) {
+        for record in records {
+            self.read(record);
+        }
+        for index in 0..self.entries.len() {
+            if self.entries[index].finished.is_some() {
+                continue;
+            }
+            if let Some(performed_ms) = log.performed(index) {
+                self.entries[index].finished =
+                    self.final_outcome(&self.entries[index], performed_ms);
+            }
+        }
+    }
+
+    /// Every action has been carried out and has a final outcome.
+    pub fn settled(&self) -> bool {
+        self.entries.iter().all(|e| e.finished.is_some())
+    }
+
+    /// One `ActionOutcome` event per action, in scenario order.
+    pub fn outcomes(&self, log: &ActionLog) -> Vec<(String, Event)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                let performed_ms = log.performed(index);
+                let outcome = match (&entry.finished, performed_ms) {
+                    (Some((_, outcome)), _) => outcome.clone(),
+                    (None, None) => "never carried out".to_owned(),
+                    (None, Some(_)) => self.waiting_for(entry),
+                };
+                let host = super::user_host(entry.user);
+                let event = Event::ActionOutcome {
+                    user: entry.user,
+                    action: describe(&entry.step),
+                    at_ms: entry.at_ms,
+                    performed_ms,
+                    finished_ms: entry.finished.as_ref().map(|(t, _)| *t),
+                    outcome,
+                };
+                (host, event)
+            })
+            .collect()
+    }
+
+    fn read(&mut self, record: &Record) {
+        let t = record.t_ms;
+        match &record.event {
+            Event::UploadFailed { file, reason, .. } => {
+                let state = self.images.entry(file.clone()).or_default();
+                state
+                    .failed
+                    .get_or_insert((t, format!("upload failed: {reason}")));
+            }
+            Event::UploadCancelled { file } => {
+                let state = self.images.entry(file.clone()).or_default();
+                state.failed.get_or_insert((t, "cancelled".to_owned()));
+            }
+            Event::UploadNotified { file, .. } => {
+                self.images
+                    .entry(file.clone())
+                    .or_default()
+                    .notified
+                    .get_or_insert(t);
+            }
+            Event::ChunkAcked { file, error: 0, .. } => {
+                self.images.entry(file.clone()).or_default().chunks_acked += 1;
+            }
+            Event::DownloadDone { file, .. } => {
+                let state = self.images.entry(file.clone()).or_default();
+                state
+                    .fetched
+                    .get_or_insert((t, "stored, downloaded".to_owned()));
+            }
+            Event::DownloadFailed { file, reason, .. } => {
+                let state = self.images.entry(file.clone()).or_default();
+                state
+                    .fetched
+                    .get_or_insert((t, format!("stored, download failed: {reason}")));
+            }
+            Event::TextSent {
+                from, unique_id, ..
+            } => {
+                let state = self.texts.entry(*from).or_default();
+                state.last_ms = t;
+                if state
+                    .items
+                    .insert(unique_id.clone(), (false, false))
+                    .is_none()
+                {
+                    state.sent += 1;
+                    state.open += 1;
+                }
+            }
+            Event::TextAcked { unique_id, .. } => self.text_progress(unique_id, true, t),
+            Event::TextReceived { unique_id, .. } => self.text_progress(unique_id, false, t),
+            _ => {}
+        }
+    }
+
+    fn text_progress(&mut self, unique_id: &str, acked: bool, t: u64) {
+        for state in self.texts.values_mut() {
+            if let Some((was_acked, was_received)) = state.items.get_mut(unique_id) {
+                state.last_ms = t;
+                let before = *was_acked && *was_received;
+                if acked {
+                    *was_acked = true;
+                } else {
+                    *was_received = true;
+                }
+                if !before && *was_acked && *was_received {
+                    state.open -= 1;
+                }
+                return;
+            }
+        }
+    }
+
+    /// The final outcome of a carried-out action, if it has one yet.
+    fn final_outcome(&self, entry: &Entry, performed_ms: u64) -> Option<(u64, String)> {
+        match &entry.step {
+            Step::Image { name, .. } => {
+                let state = self.images.get(name)?;
+                if let Some(failed) = &state.failed {
+                    return Some(failed.clone());
+                }
+                let notified = state.notified?;
+                let (fetched, outcome) = state.fetched.clone()?;
+                Some((notified.max(fetched), outcome))
+            }
+            Step::Texts { contents, .. } => {
+                let state = self.texts.get(&entry.user);
+                let (sent, open, last_ms) =
+                    state.map_or((0, 0, 0), |s| (s.sent, s.open, s.last_ms));
+                (sent >= entry.texts_through && open == 0).then(|| {
+                    (
+                        last_ms.max(performed_ms),
+                        format!("{} delivered", contents.len()),
+                    )
+                })
+            }
+            _ => Some((performed_ms, "done".to_owned())),
+        }
+    }
+
+    /// What a carried-out action without a final outcome is waiting for.
+    fn waiting_for(&self, entry: &Entry) -> String {
+        match &entry.step {
+            Step::Image { name, .. } => match self.images.get(name) {
+                None => "waiting for its upload to start".to_owned(),
+                Some(s) if s.notified.is_none() => format!(
+                    "waiting for its upload to finish ({} chunk acks so far)",
+                    s.chunks_acked
+                ),
+                Some(_) => "waiting for the receiver's download".to_owned(),
+            },
+            Step::Texts { .. } => {
+                let state = self.texts.get(&entry.user);
+                let (sent, open) = state.map_or((0, 0), |s| (s.sent, s.open));
+                format!(
+                    "waiting for its texts: {sent} of {} sent by then, {open} not yet acknowledged and delivered",
+                    entry.texts_through
+                )
+            }
+            _ => "waiting".to_owned(),
+        }
+    }
+}
+
+/// A short name for an action, for reports.
+pub fn describe(step: &Step) -> String {
+    match step {
+        Step::Texts { to, contents } => format!("{} text(s) to {to}", contents.len()),
+        Step::Image { to, name, size } => format!("image {name} ({size} bytes) to {to}"),
+        Step::Pause { file } => format!("pause {file}"),
+        Step::Resume { file } => format!("resume {file}"),
+        Step::Cancel { file } => format!("cancel {file}"),
+        Step::Logout => "logout".to_owned(),
+        Step::Login => "login".to_owned(),
+    }
+}
