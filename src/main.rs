@@ -150,6 +150,7 @@ fn run(args: &RunArgs) -> ExitCode {
             args.profile.clone().unwrap_or_else(|| scenario.profile()),
             |p, q| p.with(*q),
         ),
+        skip_actions: false,
     };
     let outcome = chatsim::sim::run_with(&scenario, &options);
     if let Some(trace_path) = &args.trace {

@@ -254,10 +254,13 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         finished_ms: Option<u64>,
         outcome: String,
+        /// The longest time the action went without progress after the last fault ended.
+        stall_from_ms: u64,
+        longest_stall_ms: u64,
     },
-    /// The world's account of the faults: the last moment a fault healed (the last heal, release,
-    /// restart completion, `disk_ok` or end of a frame fault's window) and how long every action
-    /// may take after it.
+    /// The world's account of the faults: the last moment a fault fired or healed (the last heal,
+    /// release, restart completion, `disk_ok` or frame fault) and how long an action may go
+    /// without progress after it.
     LivenessBound {
         last_heal_ms: u64,
         liveness_ms: u64,

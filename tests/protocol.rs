@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use chatsim::protocol::body::ChunkReq;
 use chatsim::protocol::{ids, ChunkPlan, Frame, FrameCodec, FrameError, Framing, WireSize};
-use chatsim::protocol::{CHUNK_SIZE, MAX_CWND};
+use chatsim::protocol::CHUNK_SIZE;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use tokio_util::codec::{Decoder, Encoder};
@@ -609,12 +609,6 @@ fn wrong_types_fail_with_a_message_that_names_the_expected_type_and_position() {
 // ---------------------------------------------------------------------------------------------
 // 4. Chunk arithmetic
 // ---------------------------------------------------------------------------------------------
-
-#[test]
-fn protocol_constants() {
-    assert_eq!(CHUNK_SIZE, 32768);
-    assert_eq!(MAX_CWND, 5);
-}
 
 #[test]
 fn chunk_plan_table() {

@@ -154,8 +154,8 @@ fn bug(number: usize) -> &'static Bug {
 fn run(path: &Path, profile: Profile) -> Outcome {
     let scenario = chatsim::scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
     let options = RunOptions {
-        seed: scenario.seed,
         profile,
+        ..RunOptions::of(&scenario)
     };
     sim::run_with(&scenario, &options)
 }

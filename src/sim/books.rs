@@ -44,6 +44,8 @@ struct ImageState {
     notified: Option<u64>,
     fetched: Option<(u64, String)>,
     chunks_acked: usize,
+    /// Every moment the transfer moved: a chunk acked or served, the sender told.
+    progress_ms: Vec<u64>,
 }
 
 /// What the trace has said so far about one user's texts.
@@ -56,6 +58,7 @@ struct TextState {
     items: BTreeMap<String, (bool, bool)>,
     /// When the last of these texts was sent, acknowledged or delivered.
     last_ms: u64,
+    progress_ms: Vec<u64>,
 }
 
 pub struct Books {
@@ -112,8 +115,9 @@ impl Books {
         self.entries.iter().all(|e| e.finished.is_some())
     }
 
-    /// One `ActionOutcome` event per action, in scenario order.
-    pub fn outcomes(&self, log: &ActionLog) -> Vec<(String, Event)> {
+    /// One `ActionOutcome` event per action, in scenario order, at the end of a run (`end_ms`).
+    /// Stalls are measured from `last_heal_ms` on: before the last fault ends, waiting is excused.
+    pub fn outcomes(&self, log: &ActionLog, last_heal_ms: u64, end_ms: u64) -> Vec<(String, Event)> {
         self.entries
             .iter()
             .enumerate()
@@ -125,17 +129,33 @@ impl Books {
                     (None, Some(_)) => self.waiting_for(entry),
                 };
                 let host = super::user_host(entry.user);
+                let finished_ms = entry.finished.as_ref().map(|(t, _)| *t);
+                let start = performed_ms.unwrap_or(entry.at_ms).max(last_heal_ms);
+                let stop = finished_ms.unwrap_or(end_ms);
+                let (stall_from_ms, longest_stall_ms) =
+                    longest_stall(start, stop, self.progress_of(entry));
                 let event = Event::ActionOutcome {
                     user: entry.user,
                     action: describe(&entry.step),
                     at_ms: entry.at_ms,
                     performed_ms,
-                    finished_ms: entry.finished.as_ref().map(|(t, _)| *t),
+                    finished_ms,
                     outcome,
+                    stall_from_ms,
+                    longest_stall_ms,
                 };
                 (host, event)
             })
             .collect()
+    }
+
+    /// The moments an action's work moved forward.
+    fn progress_of(&self, entry: &Entry) -> &[u64] {
+        match &entry.step {
+            Step::Image { name, .. } => self.images.get(name).map_or(&[], |s| &s.progress_ms),
+            Step::Texts { .. } => self.texts.get(&entry.user).map_or(&[], |s| &s.progress_ms),
+            _ => &[],
+        }
     }
 
     fn read(&mut self, record: &Record) {
@@ -152,14 +172,18 @@ impl Books {
                 state.failed.get_or_insert((t, "cancelled".to_owned()));
             }
             Event::UploadNotified { file, .. } => {
-                self.images
-                    .entry(file.clone())
-                    .or_default()
-                    .notified
-                    .get_or_insert(t);
+                let state = self.images.entry(file.clone()).or_default();
+                state.notified.get_or_insert(t);
+                state.progress_ms.push(t);
             }
             Event::ChunkAcked { file, error: 0, .. } => {
-                self.images.entry(file.clone()).or_default().chunks_acked += 1;
+                let state = self.images.entry(file.clone()).or_default();
+                state.chunks_acked += 1;
+                state.progress_ms.push(t);
+            }
+            Event::DownloadServed { file, .. } => {
+                let state = self.images.entry(file.clone()).or_default();
+                state.progress_ms.push(t);
             }
             Event::DownloadDone { file, .. } => {
                 let state = self.images.entry(file.clone()).or_default();
@@ -178,6 +202,7 @@ impl Books {
             } => {
                 let state = self.texts.entry(*from).or_default();
                 state.last_ms = t;
+                state.progress_ms.push(t);
                 if state
                     .items
                     .insert(unique_id.clone(), (false, false))
@@ -197,6 +222,7 @@ impl Books {
         for state in self.texts.values_mut() {
             if let Some((was_acked, was_received)) = state.items.get_mut(unique_id) {
                 state.last_ms = t;
+                state.progress_ms.push(t);
                 let before = *was_acked && *was_received;
                 if acked {
                     *was_acked = true;
@@ -262,6 +288,20 @@ impl Books {
     }
 }
 
+/// The longest stretch within `[start, stop]` with no progress: (where it began, how long).
+fn longest_stall(start: u64, stop: u64, progress_ms: &[u64]) -> (u64, u64) {
+    let mut longest = (start, 0);
+    let mut previous = start;
+    let inside = progress_ms.iter().copied().filter(|t| *t > start && *t < stop);
+    for t in inside.chain(std::iter::once(stop.max(start))) {
+        if t - previous > longest.1 {
+            longest = (previous, t - previous);
+        }
+        previous = t;
+    }
+    longest
+}
+
 /// A short name for an action, for reports.
 pub fn describe(step: &Step) -> String {
     match step {
@@ -272,5 +312,43 @@ pub fn describe(step: &Step) -> String {
         Step::Cancel { file } => format!("cancel {file}"),
         Step::Logout => "logout".to_owned(),
         Step::Login => "login".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_stall_counts_only_after_the_start() {
+        assert_eq!(longest_stall(100, 1000, &[50, 200, 300, 900]), (300, 600));
+        assert_eq!(longest_stall(100, 1000, &[]), (100, 900));
+        assert_eq!(longest_stall(500, 400, &[450]), (500, 0));
+    }
+
+    #[test]
+    fn an_action_not_yet_carried_out_is_pending_whatever_the_trace_says() {
+        let steps = vec![(
+            100,
+            1,
+            Step::Image {
+                to: 2,
+                size: 10,
+                name: "a.png".into(),
+            },
+        )];
+        let mut books = Books::new(&steps);
+        let log = ActionLog::default();
+        books.update(&[], &log);
+        assert!(!books.settled(), "nothing in the trace is not the same as done");
+        log.mark(0, 100);
+        books.update(&[], &log);
+        assert!(!books.settled(), "carried out but not finished");
+        let (_, event) = &books.outcomes(&log, 0, 5000)[0];
+        let Event::ActionOutcome { outcome, finished_ms, .. } = event else {
+            panic!("{event:?}");
+        };
+        assert_eq!(*finished_ms, None);
+        assert_eq!(outcome, "waiting for its upload to start");
     }
 }

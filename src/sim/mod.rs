@@ -72,6 +72,9 @@ pub fn chunk_hashes(data: &[u8]) -> Vec<String> {
 pub struct RunOptions {
     pub seed: u64,
     pub profile: Profile,
+    /// A mutant for testing the verdicts: the users never carry out their actions. A run like
+    /// this did none of its work and must never pass (`tests/verdicts.rs`).
+    pub skip_actions: bool,
 }
 
 impl RunOptions {
@@ -80,6 +83,7 @@ impl RunOptions {
         RunOptions {
             seed: scenario.seed,
             profile: scenario.profile(),
+            skip_actions: false,
         }
     }
 }
@@ -113,7 +117,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
         scenario,
         &RunOptions {
             seed,
-            profile: scenario.profile(),
+            ..RunOptions::of(scenario)
         },
     )
 }
@@ -222,10 +226,11 @@ impl<'a> World<'a> {
             self.frame_fault_indices.insert(host.clone(), indices);
             let mut config = ClientConfig::new(uid, &spec.token(), &chat_addr, &resource_addr);
             config.profile = self.options.profile.clone();
+            let skip_actions = self.options.skip_actions;
             let script: Vec<(usize, u64, Step)> = steps
                 .iter()
                 .enumerate()
-                .filter(|(_, (_, user, _))| *user == uid)
+                .filter(|(_, (_, user, _))| *user == uid && !skip_actions)
                 .map(|(index, (t, _, step))| (index, *t, step.clone()))
                 .collect();
             let (trace, log) = (self.trace.clone(), self.log.clone());
@@ -375,12 +380,13 @@ impl<'a> World<'a> {
     /// The world's account of the run: one record per action, the liveness bound, one record
     /// per fault. The oracles and the expectation judge these like any other trace record.
     fn record_accounts(&self, end: Duration, faults: &[FaultRecord]) {
-        for (host, event) in self.books.outcomes(&self.log) {
-            self.trace.record_at(end, &host, event);
-        }
         let frames_ended = faults.iter().filter_map(|f| f.fired_ms.last()).max();
         let last_heal_ms =
             (self.schedule.last_heal().as_millis() as u64).max(frames_ended.copied().unwrap_or(0));
+        let end_ms = end.as_millis() as u64;
+        for (host, event) in self.books.outcomes(&self.log, last_heal_ms, end_ms) {
+            self.trace.record_at(end, &host, event);
+        }
         let liveness = Event::LivenessBound {
             last_heal_ms,
             liveness_ms: self.scenario.liveness_s * 1000,

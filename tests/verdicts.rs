@@ -1,0 +1,219 @@
+//! A PASS must mean the run did its work and every check looked at it. Each test here is a run
+//! that used to pass while doing nothing, or less than it said.
+
+use chatsim::scenario;
+use chatsim::sim::{self, Outcome, RunOptions};
+use chatsim::trace::Event;
+use std::path::{Path, PathBuf};
+
+fn parse(text: &str) -> scenario::Scenario {
+    scenario::parse(Path::new("inline.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn violation<'a>(outcome: &'a Outcome, oracle: &str) -> Option<&'a str> {
+    outcome
+        .verdicts
+        .iter()
+        .find(|v| v.oracle == oracle)
+        .and_then(|v| v.violation.as_ref())
+        .map(|v| v.detail.as_str())
+}
+
+fn stored(outcome: &Outcome, file: &str) -> bool {
+    outcome
+        .records
+        .iter()
+        .any(|r| matches!(&r.event, Event::UploadCommitted { file: f, .. } if f == file))
+}
+
+/// A 1 MiB image on a 200 ms round trip, first action at 100 ms: the run must not settle before
+/// the upload has even started.
+const SLOW_LINK: &str = r#"
+time_limit_s = 900
+[link]
+latency_ms = [100, 100]
+[[users]]
+uid = 1
+[[users]]
+uid = 2
+[[actions]]
+at_ms = 100
+user = 1
+image = { to = 2, size = 1048576, name = "big.png" }
+"#;
+
+#[test]
+fn a_slow_link_runs_its_upload_before_it_settles() {
+    let outcome = sim::run(&parse(SLOW_LINK), 1);
+    assert!(outcome.settled);
+    assert!(stored(&outcome, "big.png"), "the upload must have run");
+    assert!(outcome.passed(), "{:?}", outcome.expectation.unmet);
+}
+
+#[test]
+fn a_time_limit_too_short_fails_liveness_naming_the_image() {
+    let text = SLOW_LINK.replace("time_limit_s = 900", "time_limit_s = 5");
+    let outcome = sim::run(&parse(&text), 1);
+    let detail = violation(&outcome, "liveness").expect("liveness must be violated");
+    assert!(detail.contains("big.png"), "{detail}");
+    assert!(!outcome.passed());
+}
+
+#[test]
+fn a_stall_longer_than_liveness_s_fails_even_inside_the_time_limit() {
+    // The chunk-1 reply is held back for 30 s by a hold on the resource link that heals only at
+    // 31 s; with liveness_s = 10 the wait after the heal is fine, but a partition that lasts
+    // and is healed late is not excused before it heals... so stall *after* the last fault:
+    // the last fault (a heal of an unrelated pair) ends at 200 ms, then the upload's link is
+    // held by a frame delay of 30 s, which counts as a fault only if it fired.
+    let text = r#"
+time_limit_s = 120
+liveness_s = 10
+[[users]]
+uid = 1
+[[users]]
+uid = 2
+[[actions]]
+at_ms = 100
+user = 1
+image = { to = 2, size = 100000, name = "slow.png" }
+[[frame_faults]]
+action = "delay"
+direction = "down"
+id = 1042
+delay_ms = 30000
+"#;
+    let outcome = sim::run(&parse(text), 3);
+    // The frame fault fired at about 300 ms; the upload then waited 30 s for a reply (the
+    // client may retransmit and recover sooner); whatever it did, a wait longer than 10 s after
+    // the fault fired must fail liveness, and a recovery within 10 s must not.
+    let detail = violation(&outcome, "liveness");
+    let acked: Vec<u64> = outcome
+        .records
+        .iter()
+        .filter(|r| matches!(&r.event, Event::ChunkAcked { error: 0, .. }))
+        .map(|r| r.t_ms)
+        .collect();
+    let longest_gap = acked.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    assert_eq!(detail.is_some(), longest_gap > 10_000, "{detail:?} {acked:?}");
+}
+
+#[test]
+fn a_fault_that_never_fires_fails_the_run() {
+    let text = format!(
+        "{SLOW_LINK}\n[[faults]]\nafter = {{ event = \"upload_committed\", file = \"other.png\" }}\nkind = \"crash\"\nhost = \"resource\"\n"
+    );
+    let outcome = sim::run(&parse(&text), 1);
+    assert_eq!(outcome.faults.len(), 1);
+    assert!(outcome.faults[0].fired_ms.is_empty());
+    assert!(!outcome.passed());
+    assert!(outcome.expectation.unmet[0].contains("never fired"));
+    let optional = text.replace("kind = \"crash\"", "kind = \"crash\"\noptional = true");
+    assert!(sim::run(&parse(&optional), 1).passed());
+}
+
+#[test]
+fn a_frame_fault_that_matches_no_frame_fails_the_run() {
+    let text = format!("{SLOW_LINK}\n[[frame_faults]]\naction = \"drop\"\nfile = \"nope.png\"\n");
+    let outcome = sim::run(&parse(&text), 1);
+    assert!(!outcome.passed());
+    assert!(outcome.expectation.unmet[0].contains("frame fault 1 (drop) never fired"));
+}
+
+#[test]
+fn a_quirk_run_that_reproduces_nothing_fails() {
+    // A clean run cannot show a lost reply: with no frame dropped, `no_retransmit` shows nothing.
+    let path = Path::new("scenarios/seed-bugs/04-no-retransmit.toml");
+    let mut scenario = scenario::load(path).unwrap();
+    scenario.frame_faults.clear();
+    let options = RunOptions {
+        profile: chatsim::profile::Profile::reference()
+            .with("no_retransmit".parse().expect("a quirk")),
+        ..RunOptions::of(&scenario)
+    };
+    let outcome = sim::run_with(&scenario, &options);
+    assert!(!outcome.passed());
+    assert!(
+        outcome.expectation.unmet[0].contains("reproduced nothing"),
+        "{:?}",
+        outcome.expectation.unmet
+    );
+}
+
+fn scenario_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            scenario_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            found.push(path);
+        }
+    }
+}
+
+/// The sender reported the image failed or cancelled: an outcome, not an absence.
+fn given_up(outcome: &Outcome, file: &str) -> bool {
+    outcome.records.iter().any(|r| {
+        matches!(&r.event, Event::UploadFailed { file: f, .. } | Event::UploadCancelled { file: f } if f == file)
+    })
+}
+
+/// A hollow run: every oracle holds, the run passes, and yet an image was neither stored nor
+/// given up by its sender.
+fn hollow(outcome: &Outcome, images: &[String]) -> Option<String> {
+    let all_hold = outcome.verdicts.iter().all(|v| v.violation.is_none());
+    let missing: Vec<&String> = images
+        .iter()
+        .filter(|f| !stored(outcome, f) && !given_up(outcome, f))
+        .collect();
+    (outcome.passed() && all_hold && !missing.is_empty())
+        .then(|| format!("passed with {missing:?} never stored"))
+}
+
+/// The guard for the whole class: every scenario, run by a world whose users never carry out
+/// their actions, or over links 100 times slower, must not pass while its images were never
+/// stored.
+#[test]
+fn no_scenario_passes_without_doing_its_work() {
+    let mut files = Vec::new();
+    scenario_files(Path::new("scenarios"), &mut files);
+    let mut hollow_runs = Vec::new();
+    for path in &files {
+        let scenario = scenario::load(path).unwrap();
+        let images: Vec<String> = scenario
+            .steps()
+            .into_iter()
+            .filter_map(|(_, _, step)| match step {
+                scenario::Step::Image { name, .. } => Some(name),
+                _ => None,
+            })
+            .collect();
+        if scenario.steps().is_empty() {
+            continue;
+        }
+        // Actions that never happen never finish, so the run goes to its time limit: keep it short.
+        let mut idle = scenario.clone();
+        idle.time_limit_s = idle.time_limit_s.min(10);
+        let skipped = RunOptions {
+            skip_actions: true,
+            ..RunOptions::of(&idle)
+        };
+        let outcome = sim::run_with(&idle, &skipped);
+        let all_hold = outcome.verdicts.iter().all(|v| v.violation.is_none());
+        if outcome.passed() && all_hold {
+            hollow_runs.push(format!("{}: passed with no action carried out", path.display()));
+        }
+        let mut slow = scenario.clone();
+        slow.link.latency_ms = slow.link.latency_ms.map(|ms| (ms * 100).max(100));
+        slow.time_limit_s = slow.time_limit_s.min(30);
+        let outcome = sim::run_with(&slow, &RunOptions::of(&slow));
+        if let Some(why) = hollow(&outcome, &images) {
+            hollow_runs.push(format!("{} with slow links: {why}", path.display()));
+        }
+    }
+    assert!(hollow_runs.is_empty(), "{hollow_runs:#?}");
+}
