@@ -3,8 +3,8 @@
 
 use bytes::BytesMut;
 use chatsim::protocol::body::ChunkReq;
-use chatsim::protocol::{ids, ChunkPlan, Frame, FrameCodec, FrameError, Framing, WireSize};
 use chatsim::protocol::CHUNK_SIZE;
+use chatsim::protocol::{ids, ChunkPlan, Frame, FrameCodec, FrameError, Framing, WireSize};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use tokio_util::codec::{Decoder, Encoder};

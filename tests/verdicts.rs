@@ -95,7 +95,11 @@ delay_ms = 30000
         .map(|r| r.t_ms)
         .collect();
     let longest_gap = acked.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-    assert_eq!(detail.is_some(), longest_gap > 10_000, "{detail:?} {acked:?}");
+    assert_eq!(
+        detail.is_some(),
+        longest_gap > 10_000,
+        "{detail:?} {acked:?}"
+    );
 }
 
 #[test]
@@ -205,7 +209,10 @@ fn no_scenario_passes_without_doing_its_work() {
         let outcome = sim::run_with(&idle, &skipped);
         let all_hold = outcome.verdicts.iter().all(|v| v.violation.is_none());
         if outcome.passed() && all_hold {
-            hollow_runs.push(format!("{}: passed with no action carried out", path.display()));
+            hollow_runs.push(format!(
+                "{}: passed with no action carried out",
+                path.display()
+            ));
         }
         let mut slow = scenario.clone();
         slow.link.latency_ms = slow.link.latency_ms.map(|ms| (ms * 100).max(100));

@@ -117,7 +117,12 @@ impl Books {
 
     /// One `ActionOutcome` event per action, in scenario order, at the end of a run (`end_ms`).
     /// Stalls are measured from `last_heal_ms` on: before the last fault ends, waiting is excused.
-    pub fn outcomes(&self, log: &ActionLog, last_heal_ms: u64, end_ms: u64) -> Vec<(String, Event)> {
+    pub fn outcomes(
+        &self,
+        log: &ActionLog,
+        last_heal_ms: u64,
+        end_ms: u64,
+    ) -> Vec<(String, Event)> {
         self.entries
             .iter()
             .enumerate()
@@ -292,7 +297,10 @@ impl Books {
 fn longest_stall(start: u64, stop: u64, progress_ms: &[u64]) -> (u64, u64) {
     let mut longest = (start, 0);
     let mut previous = start;
-    let inside = progress_ms.iter().copied().filter(|t| *t > start && *t < stop);
+    let inside = progress_ms
+        .iter()
+        .copied()
+        .filter(|t| *t > start && *t < stop);
     for t in inside.chain(std::iter::once(stop.max(start))) {
         if t - previous > longest.1 {
             longest = (previous, t - previous);
@@ -340,12 +348,20 @@ mod tests {
         let mut books = Books::new(&steps);
         let log = ActionLog::default();
         books.update(&[], &log);
-        assert!(!books.settled(), "nothing in the trace is not the same as done");
+        assert!(
+            !books.settled(),
+            "nothing in the trace is not the same as done"
+        );
         log.mark(0, 100);
         books.update(&[], &log);
         assert!(!books.settled(), "carried out but not finished");
         let (_, event) = &books.outcomes(&log, 0, 5000)[0];
-        let Event::ActionOutcome { outcome, finished_ms, .. } = event else {
+        let Event::ActionOutcome {
+            outcome,
+            finished_ms,
+            ..
+        } = event
+        else {
             panic!("{event:?}");
         };
         assert_eq!(*finished_ms, None);
