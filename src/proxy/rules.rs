@@ -98,6 +98,7 @@ mod tests {
             until_ms: None,
             delay_ms: 0,
             set: Default::default(),
+            optional: false,
         }
     }
 

@@ -1,8 +1,11 @@
 //! Scenario files: who the users are and what they do when, in TOML. Loading checks everything it
-//! can before a world is built, and every error names the file, the field and the problem.
+//! can before a world is built, and every error names the file, the line, the field and the
+//! problem. Every table is strict: an unknown key is an error (`schema`), never ignored.
 //! The format is documented in `scenarios/README.md`.
 
+pub mod events;
 pub mod faults;
+mod schema;
 
 pub use faults::{Direction, FaultKind, FaultSpec, FrameAction, FrameFault, Trigger};
 
@@ -29,6 +32,9 @@ pub struct Scenario {
     /// Simulated seconds after which an unfinished run stops and fails its liveness check.
     #[serde(default = "default_time_limit")]
     pub time_limit_s: u64,
+    /// Every action must have finished this many simulated seconds after the last fault healed.
+    #[serde(default = "default_liveness")]
+    pub liveness_s: u64,
     #[serde(default)]
     pub link: Link,
     pub users: Vec<UserSpec>,
@@ -50,12 +56,39 @@ pub struct Scenario {
 
 /// What the run must show. By default every oracle holds and nothing else is required.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(from = "RawExpect")]
 pub struct Expect {
-    #[serde(flatten)]
     pub base: Expectation,
     /// Replaces the expectation when the run uses the seed profile.
-    #[serde(default)]
     pub seed: Option<Expectation>,
+}
+
+/// `[expect]` as written: the base expectation's keys beside `seed`. Spelt out rather than
+/// flattened, because serde ignores `deny_unknown_fields` under `flatten`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    #[serde(default)]
+    violated: Vec<String>,
+    #[serde(default)]
+    downloaded: Vec<String>,
+    #[serde(default)]
+    failed: Vec<String>,
+    #[serde(default)]
+    seed: Option<Expectation>,
+}
+
+impl From<RawExpect> for Expect {
+    fn from(raw: RawExpect) -> Self {
+        Expect {
+            base: Expectation {
+                violated: raw.violated,
+                downloaded: raw.downloaded,
+                failed: raw.failed,
+            },
+            seed: raw.seed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -87,6 +120,10 @@ fn default_seed() -> u64 {
 
 fn default_time_limit() -> u64 {
     300
+}
+
+fn default_liveness() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -291,16 +328,23 @@ impl Scenario {
     }
 }
 
-/// A scenario that cannot be used, with where and why.
+/// A scenario that cannot be used, with where and why: `f.toml:12: expect.downlaoded: unknown
+/// key; did you mean "downloaded"?`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {
     pub path: PathBuf,
+    /// 1-based; `None` when the problem has no single place (a missing table).
+    pub line: Option<usize>,
+    /// The field's path, then the problem.
     pub message: String,
 }
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
     }
 }
 
@@ -310,26 +354,69 @@ impl std::error::Error for ScenarioError {}
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         path: path.to_owned(),
+        line: None,
         message: format!("cannot read: {e}"),
     })?;
     parse(path, &text)
 }
 
-/// Parses and validates scenario text; `path` only names it in errors.
+/// Parses and validates scenario text; `path` only names it in errors. Three passes, each
+/// stopping at its first problem: TOML syntax; the shape (every key known, triggers naming real
+/// events and fields); then serde's types and the values' own rules.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-    let error = |message: String| ScenarioError {
+    let error = |at: Option<usize>, message: String| ScenarioError {
         path: path.to_owned(),
+        line: at.map(|at| line_of(text, at)),
         message,
     };
-    let scenario: Scenario =
-        toml::from_str(text).map_err(|e| error(e.to_string().trim_end().to_owned()))?;
-    validate(&scenario).map_err(error)?;
+    let doc = toml::de::DeTable::parse(text).map_err(|e| {
+        error(
+            e.span().map(|s| s.start),
+            format!("not TOML: {}", e.message()),
+        )
+    })?;
+    let doc = doc.get_ref();
+    if let Some(problem) = schema::check(doc).into_iter().next() {
+        let message = located(&problem.field, &problem.message);
+        return Err(error(Some(problem.at), message));
+    }
+    let scenario: Scenario = toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|s| s.start);
+        let field = at.map(|at| schema::field_at(doc, at)).unwrap_or_default();
+        error(at, located(&field, e.message().trim_end()))
+    })?;
+    validate(&scenario).map_err(|message| {
+        // Messages start with the field's path, sometimes followed by a note: `faults[0] (crash)`.
+        let field = message.split([':', ' ']).next().unwrap_or_default();
+        error(schema::place_of(doc, field), message)
+    })?;
     Ok(scenario)
+}
+
+fn located(field: &str, message: &str) -> String {
+    if field.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{field}: {message}")
+    }
+}
+
+/// The 1-based line of byte `at`.
+fn line_of(text: &str, at: usize) -> usize {
+    let at = at.min(text.len());
+    text.as_bytes()[..at]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 fn validate(s: &Scenario) -> Result<(), String> {
     if s.time_limit_s == 0 {
         return Err("time_limit_s: must be at least 1".into());
+    }
+    if s.liveness_s == 0 {
+        return Err("liveness_s: must be at least 1".into());
     }
     let [min, max] = s.link.latency_ms;
     if min > max {
@@ -552,18 +639,26 @@ mod tests {
         );
         assert_eq!(
             err(&unknown_user),
-            "s.toml: actions[0].user: user 3 is not declared in [[users]]"
+            "s.toml:7: actions[0].user: user 3 is not declared in [[users]]"
         );
         let both = format!(
             "{USERS}[[actions]]\nat_ms = 1\nuser = 1\ntext = {{ to = 2, contents = [] }}\nimage = {{ to = 2, size = 1 }}\n"
         );
         assert!(err(&both).contains("actions[0]: set exactly one"));
-        let wrong_type = format!("{USERS}seed = \"seven\"\n");
-        let message = err(&wrong_type);
-        assert!(message.starts_with("s.toml: "), "{message}");
-        assert!(message.contains("line 5"), "{message}");
+        let wrong_type = format!("seed = \"seven\"\n{USERS}");
+        assert_eq!(
+            err(&wrong_type),
+            "s.toml:1: seed: invalid type: string \"seven\", expected u64"
+        );
         let typo = format!("{USERS}[[actions]]\nat_ms = 1\nuser = 1\ntxt = 3\n");
-        assert!(err(&typo).contains("unknown field `txt`"));
+        assert_eq!(
+            err(&typo),
+            "s.toml:8: actions[0].txt: unknown key; did you mean \"text\"?"
+        );
+        assert_eq!(
+            err("seed = \n"),
+            "s.toml:1: not TOML: string values must be quoted, expected literal string"
+        );
         let hostile = format!("{USERS}[[actions]]\nat_ms = 1\nuser = 1\nimage = {{ to = 2, size = 1, name = \"../x\" }}\n");
         assert!(err(&hostile).contains("actions[0].image.name"));
     }

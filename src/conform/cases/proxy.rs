@@ -37,6 +37,7 @@ fn fault(action: FrameAction, direction: Direction, id: u16, file: &str) -> Fram
         until_ms: None,
         delay_ms: 0,
         set: Default::default(),
+        optional: false,
     }
 }
 
