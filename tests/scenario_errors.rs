@@ -292,3 +292,34 @@ fn every_scenario_under_scenarios_parses() {
     }
     assert!(count >= 40, "found only {count} scenarios");
 }
+
+#[test]
+fn a_fault_on_an_unknown_host_names_the_key() {
+    let text = with_fault("at_ms = 5\nkind = \"partition\"\na = \"user1\"\nb = \"user9\"\n");
+    assert_eq!(
+        error(&text),
+        "f.toml:13: faults[0].b: unknown host \"user9\"; hosts are chat, resource, user1, user2"
+    );
+    // A trigger on a host that does not exist would never fire.
+    let text = with_fault(
+        "kind = \"crash\"\nhost = \"resource\"\nafter = { event = \"chunk_stored\", host = \"resourse\" }\n",
+    );
+    assert_eq!(
+        error(&text),
+        "f.toml:12: faults[0].after.host: unknown host \"resourse\"; hosts are chat, resource, user1, user2"
+    );
+}
+
+#[test]
+fn the_scenario_readme_lists_every_event_a_trigger_can_name() {
+    let readme = std::fs::read_to_string("scenarios/README.md").unwrap();
+    for (tag, fields) in chatsim::scenario::events::EVENTS {
+        let row = readme
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{tag}` |")))
+            .unwrap_or_else(|| panic!("scenarios/README.md has no row for `{tag}`"));
+        for (field, _) in *fields {
+            assert!(row.contains(&format!("`{field}`")), "{tag}.{field} in {row}");
+        }
+    }
+}

@@ -344,17 +344,17 @@ pub const FRAME_FAULT_KEYS: &[&str] = &[
 ];
 
 impl FaultKind {
-    /// The hosts this fault names, for validation.
-    pub fn hosts(&self) -> Vec<&str> {
+    /// The hosts this fault names, with their keys, for validation.
+    pub fn hosts(&self) -> Vec<(&'static str, &str)> {
         match self {
             FaultKind::Partition { a, b, .. }
             | FaultKind::Heal { a, b, .. }
             | FaultKind::Hold { a, b }
-            | FaultKind::Release { a, b } => vec![a, b],
+            | FaultKind::Release { a, b } => vec![("a", a), ("b", b)],
             FaultKind::Reset { host }
             | FaultKind::Crash { host }
             | FaultKind::Bounce { host }
-            | FaultKind::Restart { host, .. } => vec![host],
+            | FaultKind::Restart { host, .. } => vec![("host", host)],
             FaultKind::DiskError { .. } | FaultKind::DiskFull | FaultKind::DiskOk => vec![],
         }
     }

@@ -549,8 +549,15 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
         .into_iter()
         .chain(uids.iter().map(|uid| format!("user{uid}")))
         .collect();
+    let unknown_host = |field: String, host: &str| {
+        let known: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        format!(
+            "{field}: unknown host {host:?}; hosts are {}",
+            known.join(", ")
+        )
+    };
     for (i, fault) in s.faults.iter().enumerate() {
-        let here = format!("faults[{i}] ({})", fault.kind.name());
+        let here = format!("faults[{i}]");
         match (fault.at_ms, &fault.after) {
             (Some(_), Some(_)) => return Err(format!("{here}: give `at_ms` or `after`, not both")),
             (None, None) => {
@@ -560,15 +567,18 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
             }
             _ => {}
         }
-        if let Some(host) = fault.kind.hosts().into_iter().find(|h| !hosts.contains(*h)) {
-            let known: Vec<&str> = hosts.iter().map(String::as_str).collect();
-            return Err(format!(
-                "{here}: unknown host {host:?}; hosts are {}",
-                known.join(", ")
-            ));
+        let named = fault.kind.hosts().into_iter();
+        if let Some((key, host)) = named.into_iter().find(|(_, h)| !hosts.contains(*h)) {
+            return Err(unknown_host(format!("{here}.{key}"), host));
         }
-        if fault.after.as_ref().is_some_and(|t| t.nth == 0) {
-            return Err(format!("{here}.after.nth: counts from 1"));
+        if let Some(trigger) = &fault.after {
+            // A trigger on a host that does not exist would never fire.
+            if let Some(host) = trigger.host.as_deref().filter(|h| !hosts.contains(*h)) {
+                return Err(unknown_host(format!("{here}.after.host"), host));
+            }
+            if trigger.nth == 0 {
+                return Err(format!("{here}.after.nth: counts from 1"));
+            }
         }
     }
     for (i, fault) in s.frame_faults.iter().enumerate() {
