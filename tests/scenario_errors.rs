@@ -319,7 +319,33 @@ fn the_scenario_readme_lists_every_event_a_trigger_can_name() {
             .find(|line| line.starts_with(&format!("| `{tag}` |")))
             .unwrap_or_else(|| panic!("scenarios/README.md has no row for `{tag}`"));
         for (field, _) in *fields {
-            assert!(row.contains(&format!("`{field}`")), "{tag}.{field} in {row}");
+            assert!(
+                row.contains(&format!("`{field}`")),
+                "{tag}.{field} in {row}"
+            );
         }
     }
+}
+
+#[test]
+fn a_fault_that_could_never_fire_is_refused() {
+    let text =
+        format!("time_limit_s = 10\n{USERS}[[faults]]\nat_ms = 10000\nkind = \"disk_full\"\n");
+    assert_eq!(
+        error(&text),
+        "f.toml:7: faults[0].at_ms: 10000 is not before the time limit of 10 s, so it could never fire"
+    );
+    let frame = |keys: &str| format!("{USERS}[[frame_faults]]\naction = \"drop\"\n{keys}");
+    assert_eq!(
+        error(&frame("id = 1099\n")),
+        "f.toml:7: frame_faults[0].id: 1099 is not a message id of the protocol"
+    );
+    assert_eq!(
+        error(&frame("seq = 0\n")),
+        "f.toml:7: frame_faults[0].seq: chunks count from 1"
+    );
+    assert_eq!(
+        error(&frame("from_ms = 500\nuntil_ms = 500\n")),
+        "f.toml:8: frame_faults[0].until_ms: 500 is not after from_ms 500, so the window is empty"
+    );
 }

@@ -490,6 +490,7 @@ fn validate(s: &Scenario) -> Result<(), String> {
     }
     validate_profile(s)?;
     validate_faults(s, &uids)?;
+    validate_can_fire(s)?;
     validate_expect(&s.expect.base, "expect")?;
     if let Some(seed) = &s.expect.seed {
         validate_expect(seed, "expect.seed")?;
@@ -607,6 +608,48 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
                     "{here}.set: only action \"rewrite\" uses `set`, not {:?}",
                     format!("{other:?}").to_lowercase()
                 ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Faults that could never fire, whatever the run does: they would change nothing and let a
+/// recovery scenario pass as if it had recovered.
+fn validate_can_fire(s: &Scenario) -> Result<(), String> {
+    let limit = s.time_limit_s * 1000;
+    let late = |field: String, at: u64| {
+        format!(
+            "{field}: {at} is not before the time limit of {} s, so it could never fire",
+            s.time_limit_s
+        )
+    };
+    for (i, fault) in s.faults.iter().enumerate() {
+        if let Some(at) = fault.at_ms.filter(|at| *at >= limit) {
+            return Err(late(format!("faults[{i}].at_ms"), at));
+        }
+    }
+    for (i, fault) in s.frame_faults.iter().enumerate() {
+        let here = format!("frame_faults[{i}]");
+        if let Some(id) = fault
+            .id
+            .filter(|id| crate::protocol::ids::name(*id) == "unknown")
+        {
+            return Err(format!(
+                "{here}.id: {id} is not a message id of the protocol"
+            ));
+        }
+        if fault.seq == Some(0) {
+            return Err(format!("{here}.seq: chunks count from 1"));
+        }
+        if let Some(from) = fault.from_ms.filter(|from| *from >= limit) {
+            return Err(late(format!("{here}.from_ms"), from));
+        }
+        if let (Some(from), Some(until)) = (fault.from_ms, fault.until_ms) {
+            if until <= from {
+                return Err(format!(
+                    "{here}.until_ms: {until} is not after from_ms {from}, so the window is empty"
+                ));
             }
         }
     }
