@@ -349,3 +349,27 @@ fn a_fault_that_could_never_fire_is_refused() {
         "f.toml:8: frame_faults[0].until_ms: 500 is not after from_ms 500, so the window is empty"
     );
 }
+
+#[test]
+fn a_file_name_nothing_sends_is_refused() {
+    let text = with_fault(
+        "kind = \"crash\"\nhost = \"resource\"\nafter = { event = \"chunk_stored\", file = \"a.pgn\" }\n",
+    );
+    assert_eq!(
+        error(&text),
+        "f.toml:12: faults[0].after.file: no action sends a file named \"a.pgn\"; did you mean \"a.png\"?"
+    );
+    let text = format!(
+        "{USERS}{ACTION}[expect.seed]\nviolated = []\ndownloaded = [\"a.png\", \"zzz.gif\"]\n"
+    );
+    assert_eq!(
+        error(&text),
+        "f.toml:11: expect.seed.downloaded[1]: no action sends a file named \"zzz.gif\""
+    );
+    // A name a frame fault forges on the wire may be triggered on.
+    let text = format!(
+        "{USERS}{ACTION}[[frame_faults]]\naction = \"rewrite\"\nid = 1041\nset = {{ name = \"../x\" }}\n\
+         [[faults]]\nkind = \"disk_ok\"\nafter = {{ event = \"chunk_refused\", file = \"../x\" }}\n"
+    );
+    parse(Path::new("f.toml"), &text).unwrap();
+}

@@ -516,13 +516,45 @@ fn validate(s: &Scenario) -> Result<(), String> {
             _ => {}
         }
     }
-    let expected_files = [
-        ("expect.downloaded", &s.expect.base.downloaded),
-        ("expect.failed", &s.expect.base.failed),
+    validate_file_refs(s, &names)
+}
+
+/// Every file that `[expect]` or a trigger names is one that the run sends (or, for a trigger, one
+/// a frame fault forges on the wire): a misspelt name would be an unmeetable requirement or a
+/// fault that never fires.
+fn validate_file_refs(s: &Scenario, names: &BTreeSet<String>) -> Result<(), String> {
+    let unknown = |field: String, file: &str| {
+        let near = schema::suggest(file, names.iter().map(String::as_str));
+        let hint = near
+            .map(|n| format!("; did you mean {n:?}?"))
+            .unwrap_or_default();
+        format!("{field}: no action sends a file named {file:?}{hint}")
+    };
+    let base = &s.expect.base;
+    let mut expected = vec![
+        ("expect.downloaded", &base.downloaded),
+        ("expect.failed", &base.failed),
     ];
-    for (field, files) in expected_files {
-        if let Some(file) = files.iter().find(|f| !names.contains(*f)) {
-            return Err(format!("{field}: no action sends a file named {file:?}"));
+    if let Some(seed) = &s.expect.seed {
+        expected.push(("expect.seed.downloaded", &seed.downloaded));
+        expected.push(("expect.seed.failed", &seed.failed));
+    }
+    for (field, files) in expected {
+        if let Some((i, file)) = files.iter().enumerate().find(|(_, f)| !names.contains(*f)) {
+            return Err(unknown(format!("{field}[{i}]"), file));
+        }
+    }
+    let forged: Vec<&str> = s
+        .frame_faults
+        .iter()
+        .filter_map(|f| f.set.get("name")?.as_str())
+        .collect();
+    for (i, fault) in s.faults.iter().enumerate() {
+        let file = fault.after.as_ref().and_then(|t| t.fields.get("file"));
+        if let Some(file) = file.and_then(|f| f.as_str()) {
+            if !names.contains(file) && !forged.contains(&file) {
+                return Err(unknown(format!("faults[{i}].after.file"), file));
+            }
         }
     }
     Ok(())
