@@ -373,3 +373,29 @@ fn a_file_name_nothing_sends_is_refused() {
     );
     parse(Path::new("f.toml"), &text).unwrap();
 }
+
+#[test]
+fn a_trigger_value_the_trace_never_writes_is_refused() {
+    let trigger = |after: &str| with_fault(&format!("kind = \"disk_ok\"\nafter = {after}\n"));
+    assert_eq!(
+        error(&trigger("{ event = \"frame\", dir = \"up\" }")),
+        "f.toml:11: faults[0].after.dir: \"up\" is not a dir the trace writes for event \"frame\"; \
+         it writes tx, rx"
+    );
+    assert_eq!(
+        error(&trigger("{ event = \"frame\", name = \"chunk_rps\" }")),
+        "f.toml:11: faults[0].after.name: \"chunk_rps\" is not a name the trace writes for event \
+         \"frame\"; did you mean \"chunk_rsp\"?"
+    );
+    assert_eq!(
+        error(&trigger("{ event = \"logged_in\", uid = 3 }")),
+        "f.toml:11: faults[0].after.uid: user 3 is not declared in [[users]]"
+    );
+    parse(
+        Path::new("f.toml"),
+        &trigger(
+            "{ event = \"frame\", host = \"user1\", dir = \"rx\", name = \"chunk_rsp\", seq = 2 }",
+        ),
+    )
+    .unwrap();
+}

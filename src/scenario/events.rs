@@ -250,6 +250,26 @@ pub fn fields(tag: &str) -> Option<&'static [(&'static str, FieldType)]> {
     EVENTS.iter().find(|(t, _)| *t == tag).map(|(_, f)| *f)
 }
 
+/// The values a string field can take where the trace writes a closed set, so that a trigger on
+/// any other value (`dir = "up"`, as a frame fault would say) is an error, not a trigger that
+/// never fires.
+pub fn closed_values(tag: &str, field: &str) -> Option<Vec<&'static str>> {
+    match (tag, field) {
+        ("frame", "dir") => Some(vec!["tx", "rx"]),
+        ("frame", "name") => {
+            let mut names: Vec<&str> = (0..=u16::MAX).map(crate::protocol::ids::name).collect();
+            names.retain(|name| *name != "unknown");
+            names.dedup();
+            Some(names)
+        }
+        ("upload_retry", "scope") => Some(vec!["chunk", "file"]),
+        _ => None,
+    }
+}
+
+/// Integer fields that hold a user's uid: a trigger may only name a declared user.
+pub const UID_FIELDS: [&str; 5] = ["uid", "from", "to", "owner", "writer"];
+
 /// Every event tag, in `Event`'s order.
 pub fn tags() -> impl Iterator<Item = &'static str> {
     EVENTS.iter().map(|(tag, _)| *tag)

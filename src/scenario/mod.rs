@@ -605,9 +605,19 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
             return Err(unknown_host(format!("{here}.{key}"), host));
         }
         if let Some(trigger) = &fault.after {
-            // A trigger on a host that does not exist would never fire.
+            // A trigger on a host or a user that does not exist would never fire.
             if let Some(host) = trigger.host.as_deref().filter(|h| !hosts.contains(*h)) {
                 return Err(unknown_host(format!("{here}.after.host"), host));
+            }
+            for field in events::UID_FIELDS {
+                let uid = trigger.fields.get(field).and_then(|v| v.as_integer());
+                if let Some(uid) =
+                    uid.filter(|u| !i32::try_from(*u).is_ok_and(|u| uids.contains(&u)))
+                {
+                    return Err(format!(
+                        "{here}.after.{field}: user {uid} is not declared in [[users]]"
+                    ));
+                }
             }
             if trigger.nth == 0 {
                 return Err(format!("{here}.after.nth: counts from 1"));

@@ -202,10 +202,28 @@ impl Walk {
                     );
                     self.push(value.span().start, field, message);
                 }
-                Some(_) => {}
+                Some(_) => {
+                    if let Some(message) = outside_closed_set(tag, key_name, value.get_ref()) {
+                        self.push(value.span().start, field, message);
+                    }
+                }
             }
         }
     }
+}
+
+/// A string the trace never writes in this field, when the field has a closed set of values.
+fn outside_closed_set(tag: &str, field: &str, value: &DeValue) -> Option<String> {
+    let word = value.as_str()?;
+    let values = events::closed_values(tag, field)?;
+    if values.contains(&word) {
+        return None;
+    }
+    let never = format!("{word:?} is not a {field} the trace writes for event {tag:?}");
+    Some(match suggest(word, values.iter().copied()) {
+        Some(near) => format!("{never}; did you mean {near:?}?"),
+        None => format!("{never}; it writes {}", list(values)),
+    })
 }
 
 fn fits(value: &DeValue, ty: FieldType) -> bool {
