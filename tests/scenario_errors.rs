@@ -399,3 +399,32 @@ fn a_trigger_value_the_trace_never_writes_is_refused() {
     )
     .unwrap();
 }
+
+/// Each of these is refused by the shape check, with the fault's own index: past it, serde's
+/// error for a `[[faults]]` entry carries only the place of the first entry.
+#[test]
+fn a_missing_fault_key_or_a_bad_trigger_key_names_the_right_fault() {
+    let text = format!(
+        "{USERS}[[faults]]\nat_ms = 1\nkind = \"disk_ok\"\n[[faults]]\nat_ms = 2\nkind = \"crash\"\n"
+    );
+    assert_eq!(
+        error(&text),
+        "f.toml:8: faults[1]: kind \"crash\" needs `host`"
+    );
+    let text = format!(
+        "{USERS}[[faults]]\nat_ms = 1\nkind = \"disk_ok\"\n[[faults]]\nkind = \"disk_ok\"\n\
+         after = {{ event = \"logged_in\", nth = \"two\" }}\n"
+    );
+    assert_eq!(
+        error(&text),
+        "f.toml:10: faults[1].after.nth: must be an integer from 1 (the n-th matching record)"
+    );
+    let text = format!(
+        "{USERS}[[faults]]\nat_ms = 1\nkind = \"disk_ok\"\n[[faults]]\nkind = \"disk_ok\"\n\
+         after = {{ event = \"logged_in\", host = 1 }}\n"
+    );
+    assert_eq!(
+        error(&text),
+        "f.toml:10: faults[1].after.host: must be a string, not an integer"
+    );
+}

@@ -63,6 +63,9 @@ pub const FAULT_KINDS: &[(&str, &[&str])] = &[
     ("disk_ok", &[]),
 ];
 
+/// The kinds' keys that have a default; every other key of a kind is required.
+pub const OPTIONAL_KIND_KEYS: &[&str] = &["oneway", "count"];
+
 /// The keys every fault takes.
 pub const FAULT_KEYS: &[&str] = &["kind", "at_ms", "after", "delay_ms", "optional"];
 
@@ -213,19 +216,31 @@ impl TryFrom<toml::Table> for Trigger {
     fn try_from(mut table: toml::Table) -> Result<Self, String> {
         let event = match table.remove("event") {
             Some(toml::Value::String(event)) => event,
-            Some(other) => return Err(format!("`event` is {}, not a string", other.type_str())),
+            Some(other) => {
+                return Err(format!(
+                    "`event` must be a string, got {}",
+                    other.type_str()
+                ))
+            }
             None => return Err("a trigger needs `event`, an event tag of the trace".into()),
         };
         let host = match table.remove("host") {
             Some(toml::Value::String(host)) => Some(host),
-            Some(other) => return Err(format!("`host` is {}, not a string", other.type_str())),
+            Some(other) => {
+                return Err(format!("`host` must be a string, got {}", other.type_str()))
+            }
             None => None,
         };
         let nth = match table.remove("nth") {
             Some(toml::Value::Integer(n)) => {
                 u32::try_from(n).map_err(|_| format!("`nth` {n} is out of range"))?
             }
-            Some(other) => return Err(format!("`nth` is {}, not an integer", other.type_str())),
+            Some(other) => {
+                return Err(format!(
+                    "`nth` must be an integer, got {}",
+                    other.type_str()
+                ))
+            }
             None => 1,
         };
         let known = events::fields(&event).ok_or_else(|| format!("unknown event {event:?}"))?;

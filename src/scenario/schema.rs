@@ -4,7 +4,7 @@
 //! The serde types are strict too (no `flatten`); this pass is what makes the errors precise.
 
 use super::events::{self, FieldType, TRIGGER_KEYS};
-use super::faults::{FAULT_KEYS, FAULT_KINDS, FRAME_FAULT_KEYS};
+use super::faults::{FAULT_KEYS, FAULT_KINDS, FRAME_FAULT_KEYS, OPTIONAL_KIND_KEYS};
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
@@ -159,11 +159,42 @@ impl Walk {
             };
             self.push(key.span().start, join(here, key_name), message);
         }
+        // A misspelt key is reported as such, not also as the key it failed to be.
+        if self
+            .problems
+            .iter()
+            .any(|p| p.field.starts_with(&format!("{here}.")))
+        {
+            return;
+        }
+        let required = own.iter().filter(|k| !OPTIONAL_KIND_KEYS.contains(k));
+        for key in required.filter(|k| get(fault, k).is_none()) {
+            self.push(at, here.to_owned(), format!("kind {name:?} needs `{key}`"));
+        }
+    }
+
+    /// A trigger's own keys: `host` a string, `nth` an integer from 1.
+    fn trigger_keys(&mut self, trigger: &DeTable, here: &str) {
+        if let Some(host) = get(trigger, "host").filter(|h| h.get_ref().as_str().is_none()) {
+            let message = format!("must be a string, not {}", a(host.get_ref().type_str()));
+            self.push(host.span().start, join(here, "host"), message);
+        }
+        if let Some(nth) = get(trigger, "nth") {
+            let n = nth.get_ref().as_integer().map(|i| {
+                let digits = i.as_str().replace('_', "");
+                u32::from_str_radix(&digits, i.radix()).unwrap_or(0)
+            });
+            if n.is_none_or(|n| n == 0) {
+                let message = "must be an integer from 1 (the n-th matching record)".to_owned();
+                self.push(nth.span().start, join(here, "nth"), message);
+            }
+        }
     }
 
     /// `event` is a trace event tag; every other key but `host` and `nth` is a field of that
     /// event, with a value of the field's type.
     fn trigger(&mut self, trigger: &DeTable, here: &str, at: usize) {
+        self.trigger_keys(trigger, here);
         let Some(event) = get(trigger, "event") else {
             let message = "a trigger needs `event`, an event tag of the trace".to_owned();
             return self.push(at, here.to_owned(), message);
@@ -469,6 +500,20 @@ mod tests {
             }
             let spec: FaultSpec = toml::from_str(&text).unwrap_or_else(|e| panic!("{kind}: {e}"));
             assert_eq!(spec.kind.name(), *kind);
+            // Without any one key, it reads only if that key has a default.
+            for key in *keys {
+                let without: String = text
+                    .lines()
+                    .filter(|line| !line.starts_with(&format!("{key} =")))
+                    .map(|line| format!("{line}\n"))
+                    .collect();
+                let read = toml::from_str::<FaultSpec>(&without);
+                assert_eq!(
+                    read.is_ok(),
+                    OPTIONAL_KIND_KEYS.contains(key),
+                    "{kind} without {key}"
+                );
+            }
         }
     }
 
