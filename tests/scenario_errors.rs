@@ -428,3 +428,26 @@ fn a_missing_fault_key_or_a_bad_trigger_key_names_the_right_fault() {
         "f.toml:10: faults[1].after.host: must be a string, not an integer"
     );
 }
+
+#[test]
+fn a_key_that_would_mean_nothing_is_refused() {
+    let frame = |keys: &str| format!("{USERS}{ACTION}[[frame_faults]]\n{keys}");
+    assert_eq!(
+        error(&frame("action = \"drop\"\nfile = \"a.pgn\"\n")),
+        "f.toml:11: frame_faults[0].file: no action sends a file named \"a.pgn\"; did you mean \"a.png\"?"
+    );
+    assert_eq!(
+        error(&frame("action = \"drop\"\ndelay_ms = 100\n")),
+        "f.toml:11: frame_faults[0].delay_ms: only actions \"delay\" and \"slice\" use delay_ms, not \"drop\""
+    );
+    assert_eq!(
+        error(&format!("{USERS}[link]\nbandwidth_kbps = 0\n")),
+        "f.toml:6: link.bandwidth_kbps: must be at least 1; leave it out for no limit"
+    );
+    assert_eq!(
+        error(&format!(
+            "{USERS}{ACTION}[expect]\ndownloaded = [\"a.png\"]\nfailed = [\"a.png\"]\n"
+        )),
+        "f.toml:11: expect.failed[0]: \"a.png\" is also in downloaded; a file cannot end both ways"
+    );
+}

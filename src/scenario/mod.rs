@@ -418,6 +418,9 @@ fn validate(s: &Scenario) -> Result<(), String> {
     if s.liveness_s == 0 {
         return Err("liveness_s: must be at least 1".into());
     }
+    if s.link.bandwidth_kbps == Some(0) {
+        return Err("link.bandwidth_kbps: must be at least 1; leave it out for no limit".into());
+    }
     let [min, max] = s.link.latency_ms;
     if min > max {
         return Err(format!("link.latency_ms: min {min} is above max {max}"));
@@ -516,45 +519,61 @@ fn validate(s: &Scenario) -> Result<(), String> {
             _ => {}
         }
     }
-    validate_file_refs(s, &names)
+    validate_expected_files(s, &names)?;
+    validate_matched_files(s, &names)
 }
 
-/// Every file that `[expect]` or a trigger names is one that the run sends (or, for a trigger, one
-/// a frame fault forges on the wire): a misspelt name would be an unmeetable requirement or a
-/// fault that never fires.
-fn validate_file_refs(s: &Scenario, names: &BTreeSet<String>) -> Result<(), String> {
-    let unknown = |field: String, file: &str| {
-        let near = schema::suggest(file, names.iter().map(String::as_str));
-        let hint = near
-            .map(|n| format!("; did you mean {n:?}?"))
-            .unwrap_or_default();
-        format!("{field}: no action sends a file named {file:?}{hint}")
-    };
-    let base = &s.expect.base;
-    let mut expected = vec![
-        ("expect.downloaded", &base.downloaded),
-        ("expect.failed", &base.failed),
+/// `field: no action sends a file named "x"; did you mean "y"?`
+fn no_such_file(names: &BTreeSet<String>, field: String, file: &str) -> String {
+    let near = schema::suggest(file, names.iter().map(String::as_str));
+    let hint = near
+        .map(|n| format!("; did you mean {n:?}?"))
+        .unwrap_or_default();
+    format!("{field}: no action sends a file named {file:?}{hint}")
+}
+
+/// Every file `[expect]` or `[expect.seed]` names is one the run sends, and none is both
+/// downloaded and failed: either would be a requirement no run can meet.
+fn validate_expected_files(s: &Scenario, names: &BTreeSet<String>) -> Result<(), String> {
+    let expectations = [
+        ("expect", Some(&s.expect.base)),
+        ("expect.seed", s.expect.seed.as_ref()),
     ];
-    if let Some(seed) = &s.expect.seed {
-        expected.push(("expect.seed.downloaded", &seed.downloaded));
-        expected.push(("expect.seed.failed", &seed.failed));
-    }
-    for (field, files) in expected {
-        if let Some((i, file)) = files.iter().enumerate().find(|(_, f)| !names.contains(*f)) {
-            return Err(unknown(format!("{field}[{i}]"), file));
+    for (field, expectation) in expectations {
+        let Some(e) = expectation else { continue };
+        for (key, files) in [("downloaded", &e.downloaded), ("failed", &e.failed)] {
+            if let Some((i, file)) = files.iter().enumerate().find(|(_, f)| !names.contains(*f)) {
+                return Err(no_such_file(names, format!("{field}.{key}[{i}]"), file));
+            }
+        }
+        let mut failed = e.failed.iter().enumerate();
+        if let Some((i, file)) = failed.find(|(_, f)| e.downloaded.contains(f)) {
+            return Err(format!(
+                "{field}.failed[{i}]: {file:?} is also in downloaded; a file cannot end both ways"
+            ));
         }
     }
+    Ok(())
+}
+
+/// Every file a frame fault or a trigger matches is one the run sends, or one a frame fault
+/// forges on the wire: any other would be a fault that never fires.
+fn validate_matched_files(s: &Scenario, names: &BTreeSet<String>) -> Result<(), String> {
     let forged: Vec<&str> = s
         .frame_faults
         .iter()
         .filter_map(|f| f.set.get("name")?.as_str())
         .collect();
+    let sent = |file: &str| names.contains(file) || forged.contains(&file);
+    for (i, fault) in s.frame_faults.iter().enumerate() {
+        if let Some(file) = fault.file.as_deref().filter(|f| !sent(f)) {
+            return Err(no_such_file(names, format!("frame_faults[{i}].file"), file));
+        }
+    }
     for (i, fault) in s.faults.iter().enumerate() {
         let file = fault.after.as_ref().and_then(|t| t.fields.get("file"));
-        if let Some(file) = file.and_then(|f| f.as_str()) {
-            if !names.contains(file) && !forged.contains(&file) {
-                return Err(unknown(format!("faults[{i}].after.file"), file));
-            }
+        if let Some(file) = file.and_then(|f| f.as_str()).filter(|f| !sent(f)) {
+            return Err(no_such_file(names, format!("faults[{i}].after.file"), file));
         }
     }
     Ok(())
@@ -636,6 +655,13 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
         }
         if fault.action == FrameAction::Delay && fault.delay_ms == 0 {
             return Err(format!("{here}: action \"delay\" needs delay_ms > 0"));
+        }
+        let paced = matches!(fault.action, FrameAction::Delay | FrameAction::Slice);
+        if !paced && fault.delay_ms > 0 {
+            return Err(format!(
+                "{here}.delay_ms: only actions \"delay\" and \"slice\" use delay_ms, not {:?}",
+                format!("{:?}", fault.action).to_lowercase()
+            ));
         }
         match (fault.action, fault.set.is_empty()) {
             (FrameAction::Rewrite, true) => {
