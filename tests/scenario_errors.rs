@@ -202,6 +202,7 @@ fn a_value_of_the_wrong_type_is_refused() {
 
 #[test]
 fn a_missing_key_names_its_table() {
+    assert_eq!(error("seed = 1\n"), "f.toml: missing field `users`");
     assert_eq!(
         error("[[users]]\nname = \"alice\"\n"),
         "f.toml:1: users[0]: missing field `uid`"

@@ -381,9 +381,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         return Err(error(Some(problem.at), message));
     }
     let scenario: Scenario = toml::from_str(text).map_err(|e| {
-        let at = e.span().map(|s| s.start);
-        let field = at.map(|at| schema::field_at(doc, at)).unwrap_or_default();
-        error(at, located(&field, e.message().trim_end()))
+        let field = e.span().map(|s| schema::field_at(doc, s.start));
+        // A problem of the whole document (a missing top-level key) has no line of its own.
+        let at = e
+            .span()
+            .filter(|_| field.as_ref().is_some_and(|f| !f.is_empty()));
+        let field = field.unwrap_or_default();
+        error(at.map(|s| s.start), located(&field, e.message().trim_end()))
     })?;
     validate(&scenario).map_err(|message| {
         // Messages start with the field's path, sometimes followed by a note: `faults[0] (crash)`.
