@@ -452,3 +452,16 @@ fn a_key_that_would_mean_nothing_is_refused() {
         "f.toml:11: expect.failed[0]: \"a.png\" is also in downloaded; a file cannot end both ways"
     );
 }
+
+#[test]
+fn an_unknown_frame_action_or_direction_is_refused() {
+    let frame = |keys: &str| format!("{USERS}[[frame_faults]]\n{keys}");
+    assert_eq!(
+        error(&frame("action = \"dropp\"\n")),
+        "f.toml:6: frame_faults[0].action: unknown action; did you mean \"drop\"?"
+    );
+    assert_eq!(
+        error(&frame("action = \"drop\"\ndirection = \"tx\"\n")),
+        "f.toml:7: frame_faults[0].direction: unknown direction; \"tx\" is none of up, down"
+    );
+}

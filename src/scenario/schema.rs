@@ -41,6 +41,17 @@ pub const IMAGE_KEYS: &[&str] = &["to", "size", "name"];
 pub const FILE_REF_KEYS: &[&str] = &["file"];
 pub const EXPECT_KEYS: &[&str] = &["violated", "downloaded", "failed", "seed"];
 pub const EXPECTATION_KEYS: &[&str] = &["violated", "downloaded", "failed"];
+/// The values of a frame fault's `action` and `direction` (`FrameAction`, `Direction`).
+pub const FRAME_ACTIONS: &[&str] = &[
+    "drop",
+    "delay",
+    "duplicate",
+    "reorder",
+    "corrupt",
+    "rewrite",
+    "slice",
+];
+pub const DIRECTIONS: &[&str] = &["up", "down"];
 
 /// Every problem of shape in the document, first in the file first.
 pub fn check(doc: &DeTable) -> Vec<Problem> {
@@ -60,6 +71,8 @@ pub fn check(doc: &DeTable) -> Vec<Problem> {
     }
     for (here, _, fault) in tables(doc, "frame_faults", "frame_faults") {
         walk.keys(fault, &here, FRAME_FAULT_KEYS);
+        walk.word(fault, &here, "action", FRAME_ACTIONS);
+        walk.word(fault, &here, "direction", DIRECTIONS);
     }
     if let Some(expect) = table(doc, "expect") {
         walk.keys(expect, "expect", EXPECT_KEYS);
@@ -94,6 +107,18 @@ impl Walk {
                 self.push(key.span().start, join(path, key.get_ref()), message);
             }
         }
+    }
+
+    /// The string under `key`, if any, is one of `words` (a value that is not a string is
+    /// serde's to report).
+    fn word(&mut self, table: &DeTable, here: &str, key: &str, words: &[&str]) {
+        let Some(value) = get(table, key) else { return };
+        let Some(word) = value.get_ref().as_str().filter(|w| !words.contains(w)) else {
+            return;
+        };
+        let otherwise = format!("{word:?} is none of {}", list(words.iter().copied()));
+        let message = unknown(key, word, words.iter().copied(), &otherwise);
+        self.push(value.span().start, join(here, key), message);
     }
 
     fn action(&mut self, action: &DeTable, here: &str) {
@@ -437,6 +462,16 @@ mod tests {
             Err(de::Error::custom("not a struct"))
         }
 
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            variants: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(variants);
+            Err(de::Error::custom("seen"))
+        }
+
         fn deserialize_struct<V: Visitor<'de>>(
             self,
             _: &'static str,
@@ -449,7 +484,7 @@ mod tests {
 
         serde::forward_to_deserialize_any! {
             bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            option unit unit_struct newtype_struct seq tuple tuple_struct map identifier
             ignored_any
         }
     }
@@ -457,7 +492,12 @@ mod tests {
     fn serde_keys<'de, T: Deserialize<'de>>() -> BTreeSet<&'static str> {
         let mut introspect = Introspect(None);
         let _ = T::deserialize(&mut introspect);
-        introspect.0.expect("a struct").iter().copied().collect()
+        introspect
+            .0
+            .expect("a struct or an enum")
+            .iter()
+            .copied()
+            .collect()
     }
 
     fn set(keys: &[&'static str]) -> BTreeSet<&'static str> {
@@ -483,6 +523,8 @@ mod tests {
             .copied()
             .collect();
         assert_eq!(serde_keys::<FaultSpec>(), fault);
+        assert_eq!(serde_keys::<FrameAction>(), set(FRAME_ACTIONS));
+        assert_eq!(serde_keys::<Direction>(), set(DIRECTIONS));
     }
 
     /// Every kind in `FAULT_KINDS` reads with exactly its listed keys, into the variant it names.
