@@ -262,7 +262,7 @@ impl TryFrom<toml::Table> for Trigger {
 }
 
 /// Can a trigger value of this TOML type equal a trace field of type `ty`?
-pub(crate) fn fits(value: &toml::Value, ty: FieldType) -> bool {
+fn fits(value: &toml::Value, ty: FieldType) -> bool {
     matches!(
         (value, ty),
         (toml::Value::String(_), FieldType::Str)
