@@ -61,12 +61,11 @@ fn a_time_limit_too_short_fails_liveness_naming_the_image() {
 
 #[test]
 fn a_stall_longer_than_liveness_s_fails_even_inside_the_time_limit() {
-    // The chunk-1 reply is held back for 30 s by a hold on the resource link that heals only at
-    // 31 s; with liveness_s = 10 the wait after the heal is fine, but a partition that lasts
-    // and is healed late is not excused before it heals... so stall *after* the last fault:
-    // the last fault (a heal of an unrelated pair) ends at 200 ms, then the upload's link is
-    // held by a frame delay of 30 s, which counts as a fault only if it fired.
-    let text = r#"
+    // The sender is cut off from the resource server from 0.3 s to 40.3 s. Waiting during the
+    // partition is excused; after the heal the upload must move again within liveness_s.
+    let text = |heal_ms: u64| {
+        format!(
+            r#"
 time_limit_s = 120
 liveness_s = 10
 [[users]]
@@ -76,36 +75,46 @@ uid = 2
 [[actions]]
 at_ms = 100
 user = 1
-image = { to = 2, size = 100000, name = "slow.png" }
-[[frame_faults]]
-action = "delay"
-direction = "down"
-id = 1042
-delay_ms = 30000
-"#;
-    let outcome = sim::run(&parse(text), 3);
-    // The frame fault fired at about 300 ms; the upload then waited 30 s for a reply (the
-    // client may retransmit and recover sooner); whatever it did, a wait longer than 10 s after
-    // the fault fired must fail liveness, and a recovery within 10 s must not.
-    let detail = violation(&outcome, "liveness");
-    let acked: Vec<u64> = outcome
+image = {{ to = 2, size = 300000, name = "slow.png" }}
+[[faults]]
+at_ms = 300
+kind = "partition"
+a = "user1"
+b = "resource"
+[[faults]]
+at_ms = {heal_ms}
+kind = "heal"
+a = "user1"
+b = "resource"
+"#
+        )
+    };
+    let healed = sim::run(&parse(&text(40_300)), 3);
+    assert!(healed.passed(), "{:?}", healed.expectation.unmet);
+    let stalled = text(40_300).replace("liveness_s = 10", "liveness_s = 1");
+    let outcome = sim::run(&parse(&stalled), 3);
+    let stalls: Vec<u64> = outcome
         .records
         .iter()
-        .filter(|r| matches!(&r.event, Event::ChunkAcked { error: 0, .. }))
-        .map(|r| r.t_ms)
+        .filter_map(|r| match r.event {
+            Event::ActionOutcome {
+                longest_stall_ms, ..
+            } => Some(longest_stall_ms),
+            _ => None,
+        })
         .collect();
-    let longest_gap = acked.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    // Whatever the recovery took after the heal, the oracle judges it against the bound.
     assert_eq!(
-        detail.is_some(),
-        longest_gap > 10_000,
-        "{detail:?} {acked:?}"
+        violation(&outcome, "liveness").is_some(),
+        stalls.iter().any(|s| *s > 1000),
+        "{stalls:?}"
     );
 }
 
 #[test]
 fn a_fault_that_never_fires_fails_the_run() {
     let text = format!(
-        "{SLOW_LINK}\n[[faults]]\nafter = {{ event = \"upload_committed\", file = \"other.png\" }}\nkind = \"crash\"\nhost = \"resource\"\n"
+        "{SLOW_LINK}\n[[faults]]\nafter = {{ event = \"upload_rejected\", file = \"big.png\" }}\nkind = \"crash\"\nhost = \"resource\"\n"
     );
     let outcome = sim::run(&parse(&text), 1);
     assert_eq!(outcome.faults.len(), 1);
@@ -118,7 +127,8 @@ fn a_fault_that_never_fires_fails_the_run() {
 
 #[test]
 fn a_frame_fault_that_matches_no_frame_fails_the_run() {
-    let text = format!("{SLOW_LINK}\n[[frame_faults]]\naction = \"drop\"\nfile = \"nope.png\"\n");
+    // A resume (1043) only follows a reconnect, which this run never has.
+    let text = format!("{SLOW_LINK}\n[[frame_faults]]\naction = \"drop\"\nid = 1043\n");
     let outcome = sim::run(&parse(&text), 1);
     assert!(!outcome.passed());
     assert!(outcome.expectation.unmet[0].contains("frame fault 1 (drop) never fired"));

@@ -1,8 +1,11 @@
 //! Scenario files: who the users are and what they do when, in TOML. Loading checks everything it
-//! can before a world is built, and every error names the file, the field and the problem.
+//! can before a world is built, and every error names the file, the line, the field and the
+//! problem. Every table is strict: an unknown key is an error (`schema`), never ignored.
 //! The format is documented in `scenarios/README.md`.
 
+pub mod events;
 pub mod faults;
+mod schema;
 
 pub use faults::{Direction, FaultKind, FaultSpec, FrameAction, FrameFault, Trigger};
 
@@ -29,7 +32,8 @@ pub struct Scenario {
     /// Simulated seconds after which an unfinished run stops and fails its liveness check.
     #[serde(default = "default_time_limit")]
     pub time_limit_s: u64,
-    /// Every action must finish within this many simulated seconds after the last fault heals.
+    /// Once the last fault has ended, no action may go this many simulated seconds without
+    /// progress (the `liveness` oracle).
     #[serde(default = "default_liveness")]
     pub liveness_s: u64,
     #[serde(default)]
@@ -53,12 +57,39 @@ pub struct Scenario {
 
 /// What the run must show. By default every oracle holds and nothing else is required.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(from = "RawExpect")]
 pub struct Expect {
-    #[serde(flatten)]
     pub base: Expectation,
     /// Replaces the expectation when the run uses the seed profile.
-    #[serde(default)]
     pub seed: Option<Expectation>,
+}
+
+/// `[expect]` as written: the base expectation's keys beside `seed`. Spelt out rather than
+/// flattened, because serde ignores `deny_unknown_fields` under `flatten`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    #[serde(default)]
+    violated: Vec<String>,
+    #[serde(default)]
+    downloaded: Vec<String>,
+    #[serde(default)]
+    failed: Vec<String>,
+    #[serde(default)]
+    seed: Option<Expectation>,
+}
+
+impl From<RawExpect> for Expect {
+    fn from(raw: RawExpect) -> Self {
+        Expect {
+            base: Expectation {
+                violated: raw.violated,
+                downloaded: raw.downloaded,
+                failed: raw.failed,
+            },
+            seed: raw.seed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -298,16 +329,23 @@ impl Scenario {
     }
 }
 
-/// A scenario that cannot be used, with where and why.
+/// A scenario that cannot be used, with where and why: `f.toml:12: expect.downlaoded: unknown
+/// key; did you mean "downloaded"?`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {
     pub path: PathBuf,
+    /// 1-based; `None` when the problem has no single place (a missing table).
+    pub line: Option<usize>,
+    /// The field's path, then the problem.
     pub message: String,
 }
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
     }
 }
 
@@ -317,26 +355,76 @@ impl std::error::Error for ScenarioError {}
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         path: path.to_owned(),
+        line: None,
         message: format!("cannot read: {e}"),
     })?;
     parse(path, &text)
 }
 
-/// Parses and validates scenario text; `path` only names it in errors.
+/// Parses and validates scenario text; `path` only names it in errors. Three passes, each
+/// stopping at its first problem: TOML syntax; the shape (every key known, triggers naming real
+/// events and fields); then serde's types and the values' own rules.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-    let error = |message: String| ScenarioError {
+    let error = |at: Option<usize>, message: String| ScenarioError {
         path: path.to_owned(),
+        line: at.map(|at| line_of(text, at)),
         message,
     };
-    let scenario: Scenario =
-        toml::from_str(text).map_err(|e| error(e.to_string().trim_end().to_owned()))?;
-    validate(&scenario).map_err(error)?;
+    let doc = toml::de::DeTable::parse(text).map_err(|e| {
+        error(
+            e.span().map(|s| s.start),
+            format!("not TOML: {}", e.message()),
+        )
+    })?;
+    let doc = doc.get_ref();
+    if let Some(problem) = schema::check(doc).into_iter().next() {
+        let message = located(&problem.field, &problem.message);
+        return Err(error(Some(problem.at), message));
+    }
+    let scenario: Scenario = toml::from_str(text).map_err(|e| {
+        let field = e.span().map(|s| schema::field_at(doc, s.start));
+        // A problem of the whole document (a missing top-level key) has no line of its own.
+        let at = e
+            .span()
+            .filter(|_| field.as_ref().is_some_and(|f| !f.is_empty()));
+        let field = field.unwrap_or_default();
+        error(at.map(|s| s.start), located(&field, e.message().trim_end()))
+    })?;
+    validate(&scenario).map_err(|message| {
+        // Messages start with the field's path, sometimes followed by a note: `faults[0] (crash)`.
+        let field = message.split([':', ' ']).next().unwrap_or_default();
+        error(schema::place_of(doc, field), message)
+    })?;
     Ok(scenario)
+}
+
+fn located(field: &str, message: &str) -> String {
+    if field.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{field}: {message}")
+    }
+}
+
+/// The 1-based line of byte `at`.
+fn line_of(text: &str, at: usize) -> usize {
+    let at = at.min(text.len());
+    text.as_bytes()[..at]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 fn validate(s: &Scenario) -> Result<(), String> {
     if s.time_limit_s == 0 {
         return Err("time_limit_s: must be at least 1".into());
+    }
+    if s.liveness_s == 0 {
+        return Err("liveness_s: must be at least 1".into());
+    }
+    if s.link.bandwidth_kbps == Some(0) {
+        return Err("link.bandwidth_kbps: must be at least 1; leave it out for no limit".into());
     }
     let [min, max] = s.link.latency_ms;
     if min > max {
@@ -410,6 +498,7 @@ fn validate(s: &Scenario) -> Result<(), String> {
     }
     validate_profile(s)?;
     validate_faults(s, &uids)?;
+    validate_can_fire(s)?;
     validate_expect(&s.expect.base, "expect")?;
     if let Some(seed) = &s.expect.seed {
         validate_expect(seed, "expect.seed")?;
@@ -435,13 +524,61 @@ fn validate(s: &Scenario) -> Result<(), String> {
             _ => {}
         }
     }
-    let expected_files = [
-        ("expect.downloaded", &s.expect.base.downloaded),
-        ("expect.failed", &s.expect.base.failed),
+    validate_expected_files(s, &names)?;
+    validate_matched_files(s, &names)
+}
+
+/// `field: no action sends a file named "x"; did you mean "y"?`
+fn no_such_file(names: &BTreeSet<String>, field: String, file: &str) -> String {
+    let near = schema::suggest(file, names.iter().map(String::as_str));
+    let hint = near
+        .map(|n| format!("; did you mean {n:?}?"))
+        .unwrap_or_default();
+    format!("{field}: no action sends a file named {file:?}{hint}")
+}
+
+/// Every file `[expect]` or `[expect.seed]` names is one the run sends, and none is both
+/// downloaded and failed: either would be a requirement no run can meet.
+fn validate_expected_files(s: &Scenario, names: &BTreeSet<String>) -> Result<(), String> {
+    let expectations = [
+        ("expect", Some(&s.expect.base)),
+        ("expect.seed", s.expect.seed.as_ref()),
     ];
-    for (field, files) in expected_files {
-        if let Some(file) = files.iter().find(|f| !names.contains(*f)) {
-            return Err(format!("{field}: no action sends a file named {file:?}"));
+    for (field, expectation) in expectations {
+        let Some(e) = expectation else { continue };
+        for (key, files) in [("downloaded", &e.downloaded), ("failed", &e.failed)] {
+            if let Some((i, file)) = files.iter().enumerate().find(|(_, f)| !names.contains(*f)) {
+                return Err(no_such_file(names, format!("{field}.{key}[{i}]"), file));
+            }
+        }
+        let mut failed = e.failed.iter().enumerate();
+        if let Some((i, file)) = failed.find(|(_, f)| e.downloaded.contains(f)) {
+            return Err(format!(
+                "{field}.failed[{i}]: {file:?} is also in downloaded; a file cannot end both ways"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every file a frame fault or a trigger matches is one the run sends, or one a frame fault
+/// forges on the wire: any other would be a fault that never fires.
+fn validate_matched_files(s: &Scenario, names: &BTreeSet<String>) -> Result<(), String> {
+    let forged: Vec<&str> = s
+        .frame_faults
+        .iter()
+        .filter_map(|f| f.set.get("name")?.as_str())
+        .collect();
+    let sent = |file: &str| names.contains(file) || forged.contains(&file);
+    for (i, fault) in s.frame_faults.iter().enumerate() {
+        if let Some(file) = fault.file.as_deref().filter(|f| !sent(f)) {
+            return Err(no_such_file(names, format!("frame_faults[{i}].file"), file));
+        }
+    }
+    for (i, fault) in s.faults.iter().enumerate() {
+        let file = fault.after.as_ref().and_then(|t| t.fields.get("file"));
+        if let Some(file) = file.and_then(|f| f.as_str()).filter(|f| !sent(f)) {
+            return Err(no_such_file(names, format!("faults[{i}].after.file"), file));
         }
     }
     Ok(())
@@ -469,8 +606,15 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
         .into_iter()
         .chain(uids.iter().map(|uid| format!("user{uid}")))
         .collect();
+    let unknown_host = |field: String, host: &str| {
+        let known: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        format!(
+            "{field}: unknown host {host:?}; hosts are {}",
+            known.join(", ")
+        )
+    };
     for (i, fault) in s.faults.iter().enumerate() {
-        let here = format!("faults[{i}] ({})", fault.kind.name());
+        let here = format!("faults[{i}]");
         match (fault.at_ms, &fault.after) {
             (Some(_), Some(_)) => return Err(format!("{here}: give `at_ms` or `after`, not both")),
             (None, None) => {
@@ -480,15 +624,28 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
             }
             _ => {}
         }
-        if let Some(host) = fault.kind.hosts().into_iter().find(|h| !hosts.contains(*h)) {
-            let known: Vec<&str> = hosts.iter().map(String::as_str).collect();
-            return Err(format!(
-                "{here}: unknown host {host:?}; hosts are {}",
-                known.join(", ")
-            ));
+        let named = fault.kind.hosts().into_iter();
+        if let Some((key, host)) = named.into_iter().find(|(_, h)| !hosts.contains(*h)) {
+            return Err(unknown_host(format!("{here}.{key}"), host));
         }
-        if fault.after.as_ref().is_some_and(|t| t.nth == 0) {
-            return Err(format!("{here}.after.nth: counts from 1"));
+        if let Some(trigger) = &fault.after {
+            // A trigger on a host or a user that does not exist would never fire.
+            if let Some(host) = trigger.host.as_deref().filter(|h| !hosts.contains(*h)) {
+                return Err(unknown_host(format!("{here}.after.host"), host));
+            }
+            for field in events::UID_FIELDS {
+                let uid = trigger.fields.get(field).and_then(|v| v.as_integer());
+                if let Some(uid) =
+                    uid.filter(|u| !i32::try_from(*u).is_ok_and(|u| uids.contains(&u)))
+                {
+                    return Err(format!(
+                        "{here}.after.{field}: user {uid} is not declared in [[users]]"
+                    ));
+                }
+            }
+            if trigger.nth == 0 {
+                return Err(format!("{here}.after.nth: counts from 1"));
+            }
         }
     }
     for (i, fault) in s.frame_faults.iter().enumerate() {
@@ -504,6 +661,13 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
         if fault.action == FrameAction::Delay && fault.delay_ms == 0 {
             return Err(format!("{here}: action \"delay\" needs delay_ms > 0"));
         }
+        let paced = matches!(fault.action, FrameAction::Delay | FrameAction::Slice);
+        if !paced && fault.delay_ms > 0 {
+            return Err(format!(
+                "{here}.delay_ms: only actions \"delay\" and \"slice\" use delay_ms, not {:?}",
+                format!("{:?}", fault.action).to_lowercase()
+            ));
+        }
         match (fault.action, fault.set.is_empty()) {
             (FrameAction::Rewrite, true) => {
                 return Err(format!(
@@ -517,6 +681,48 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
                     "{here}.set: only action \"rewrite\" uses `set`, not {:?}",
                     format!("{other:?}").to_lowercase()
                 ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Faults that could never fire, whatever the run does: they would change nothing and let a
+/// recovery scenario pass as if it had recovered.
+fn validate_can_fire(s: &Scenario) -> Result<(), String> {
+    let limit = s.time_limit_s * 1000;
+    let late = |field: String, at: u64| {
+        format!(
+            "{field}: {at} is not before the time limit of {} s, so it could never fire",
+            s.time_limit_s
+        )
+    };
+    for (i, fault) in s.faults.iter().enumerate() {
+        if let Some(at) = fault.at_ms.filter(|at| *at >= limit) {
+            return Err(late(format!("faults[{i}].at_ms"), at));
+        }
+    }
+    for (i, fault) in s.frame_faults.iter().enumerate() {
+        let here = format!("frame_faults[{i}]");
+        if let Some(id) = fault
+            .id
+            .filter(|id| crate::protocol::ids::name(*id) == "unknown")
+        {
+            return Err(format!(
+                "{here}.id: {id} is not a message id of the protocol"
+            ));
+        }
+        if fault.seq == Some(0) {
+            return Err(format!("{here}.seq: chunks count from 1"));
+        }
+        if let Some(from) = fault.from_ms.filter(|from| *from >= limit) {
+            return Err(late(format!("{here}.from_ms"), from));
+        }
+        if let (Some(from), Some(until)) = (fault.from_ms, fault.until_ms) {
+            if until <= from {
+                return Err(format!(
+                    "{here}.until_ms: {until} is not after from_ms {from}, so the window is empty"
+                ));
             }
         }
     }
@@ -559,18 +765,26 @@ mod tests {
         );
         assert_eq!(
             err(&unknown_user),
-            "s.toml: actions[0].user: user 3 is not declared in [[users]]"
+            "s.toml:7: actions[0].user: user 3 is not declared in [[users]]"
         );
         let both = format!(
             "{USERS}[[actions]]\nat_ms = 1\nuser = 1\ntext = {{ to = 2, contents = [] }}\nimage = {{ to = 2, size = 1 }}\n"
         );
         assert!(err(&both).contains("actions[0]: set exactly one"));
-        let wrong_type = format!("{USERS}seed = \"seven\"\n");
-        let message = err(&wrong_type);
-        assert!(message.starts_with("s.toml: "), "{message}");
-        assert!(message.contains("line 5"), "{message}");
+        let wrong_type = format!("seed = \"seven\"\n{USERS}");
+        assert_eq!(
+            err(&wrong_type),
+            "s.toml:1: seed: invalid type: string \"seven\", expected u64"
+        );
         let typo = format!("{USERS}[[actions]]\nat_ms = 1\nuser = 1\ntxt = 3\n");
-        assert!(err(&typo).contains("unknown field `txt`"));
+        assert_eq!(
+            err(&typo),
+            "s.toml:8: actions[0].txt: unknown key; did you mean \"text\"?"
+        );
+        assert_eq!(
+            err("seed = \n"),
+            "s.toml:1: not TOML: string values must be quoted, expected literal string"
+        );
         let hostile = format!("{USERS}[[actions]]\nat_ms = 1\nuser = 1\nimage = {{ to = 2, size = 1, name = \"../x\" }}\n");
         assert!(err(&hostile).contains("actions[0].image.name"));
     }
