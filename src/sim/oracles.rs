@@ -20,6 +20,7 @@ pub const ORACLES: &[&str] = &[
     "no_panic",
     "durable_ack",
     "confinement",
+    "binding",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,6 +71,7 @@ pub fn check(oracle: &str, records: &[Record], settled: bool) -> Option<Violatio
         "progress" => progress(records),
         "no_panic" => no_panic(records),
         "confinement" => confinement(records),
+        "binding" => binding(records),
         other => panic!("unknown oracle {other}"),
     }
 }
@@ -614,6 +616,88 @@ fn stored_texts(records: &[Record]) -> Option<Violation> {
         };
         Some(violation(record, detail))
     })
+}
+
+/// Every picture a receiver is told of and downloads is the file its sender uploaded for that very
+/// message: the 1039 push and the download of message `m` go to `m`'s receiver, name `m`'s file
+/// and sender, and the bytes downloaded are that file's source (not another upload that claimed
+/// the message id).
+pub fn binding(records: &[Record]) -> Option<Violation> {
+    let sources: BTreeMap<&str, &str> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::SourceFile { file, md5, .. } => Some((file.as_str(), md5.as_str())),
+            _ => None,
+        })
+        .collect();
+    let mut messages: BTreeMap<i64, (i32, i32, &str)> = BTreeMap::new();
+    for record in records {
+        match &record.event {
+            Event::ImageMessageStored {
+                message_id,
+                from,
+                to,
+                file,
+                ..
+            } => {
+                messages.insert(*message_id, (*from, *to, file.as_str()));
+            }
+            Event::ImagePushReceived {
+                file,
+                message_id,
+                from,
+                ..
+            } => {
+                let Some(&(sender, receiver, name)) = messages.get(message_id) else {
+                    continue;
+                };
+                let host_uid = record
+                    .host
+                    .strip_prefix("user")
+                    .and_then(|u| u.parse().ok());
+                if (*from, file.as_str(), host_uid) != (sender, name, Some(receiver)) {
+                    return Some(violation(
+                        record,
+                        format!(
+                            "user {} was told of {file} from {from} as message {message_id}, \
+                             which is {name} from {sender} to {receiver}",
+                            record.host
+                        ),
+                    ));
+                }
+            }
+            Event::DownloadDone {
+                file,
+                message_id,
+                md5,
+                ..
+            } => {
+                let Some(&(sender, _, name)) = messages.get(message_id) else {
+                    continue;
+                };
+                let Some(&want) = sources.get(name) else {
+                    continue;
+                };
+                if md5 != want {
+                    let whose = sources
+                        .iter()
+                        .find(|(_, m)| **m == md5.as_str())
+                        .map_or("no source file".to_owned(), |(f, _)| {
+                            format!("the bytes of {f}")
+                        });
+                    return Some(violation(
+                        record,
+                        format!(
+                            "the download of message {message_id} ({name} from {sender}, \
+                             fetched as {file}) got {whose}"
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Every chunk is stored inside its owner's folder (`<owner>/...` under the store's root) and by
@@ -1238,6 +1322,68 @@ mod tests {
                 writer,
             },
         )
+    }
+
+    fn binding_trace(downloaded_md5: &str, pushed_from: i32) -> Vec<Record> {
+        let source = |file: &str, md5: &str| Event::SourceFile {
+            file: file.into(),
+            size: 10,
+            md5: md5.into(),
+            chunk_hashes: vec![],
+        };
+        vec![
+            at(0, "user1", source("cat.png", "aaaa")),
+            at(0, "user2", source("mine.png", "bbbb")),
+            at(
+                10,
+                "chat",
+                Event::ImageMessageStored {
+                    message_id: 7,
+                    from: 1,
+                    to: 3,
+                    file: "cat.png".into(),
+                    msg_type: 1,
+                    status: 3,
+                },
+            ),
+            at(
+                50,
+                "user3",
+                Event::ImagePushReceived {
+                    file: "cat.png".into(),
+                    message_id: 7,
+                    from: pushed_from,
+                    size: 10,
+                },
+            ),
+            at(
+                60,
+                "user3",
+                Event::DownloadDone {
+                    file: "cat.png".into(),
+                    message_id: 7,
+                    size: 10,
+                    md5: downloaded_md5.into(),
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn binding_catches_a_picture_swapped_by_another_upload_and_a_push_from_the_wrong_sender() {
+        assert_eq!(binding(&binding_trace("aaaa", 1)), None);
+        let swapped = binding(&binding_trace("bbbb", 1)).expect("a swapped picture");
+        assert!(
+            swapped.detail.contains("got the bytes of mine.png"),
+            "{}",
+            swapped.detail
+        );
+        let forged = binding(&binding_trace("aaaa", 2)).expect("a push naming another sender");
+        assert!(
+            forged.detail.contains("from 2 as message 7"),
+            "{}",
+            forged.detail
+        );
     }
 
     #[test]
