@@ -21,6 +21,10 @@ impl ActionLog {
         self.performed.lock().unwrap().entry(index).or_insert(at_ms);
     }
 
+    fn count(&self) -> usize {
+        self.performed.lock().unwrap().len()
+    }
+
     fn performed(&self, index: usize) -> Option<u64> {
         self.performed.lock().unwrap().get(&index).copied()
     }
@@ -63,6 +67,9 @@ struct TextState {
 
 pub struct Books {
     entries: Vec<Entry>,
+    /// How many performed actions the books had seen at the last update: with no new record and
+    /// no newly performed action there is nothing to re-examine.
+    performed_seen: usize,
     images: BTreeMap<String, ImageState>,
     texts: BTreeMap<i32, TextState>,
 }
@@ -88,6 +95,7 @@ impl Books {
             .collect();
         Books {
             entries,
+            performed_seen: 0,
             images: BTreeMap::new(),
             texts: BTreeMap::new(),
         }
@@ -96,6 +104,11 @@ impl Books {
     /// Takes in new trace records and the log of performed actions, and closes every action that
     /// has reached its final outcome.
     pub fn update(&mut self, records: &[Record], log: &ActionLog) {
+        let performed = log.count();
+        if records.is_empty() && performed == self.performed_seen {
+            return;
+        }
+        self.performed_seen = performed;
         for record in records {
             self.read(record);
         }
