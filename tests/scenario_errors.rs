@@ -110,7 +110,7 @@ fn an_unknown_fault_kind_is_refused() {
     assert_eq!(
         error(&text),
         "f.toml:11: faults[0].kind: unknown fault kind; \"meteor\" is none of partition, heal, hold, \
-         release, reset, crash, bounce, restart, disk_error, disk_full, disk_ok"
+         release, reset, crash, bounce, restart, disk_error, disk_full, disk_ok, store_crash"
     );
 }
 

@@ -46,6 +46,10 @@ struct RawFault {
     after_ms: Option<u64>,
     #[serde(default)]
     count: Option<u32>,
+    #[serde(default)]
+    op: Option<String>,
+    #[serde(default)]
+    nth: Option<u32>,
 }
 
 /// Every fault kind with the keys it takes besides the common ones (`FAULT_KEYS`).
@@ -61,10 +65,21 @@ pub const FAULT_KINDS: &[(&str, &[&str])] = &[
     ("disk_error", &["count"]),
     ("disk_full", &[]),
     ("disk_ok", &[]),
+    ("store_crash", &["host", "op", "nth", "after_ms"]),
 ];
 
 /// The kinds' keys that have a default; every other key of a kind is required.
-pub const OPTIONAL_KIND_KEYS: &[&str] = &["oneway", "count"];
+pub const OPTIONAL_KIND_KEYS: &[&str] = &["oneway", "count", "nth"];
+
+/// The writes of the chat server's message store at which a `store_crash` can strike, by the
+/// store method's name (`chatsim::store::MessageStore`).
+pub const MESSAGE_STORE_WRITES: &[&str] = &[
+    "insert",
+    "set_status",
+    "remember_unique",
+    "queue_push",
+    "drop_push",
+];
 
 /// The keys every fault takes.
 pub const FAULT_KEYS: &[&str] = &["kind", "at_ms", "after", "delay_ms", "optional"];
@@ -84,6 +99,8 @@ impl TryFrom<RawFault> for FaultSpec {
             ("host", raw.host.is_some()),
             ("after_ms", raw.after_ms.is_some()),
             ("count", raw.count.is_some()),
+            ("op", raw.op.is_some()),
+            ("nth", raw.nth.is_some()),
         ];
         if let Some((key, _)) = given.iter().find(|(k, set)| *set && !keys.contains(k)) {
             return Err(format!("kind {kind:?} takes no `{key}`"));
@@ -130,6 +147,7 @@ impl TryFrom<RawFault> for FaultSpec {
                 count: raw.count.unwrap_or(1),
             },
             "disk_full" => FaultKind::DiskFull,
+            "store_crash" => store_crash(raw.host.clone(), raw.op.clone(), raw.nth, raw.after_ms)?,
             _ => FaultKind::DiskOk,
         };
         Ok(FaultSpec {
@@ -140,6 +158,35 @@ impl TryFrom<RawFault> for FaultSpec {
             optional: raw.optional,
         })
     }
+}
+
+/// A crash point inside the chat server's message store: checked here because its `op` is a
+/// closed set and only the chat host has that store.
+fn store_crash(
+    host: Option<String>,
+    op: Option<String>,
+    nth: Option<u32>,
+    after_ms: Option<u64>,
+) -> Result<FaultKind, String> {
+    let host = host.ok_or("kind \"store_crash\" needs `host`")?;
+    if host != "chat" {
+        return Err(format!(
+            "kind \"store_crash\" strikes the chat server's message store: host must be \"chat\", not {host:?}"
+        ));
+    }
+    let op = op.ok_or("kind \"store_crash\" needs `op`")?;
+    if !MESSAGE_STORE_WRITES.contains(&op.as_str()) {
+        return Err(format!(
+            "unknown store write {op:?}; one of {}",
+            MESSAGE_STORE_WRITES.join(", ")
+        ));
+    }
+    Ok(FaultKind::StoreCrash {
+        host,
+        op,
+        nth: nth.unwrap_or(1).max(1),
+        after_ms: after_ms.ok_or("kind \"store_crash\" needs `after_ms`")?,
+    })
 }
 
 /// What a fault does; read from a `[[faults]]` table by `FaultSpec`, whose `kind` key names the
@@ -192,6 +239,15 @@ pub enum FaultKind {
     /// Every write on the resource server's disk fails as "no space" until `disk_ok`.
     DiskFull,
     DiskOk,
+    /// Once armed, the host's message store completes its `nth` `op` write, then fails every
+    /// later write, and the world crashes the host at once and starts it `after_ms` later: a
+    /// `kill -9` between two commits.
+    StoreCrash {
+        host: String,
+        op: String,
+        nth: u32,
+        after_ms: u64,
+    },
 }
 
 fn one() -> u32 {
@@ -369,7 +425,8 @@ impl FaultKind {
             FaultKind::Reset { host }
             | FaultKind::Crash { host }
             | FaultKind::Bounce { host }
-            | FaultKind::Restart { host, .. } => vec![("host", host)],
+            | FaultKind::Restart { host, .. }
+            | FaultKind::StoreCrash { host, .. } => vec![("host", host)],
             FaultKind::DiskError { .. } | FaultKind::DiskFull | FaultKind::DiskOk => vec![],
         }
     }
@@ -387,6 +444,7 @@ impl FaultKind {
             FaultKind::DiskError { .. } => "disk_error",
             FaultKind::DiskFull => "disk_full",
             FaultKind::DiskOk => "disk_ok",
+            FaultKind::StoreCrash { .. } => "store_crash",
         }
     }
 }

@@ -535,7 +535,8 @@ mod tests {
             for key in *keys {
                 let value = match *key {
                     "oneway" => "true",
-                    "after_ms" | "count" => "2",
+                    "after_ms" | "count" | "nth" => "2",
+                    "op" => "\"set_status\"",
                     _ => "\"chat\"",
                 };
                 text.push_str(&format!("{key} = {value}\n"));

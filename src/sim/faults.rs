@@ -1,6 +1,7 @@
 //! The world's fault schedule: host and link faults fired at a simulated time or when a trace
 //! event matches a trigger, applied through turmoil, the fault proxies and the disk.
 
+use super::crash_point::CrashSwitch;
 use crate::proxy::FaultProxy;
 use crate::scenario::{FaultKind, FaultSpec, Trigger};
 use crate::store::DiskFaults;
@@ -70,6 +71,7 @@ pub(super) struct Targets<'a> {
     pub proxies: &'a BTreeMap<String, Arc<FaultProxy>>,
     pub disk: &'a DiskFaults,
     pub trace: &'a SimTrace,
+    pub store_crash: &'a CrashSwitch,
 }
 
 pub(super) struct Schedule {
@@ -152,6 +154,53 @@ impl Schedule {
             }
         }
         self.pending.extend(follow_ups);
+    }
+
+    /// A store crash point struck: crash `host` now and start it again as the fault says. The
+    /// restart is a follow-up like a `restart` fault's, and it ends the fault for liveness.
+    pub fn store_crash_struck(
+        &mut self,
+        sim: &mut turmoil::Sim<'_>,
+        now: Duration,
+        trace: &SimTrace,
+        switch: &CrashSwitch,
+    ) {
+        let Some(kind) = self
+            .pending
+            .iter()
+            .rev()
+            .find(|p| p.fired && matches!(p.kind, FaultKind::StoreCrash { .. }))
+            .map(|p| p.kind.clone())
+        else {
+            return;
+        };
+        let FaultKind::StoreCrash { host, after_ms, .. } = kind else {
+            return;
+        };
+        sim.crash(host.as_str());
+        // The switch cut the host off at the crash point; a crashed host needs no cutting off.
+        for (a, b) in switch.links() {
+            sim.repair(a, b);
+        }
+        trace.record_at(
+            now,
+            "world",
+            Event::Fault {
+                kind: "store_crash".to_owned(),
+                detail: format!(
+                    "{host} crashed between two store writes, restarts in {after_ms} ms"
+                ),
+            },
+        );
+        self.last_heal = self.last_heal.max(now);
+        self.pending.push(Pending {
+            kind: FaultKind::Bounce { host },
+            due: Some(now + Duration::from_millis(after_ms)),
+            trigger: None,
+            delay: Duration::ZERO,
+            fired: false,
+            spec: None,
+        });
     }
 
     /// Gives each record to every trigger still waiting; each record is serialised once.
@@ -273,6 +322,10 @@ fn apply(
             targets.disk.clear();
             "the disk is healthy again".to_owned()
         }
+        FaultKind::StoreCrash { host, op, nth, .. } => {
+            targets.store_crash.arm(op, *nth);
+            format!("{host} will crash right after its message store's next {op} (x{nth})")
+        }
     };
     targets.trace.record_at(
         now,
@@ -299,6 +352,7 @@ pub fn describe(kind: &FaultKind) -> String {
         }
         FaultKind::Restart { host, after_ms } => format!("{name} {host} after {after_ms} ms"),
         FaultKind::DiskError { count } => format!("{name} x{count}"),
+        FaultKind::StoreCrash { host, op, nth, .. } => format!("{name} {host} after {op} x{nth}"),
         FaultKind::DiskFull | FaultKind::DiskOk => name.to_owned(),
     }
 }

@@ -5,6 +5,7 @@
 //! the stores, and hands the trace to the oracles.
 
 mod books;
+mod crash_point;
 mod expect;
 mod faults;
 pub mod oracles;
@@ -31,6 +32,7 @@ use crate::trace::{Event, Record, SimTrace, Tracer};
 use crate::users::{User, Users};
 use books::{ActionLog, Books};
 use bytes::Bytes;
+use crash_point::{CrashSwitch, CrashableMessages};
 use md5::{Digest, Md5};
 use oracles::Verdict;
 use rand::{RngCore, SeedableRng};
@@ -140,6 +142,7 @@ struct World<'a> {
     cursor: usize,
     messages: Arc<MemoryMessages>,
     disk: Arc<DiskFaults>,
+    store_crash: Arc<CrashSwitch>,
     finish_tx: tokio::sync::watch::Sender<bool>,
     /// Each user host's fault proxy, and the scenario's indices of the frame faults it applies.
     proxies: BTreeMap<String, Arc<FaultProxy>>,
@@ -163,7 +166,15 @@ impl<'a> World<'a> {
         let disk = Arc::new(DiskFaults::default());
         let (finish_tx, finish_rx) = tokio::sync::watch::channel(false);
         let users = scenario_users(scenario);
-        add_chat_host(&mut sim, &trace, &users, &messages, &options.profile);
+        let peers = std::iter::once(RESOURCE_HOST.to_owned())
+            .chain(scenario.users.iter().map(|u| user_host(u.uid)))
+            .collect();
+        let store_crash = Arc::new(CrashSwitch::new(CHAT_HOST, peers));
+        let chat_messages = Arc::new(CrashableMessages::new(
+            messages.clone(),
+            store_crash.clone(),
+        ));
+        add_chat_host(&mut sim, &trace, &users, &chat_messages, &options.profile);
         add_resource_host(
             &mut sim,
             &trace,
@@ -181,6 +192,7 @@ impl<'a> World<'a> {
             cursor: 0,
             messages,
             disk,
+            store_crash,
             finish_tx,
             proxies: BTreeMap::new(),
             frame_fault_indices: BTreeMap::new(),
@@ -265,10 +277,19 @@ impl<'a> World<'a> {
             let now = self.sim.elapsed();
             let new_records = self.trace.since(self.cursor);
             self.cursor += new_records.len();
+            if self.store_crash.take_tripped() {
+                self.schedule.store_crash_struck(
+                    &mut self.sim,
+                    now,
+                    &self.trace,
+                    &self.store_crash,
+                );
+            }
             let targets = faults::Targets {
                 proxies: &self.proxies,
                 disk: &self.disk,
                 trace: &self.trace,
+                store_crash: &self.store_crash,
             };
             self.schedule
                 .advance(&mut self.sim, now, &new_records, &targets);
@@ -447,7 +468,7 @@ fn add_chat_host(
     sim: &mut turmoil::Sim<'static>,
     trace: &Arc<SimTrace>,
     users: &Users,
-    messages: &Arc<MemoryMessages>,
+    messages: &Arc<impl MessageStore>,
     profile: &Profile,
 ) {
     let (trace, users, messages, profile) = (

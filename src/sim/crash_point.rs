@@ -1,0 +1,163 @@
+//! Crash points inside the chat server's message store. The store lives beside the hosts (as
+//! MySQL does upstream), so a crash of the chat host cannot by itself strike between two of the
+//! store's commits; a `store_crash` fault arms this switch: the store completes the chosen write,
+//! and at that instant the host is cut off from every peer (so nothing it sends afterwards
+//! arrives) and every later write fails, as a process killed there would never make them; the
+//! world then crashes the host at the end of the step and repairs its links. What the server
+//! committed in two steps shows as half done.
+
+use crate::store::{MessageStore, NewMessage, QueuedPush, StoredMessage};
+use std::io;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Default)]
+struct State {
+    /// The write to strike after, and how many more of it to let through first.
+    armed: Option<(String, u32)>,
+    /// The armed write has happened: every later write fails until the host is crashed.
+    tripped: bool,
+}
+
+/// Shared by the world (which arms it and crashes the host) and the store wrapper.
+#[derive(Debug, Default)]
+pub struct CrashSwitch {
+    state: Mutex<State>,
+    /// The host whose store this is, and every other host: cut apart when the switch trips.
+    host: String,
+    peers: Vec<String>,
+}
+
+impl CrashSwitch {
+    pub fn new(host: &str, peers: Vec<String>) -> Self {
+        CrashSwitch {
+            host: host.to_owned(),
+            peers,
+            ..CrashSwitch::default()
+        }
+    }
+
+    /// The host and the peers it was cut off from, for the world to repair after the crash.
+    pub fn links(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.peers.iter().map(|p| (self.host.as_str(), p.as_str()))
+    }
+
+    /// Strike after the `nth` write `op` from now on.
+    pub fn arm(&self, op: &str, nth: u32) {
+        let mut state = self.state.lock().unwrap();
+        state.armed = Some((op.to_owned(), nth.max(1)));
+    }
+
+    /// True once, when the armed write has happened; the switch is then ready for the host to
+    /// be crashed and started again with a working store.
+    pub fn take_tripped(&self) -> bool {
+        let mut state = self.state.lock().unwrap();
+        std::mem::take(&mut state.tripped)
+    }
+
+    fn before_write(&self) -> io::Result<()> {
+        if self.state.lock().unwrap().tripped {
+            return Err(io::Error::other("the chat server crashed (store_crash)"));
+        }
+        Ok(())
+    }
+
+    fn after_write(&self, op: &str) {
+        let mut state = self.state.lock().unwrap();
+        let Some((armed, remaining)) = state.armed.as_mut() else {
+            return;
+        };
+        if armed != op {
+            return;
+        }
+        *remaining -= 1;
+        if *remaining == 0 {
+            state.armed = None;
+            state.tripped = true;
+            // Inside the simulation the host dies here: nothing it sends from now on arrives.
+            if turmoil::in_simulation() {
+                for peer in &self.peers {
+                    turmoil::partition(self.host.as_str(), peer.as_str());
+                }
+            }
+        }
+    }
+}
+
+/// A message store whose writes pass the crash switch.
+pub struct CrashableMessages<S> {
+    inner: Arc<S>,
+    switch: Arc<CrashSwitch>,
+}
+
+impl<S> CrashableMessages<S> {
+    pub fn new(inner: Arc<S>, switch: Arc<CrashSwitch>) -> Self {
+        CrashableMessages { inner, switch }
+    }
+
+    fn write<T>(&self, op: &str, f: impl FnOnce(&S) -> io::Result<T>) -> io::Result<T> {
+        self.switch.before_write()?;
+        let result = f(&self.inner)?;
+        self.switch.after_write(op);
+        Ok(result)
+    }
+}
+
+impl<S: MessageStore> MessageStore for CrashableMessages<S> {
+    fn insert(&self, message: NewMessage) -> io::Result<i64> {
+        self.write("insert", |s| s.insert(message))
+    }
+
+    fn get(&self, message_id: i64) -> io::Result<Option<StoredMessage>> {
+        self.inner.get(message_id)
+    }
+
+    fn set_status(&self, message_id: i64, status: i32) -> io::Result<Option<i32>> {
+        self.write("set_status", |s| s.set_status(message_id, status))
+    }
+
+    fn all(&self) -> io::Result<Vec<StoredMessage>> {
+        self.inner.all()
+    }
+
+    fn remember_unique(&self, sender: i32, unique_id: &str, message_id: i64) -> io::Result<()> {
+        self.write("remember_unique", |s| {
+            s.remember_unique(sender, unique_id, message_id)
+        })
+    }
+
+    fn find_unique(&self, sender: i32, unique_id: &str) -> io::Result<Option<i64>> {
+        self.inner.find_unique(sender, unique_id)
+    }
+
+    fn queue_push(&self, uid: i32, push: QueuedPush) -> io::Result<()> {
+        self.write("queue_push", |s| s.queue_push(uid, push))
+    }
+
+    fn pending_pushes(&self, uid: i32) -> io::Result<Vec<QueuedPush>> {
+        self.inner.pending_pushes(uid)
+    }
+
+    fn drop_push(&self, uid: i32, id: u16, message_id: i64) -> io::Result<()> {
+        self.write("drop_push", |s| s.drop_push(uid, id, message_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryMessages;
+
+    #[test]
+    fn the_armed_write_commits_and_every_later_write_fails_until_the_crash() {
+        let switch = Arc::new(CrashSwitch::default());
+        let store = CrashableMessages::new(Arc::new(MemoryMessages::default()), switch.clone());
+        switch.arm("remember_unique", 1);
+        store.remember_unique(1, "a", 1).unwrap();
+        assert!(store.remember_unique(1, "b", 2).is_err());
+        assert_eq!(store.find_unique(1, "a").unwrap(), Some(1));
+        assert_eq!(store.find_unique(1, "b").unwrap(), None);
+        assert!(switch.take_tripped());
+        assert!(!switch.take_tripped());
+        store.remember_unique(1, "b", 2).unwrap();
+    }
+}
