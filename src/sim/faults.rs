@@ -145,7 +145,9 @@ impl Schedule {
                 continue;
             }
             pending.fired = true;
-            if let Some(index) = pending.spec {
+            // A store crash point fires when it strikes, not when it is armed.
+            let arms_only = matches!(pending.kind, FaultKind::StoreCrash { .. });
+            if let Some(index) = pending.spec.filter(|_| !arms_only) {
                 self.fired[index].push(now.as_millis() as u64);
             }
             self.last_heal = self.last_heal.max(now);
@@ -165,15 +167,18 @@ impl Schedule {
         trace: &SimTrace,
         switch: &CrashSwitch,
     ) {
-        let Some(kind) = self
+        let Some((kind, spec)) = self
             .pending
             .iter()
             .rev()
             .find(|p| p.fired && matches!(p.kind, FaultKind::StoreCrash { .. }))
-            .map(|p| p.kind.clone())
+            .map(|p| (p.kind.clone(), p.spec))
         else {
             return;
         };
+        if let Some(index) = spec {
+            self.fired[index].push(now.as_millis() as u64);
+        }
         let FaultKind::StoreCrash { host, after_ms, .. } = kind else {
             return;
         };
