@@ -411,8 +411,13 @@ pub fn notify(records: &[Record]) -> Option<Violation> {
         };
         for (party, role) in [(sender, "sender"), (receiver, "receiver")] {
             if !told.contains_key(&(*file, party.as_str(), role)) {
+                // The commit that should have been told of, rather than whatever came last.
+                let commit = records
+                    .iter()
+                    .find(|r| matches!(&r.event, Event::UploadCommitted { file: f, .. } if f == *file))
+                    .unwrap_or(last);
                 return Some(violation(
-                    last,
+                    commit,
                     format!("{party} was never told that {file} was uploaded"),
                 ));
             }
