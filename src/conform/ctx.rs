@@ -212,6 +212,11 @@ impl Ctx {
         self.connect(&addr, Framing::Resource, "res").await
     }
 
+    /// The chat server's address, when `--chat` was given.
+    pub fn chat_given(&self) -> Option<&str> {
+        self.chat.as_deref()
+    }
+
     /// Without `--chat` there is no chat server, and a case that needs one could not run.
     fn chat_addr(&self) -> Result<String, Finding> {
         self.chat
@@ -409,6 +414,18 @@ pub fn int(body: &Value, key: &str) -> Option<i64> {
     match body.get(key)? {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A flag: a JSON bool, or a number where 0 is false. Reading both lets the byte checks work
+/// whatever the server writes; the JSON type the upstream client needs is judged apart
+/// ([`crate::conform::types`]).
+pub fn flag(body: &Value, key: &str) -> Option<bool> {
+    match body.get(key)? {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().map(|v| v != 0),
+        Value::String(s) => s.trim().parse::<i64>().ok().map(|v| v != 0),
         _ => None,
     }
 }

@@ -13,6 +13,7 @@ mod cases;
 mod ctx;
 mod notify;
 mod report;
+pub mod types;
 mod verdict;
 mod wire;
 

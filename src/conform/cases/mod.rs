@@ -8,6 +8,7 @@ mod framing;
 mod proxy;
 mod security;
 mod transfer;
+mod types;
 mod upload;
 
 use super::ctx::Ctx;
@@ -146,6 +147,10 @@ pub fn all() -> Vec<CaseDef> {
             transfer::incomplete_upload
         ),
         case!("10.5 download/seq-past-end", transfer::download_past_end),
+        case!(
+            "10.6 download/info-unknown-message",
+            transfer::info_unknown_message
+        ),
         case!("11.1 chat/login", chat::login_ok),
         case!("11.2 chat/login-bad-token", chat::login_bad_token),
         case!("11.3 chat/login-unknown-uid", chat::login_unknown_uid),
@@ -171,6 +176,13 @@ pub fn all() -> Vec<CaseDef> {
         case!("12.5 proxy/reset-and-resume", proxy::reset_and_resume),
         case!("12.6 proxy/slow-link", proxy::slow_link),
         case!("12.7 proxy/sliced-frames", proxy::sliced_frames),
+        case!("13.1 types/chunk-acks", types::chunk_acks),
+        case!("13.2 types/download-info-1046", types::download_info),
+        case!("13.3 types/download-chunk-1048", types::download_chunk),
+        case!("13.4 types/login-1006", types::login_reply),
+        case!("13.5 types/text-1018-1019", types::text_replies),
+        case!("13.6 types/image-message-1036", types::image_message),
+        case!("13.7 types/upload-push-1039", types::upload_push),
     ]
 }
 

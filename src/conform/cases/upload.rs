@@ -1,11 +1,10 @@
 //! Sections 3, 4 and 5: uploads in order, out of order, and across reconnects.
 
-use super::flows::{expect_available, expect_identical, pipeline, upload_all};
+use super::flows::{answers_probe, expect_identical, pipeline, probe_frame, upload_all};
 use crate::conform::ctx::{error_code, int, size, text, ChunkKind, ChunkSend, Ctx, Upload};
 use crate::conform::verdict::{ensure, fail, unsupported, Finding, Outcome};
 use crate::conform::wire::{json_body, Incoming};
-use crate::protocol::body::DownInfoReq;
-use crate::protocol::{ids, Frame, CHUNK_SIZE, MAX_CWND};
+use crate::protocol::{ErrorCode, Frame, CHUNK_SIZE, MAX_CWND};
 use serde_json::Value;
 
 const CHUNK: usize = CHUNK_SIZE as usize;
@@ -15,8 +14,7 @@ pub async fn one_chunk(ctx: &mut Ctx) -> Outcome {
     let upload = ctx.upload("one-chunk", 1000);
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, 1).await?;
-    expect_available(ctx, &mut conn, &upload).await?;
-    Ok(())
+    expect_identical(ctx, &mut conn, &upload).await
 }
 
 /// 3.2: four chunks, the last one partial, each sent after the previous ack.
@@ -181,14 +179,11 @@ pub async fn upload_status_extension(ctx: &mut Ctx) -> Outcome {
     let sends = upload.sends([1, 2, 4], ChunkKind::Normal);
     pipeline(&mut conn, &sends, 1).await?;
     let ask = serde_json::json!({"name": upload.name, "uid": upload.uid, "token": upload.token});
+    let (probe, probe_name) = probe_frame(ctx);
     conn.send(&Frame::new(UPLOAD_STATUS_REQ, ask.to_string()))
         .await?;
-    // A probe right behind it: a server that ignores unknown ids answers the probe alone.
-    conn.send(&Frame::json(
-        ids::IMG_CHAT_DOWN_INFO_SYNC_REQ,
-        &DownInfoReq { message_id: -1 },
-    ))
-    .await?;
+    // The probe right behind it: a server that ignores unknown ids answers the probe alone.
+    conn.send(&probe).await?;
     let mut probe_answered = false;
     loop {
         let wait = if probe_answered {
@@ -200,7 +195,7 @@ pub async fn upload_status_extension(ctx: &mut Ctx) -> Outcome {
             Incoming::Frame(frame) if frame.id == UPLOAD_STATUS_RSP => {
                 return check_status(&json_body(&frame)?, &upload)
             }
-            Incoming::Frame(frame) if frame.id == ids::IMG_CHAT_DOWN_INFO_SYNC_RSP => {
+            Incoming::Frame(frame) if answers_probe(&frame, &probe_name) => {
                 probe_answered = true;
             }
             Incoming::Frame(frame) => {
@@ -234,6 +229,12 @@ pub async fn upload_status_extension(ctx: &mut Ctx) -> Outcome {
 /// The 1052 answer lists 1-2 and 4, as `[first, last]` ranges or as plain seqs.
 fn check_status(body: &Value, upload: &Upload) -> Outcome {
     let error = error_code(body, "1052")?;
+    // A server that answers any unknown id as "unknown id" in the reply slot does not know 1051.
+    if error == i64::from(ErrorCode::MsgIdErr.code()) {
+        return Err(unsupported(
+            "1052 answers error 1022 (MsgIdErr, an unknown id): the extension is not known",
+        ));
+    }
     ensure!(
         error == 0,
         "1052 answers error {error} for an upload in progress"
