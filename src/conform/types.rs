@@ -261,7 +261,10 @@ mod tests {
         // A string error reads as 0 (success) in Qt, so the client goes on to read the rest.
         let body = json!({"error": "1017"});
         let broken = check_reply(ids::IMG_CHAT_DOWN_RSP, &body);
-        assert!(broken[0].contains("error") && broken.len() > 1, "{broken:?}");
+        assert!(
+            broken[0].contains("error") && broken.len() > 1,
+            "{broken:?}"
+        );
     }
 
     #[test]
