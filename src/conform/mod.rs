@@ -20,7 +20,7 @@ mod wire;
 
 pub use ctx::{file_bytes, md5_hex, ChunkKind, Upload};
 pub use notify::NotifyListener;
-pub use report::{case_lines, xml, CaseReport, Counts, Report, Target};
+pub use report::{case_lines, CaseReport, Counts, Report, Target};
 pub use verdict::Verdict;
 pub use wire::{Conn, Incoming, Transcript};
 
