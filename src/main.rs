@@ -354,6 +354,15 @@ fn conform(args: ConformArgs) -> ExitCode {
         }
     };
     println!("{}", report.summary_line());
+    let invented = report.invented_ids();
+    if !invented.is_empty() {
+        println!(
+            "{} cases uploaded under message ids conform invented (no chat message behind them; \
+             a server that looks them up cannot serve them): {}",
+            invented.len(),
+            invented.join(", ")
+        );
+    }
     println!("finished in {:.1} s", started.elapsed().as_secs_f64());
     for (path, text, what) in [
         (&args.json, report.to_json(), "JSON report"),

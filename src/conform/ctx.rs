@@ -41,6 +41,11 @@ pub struct Ctx {
     counter: u32,
     message_base: i64,
     conns: u32,
+    /// What the case saw the server choose where the protocol allows a choice; reported with
+    /// any verdict.
+    observations: Vec<String>,
+    /// Whether the case uploaded with a message id conform made up (no chat message behind it).
+    invented: bool,
 }
 
 impl Ctx {
@@ -66,6 +71,8 @@ impl Ctx {
             counter: 0,
             message_base,
             conns: 0,
+            observations: Vec::new(),
+            invented: false,
         }
     }
 
@@ -87,6 +94,29 @@ impl Ctx {
         let note = note.into();
         self.transcript.push(format!("!! non-strict: {note}"));
         self.notes.push(note);
+    }
+
+    /// Records which behaviour the server chose where either is allowed; it does not change the
+    /// verdict.
+    pub fn observe(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        self.transcript.push(format!("!! observed: {what}"));
+        self.observations.push(what);
+    }
+
+    /// The observations of the case that just ran; empties them.
+    pub fn take_observations(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.observations)
+    }
+
+    /// Whether the case that just ran uploaded under an invented message id; resets it.
+    pub fn take_invented(&mut self) -> bool {
+        std::mem::take(&mut self.invented)
+    }
+
+    /// The upload's message id is now one the chat server handed out (1036).
+    pub fn announced(&mut self) {
+        self.invented = false;
     }
 
     /// The notes of the case that just ran; empties them.
@@ -231,8 +261,16 @@ impl Ctx {
     }
 
     /// A file of `size` pseudo-random bytes from the sender to the receiver (or to the sender
-    /// when there is one user), with a unique name and message id.
+    /// when there is one user), with a unique name and an invented message id (the case is
+    /// reported as resting on one unless it calls [`Ctx::announced`]).
     pub fn upload(&mut self, slug: &str, size: usize) -> Upload {
+        self.invented = true;
+        self.unreported_upload(slug, size)
+    }
+
+    /// [`Ctx::upload`] for a file whose chunks never complete an upload (the probe, an image
+    /// message that is only announced): its message id is never looked up.
+    pub fn unreported_upload(&mut self, slug: &str, size: usize) -> Upload {
         let name = self.unique_name(slug);
         let message_id = self.next_message_id();
         let sender = self.sender().clone();

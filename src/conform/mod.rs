@@ -308,6 +308,8 @@ fn not_run_after_crash(case: &cases::CaseDef, since: &str) -> CaseReport {
         duration_ms: 0,
         reason: Some(since.to_owned()),
         notes: Vec::new(),
+        observed: Vec::new(),
+        invented_message_ids: false,
         frames: Vec::new(),
     }
 }
@@ -328,6 +330,8 @@ async fn run_case(ctx: &mut Ctx, case: &cases::CaseDef) -> CaseReport {
         ))),
     };
     let notes = ctx.take_notes();
+    let observed = ctx.take_observations();
+    let invented_message_ids = ctx.take_invented();
     let frames = ctx.transcript.take();
     let (verdict, reason) = match outcome {
         Ok(()) if notes.is_empty() => (Verdict::Pass, None),
@@ -340,6 +344,8 @@ async fn run_case(ctx: &mut Ctx, case: &cases::CaseDef) -> CaseReport {
         duration_ms: start.elapsed().as_millis() as u64,
         reason,
         notes,
+        observed,
+        invented_message_ids,
         // Kept until the watch has looked at the servers: a case that passed may still have
         // been the one that brought a server down.
         frames,

@@ -21,6 +21,13 @@ pub struct CaseReport {
     /// Deviations noted by a case that otherwise worked.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Which behaviour the server chose where the protocol allows either (any verdict).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<String>,
+    /// The case uploaded under a message id conform made up: a server that looks message ids up
+    /// in its chat store (upstream does, for 1045 and on completion) cannot know it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub invented_message_ids: bool,
     /// The frames exchanged, when the case did not pass.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<String>,
@@ -98,6 +105,16 @@ impl Report {
         )
     }
 
+    /// The numbers of the cases that uploaded under invented message ids, for the line after
+    /// the summary; empty when none did.
+    pub fn invented_ids(&self) -> Vec<&'static str> {
+        self.cases
+            .iter()
+            .filter(|c| c.invented_message_ids)
+            .map(|c| c.id.split_once(' ').map_or(c.id, |(n, _)| n))
+            .collect()
+    }
+
     pub fn to_json(&self) -> String {
         // Plain data with string keys: serialising cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
@@ -146,8 +163,16 @@ fn junit_case(case: &CaseReport) -> quick_junit::TestCase {
     let mut test = quick_junit::TestCase::new(case.id, status);
     test.set_classname(format!("chatsim.conform.{group}"))
         .set_time(Duration::from_millis(case.duration_ms));
+    let mut out: Vec<String> = case
+        .observed
+        .iter()
+        .map(|o| format!("observed: {o}"))
+        .collect();
     if case.verdict == Verdict::NonStrict {
-        test.set_system_out(format!("non-strict: {}", case.notes.join("; ")));
+        out.push(format!("non-strict: {}", case.notes.join("; ")));
+    }
+    if !out.is_empty() {
+        test.set_system_out(out.join("\n"));
     }
     test
 }
@@ -175,6 +200,9 @@ pub fn case_lines(case: &CaseReport) -> String {
     if let Some(reason) = &case.reason {
         let _ = writeln!(out, "{indent}{reason}");
     }
+    for seen in &case.observed {
+        let _ = writeln!(out, "{indent}observed: {seen}");
+    }
     if case.verdict != Verdict::Pass && case.verdict != Verdict::NonStrict {
         for line in case.frames.iter().take(TERMINAL_FRAMES) {
             let _ = writeln!(out, "{indent}  {line}");
@@ -201,6 +229,8 @@ mod tests {
             duration_ms: 12,
             reason: reason.map(str::to_owned),
             notes: Vec::new(),
+            observed: Vec::new(),
+            invented_message_ids: false,
             frames: vec!["-> res#1 1041 <bad & \"odd\"> \u{1}".into()],
         }
     }

@@ -226,7 +226,7 @@ pub(super) async fn announce_ok(conn: &mut Conn, upload: &Upload) -> Result<i64,
 pub async fn image_message_ack(ctx: &mut Ctx) -> Outcome {
     let sender = ctx.sender().clone();
     let mut conn = login(ctx, &sender).await?;
-    let upload = ctx.upload("img-msg", 1000);
+    let upload = ctx.unreported_upload("img-msg", 1000);
     announce_ok(&mut conn, &upload).await?;
     Ok(())
 }
@@ -235,7 +235,7 @@ pub async fn image_message_ack(ctx: &mut Ctx) -> Outcome {
 pub async fn image_message_wrong_token(ctx: &mut Ctx) -> Outcome {
     let sender = ctx.sender().clone();
     let mut conn = login(ctx, &sender).await?;
-    let upload = ctx.upload("img-token", 1000);
+    let upload = ctx.unreported_upload("img-token", 1000);
     let ack = announce(&mut conn, &upload, &format!("not-the-token-{}", ctx.tag())).await?;
     let error = error_code(&ack, "1036")?;
     ensure!(
@@ -257,6 +257,7 @@ pub(super) async fn announce_and_upload(
     let mut from = login(ctx, &sender).await?;
     let mut upload = ctx.upload(slug, 50_000);
     upload.message_id = announce_ok(&mut from, &upload).await?;
+    ctx.announced();
     let mut res = ctx.resource().await?;
     upload_all(&mut res, &upload, MAX_CWND).await?;
     Ok((from, to, res, upload))

@@ -391,7 +391,7 @@ fn check_refusal(request: &Frame, reply: &Frame, echo: Echo<'_>) -> Result<i64, 
 /// answers TokenInvalid. 1045 would not do: upstream sends nothing for a message it does not
 /// know. Returns the frame and the probe's file name.
 pub fn probe_frame(ctx: &mut Ctx) -> (Frame, String) {
-    let upload = ctx.upload("probe", CHUNK_SIZE as usize + 16);
+    let upload = ctx.unreported_upload("probe", CHUNK_SIZE as usize + 16);
     let send = upload.send(2, ChunkKind::Normal);
     (send.frame, upload.name)
 }

@@ -88,6 +88,10 @@ pub fn all() -> Vec<CaseDef> {
             "5.3 resume/upload-status-extension",
             upload::upload_status_extension
         ),
+        case!(
+            "5.4 resume/upstream-style-resume",
+            upload::upstream_style_resume
+        ),
         case!("6.1 integrity/wrong-md5", errors::wrong_md5),
         case!("6.2 integrity/corrupted-chunk", errors::corrupted_chunk),
         case!(

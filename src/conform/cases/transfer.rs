@@ -156,6 +156,7 @@ pub(super) async fn uploaded_info(ctx: &mut Ctx, slug: &str) -> Result<(Upload, 
         let sender = ctx.sender().clone();
         let mut chat = login(ctx, &sender).await?;
         upload.message_id = announce_ok(&mut chat, &upload).await?;
+        ctx.announced();
     }
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;

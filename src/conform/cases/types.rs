@@ -114,7 +114,7 @@ pub async fn text_replies(ctx: &mut Ctx) -> Outcome {
 pub async fn image_message(ctx: &mut Ctx) -> Outcome {
     let sender = ctx.sender().clone();
     let mut conn = login(ctx, &sender).await?;
-    let upload = ctx.upload("types-img-msg", 1000);
+    let upload = ctx.unreported_upload("types-img-msg", 1000);
     let ack = announce(&mut conn, &upload, &upload.token).await?;
     judge(&[(ids::IMG_CHAT_MSG_RSP, ack)])
 }

@@ -4,7 +4,7 @@ use super::flows::{answers_probe, expect_identical, pipeline, probe_frame, uploa
 use crate::conform::ctx::{error_code, int, size, text, ChunkKind, ChunkSend, Ctx, Upload};
 use crate::conform::verdict::{ensure, fail, unsupported, Finding, Outcome};
 use crate::conform::wire::{json_body, Incoming};
-use crate::protocol::{ErrorCode, Frame, CHUNK_SIZE, MAX_CWND};
+use crate::protocol::{ids, ErrorCode, Frame, CHUNK_SIZE, MAX_CWND};
 use serde_json::Value;
 
 const CHUNK: usize = CHUNK_SIZE as usize;
@@ -164,6 +164,44 @@ pub async fn reconnect_with_chunks_in_flight(ctx: &mut Ctx) -> Outcome {
     let mut second = ctx.resource().await?;
     let again = upload.sends(2..=upload.max_seq(), ChunkKind::Resume);
     pipeline(&mut second, &again, MAX_CWND).await?;
+    expect_identical(ctx, &mut second, &upload).await
+}
+
+/// 5.4: the upstream client resumes on a new connection with 1043 and no token. A server may
+/// accept it (the upstream client can then resume) or refuse it (nobody unauthenticated writes
+/// into an upload; tokenless chunks are judged by 8.7): the case reports which it chose. Either
+/// way a resume with the token then completes the file intact.
+pub async fn upstream_style_resume(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("upstream-resume", 4 * CHUNK - 321);
+    let mut first = ctx.resource().await?;
+    pipeline(&mut first, &upload.sends([1, 2], ChunkKind::Normal), 1).await?;
+    drop(first);
+    let mut second = ctx.resource().await?;
+    let mut tokenless = upload.request(3, ChunkKind::Resume);
+    tokenless.token = None;
+    let send = upload.send_req(ids::IMG_CHAT_CONTINUE_UPLOAD_REQ, &tokenless);
+    second.send(&send.frame).await?;
+    let reply = second.recv("the answer to a 1043 without a token").await?;
+    let body = json_body(&reply)?;
+    let error = error_code(&body, "the answer to 1043")?;
+    if error == 0 {
+        ensure!(
+            reply.id == send.reply_id() && int(&body, "seq") == Some(3),
+            "the tokenless 1043 seq 3 was acked as {} seq {:?}",
+            reply.id,
+            body.get("seq")
+        );
+        ctx.observe(
+            "accepts 1043 without a token on a new connection, as the upstream client resumes",
+        );
+    } else {
+        ctx.observe(format!(
+            "refuses 1043 without a token on a new connection (error {error}): the upstream \
+             client, which sends none, cannot resume against this server"
+        ));
+    }
+    let rest = upload.sends(3..=upload.max_seq(), ChunkKind::Resume);
+    pipeline(&mut second, &rest, MAX_CWND).await?;
     expect_identical(ctx, &mut second, &upload).await
 }
 
