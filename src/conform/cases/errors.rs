@@ -16,7 +16,7 @@ const CHUNK: usize = CHUNK_SIZE as usize;
 /// 6.1: the declared md5 is not the file's: the last chunk must get an error, never success, and
 /// the file must not be offered for download.
 pub async fn wrong_md5(ctx: &mut Ctx) -> Outcome {
-    let mut upload = ctx.upload("wrong-md5", 3 * CHUNK - 50);
+    let mut upload = ctx.upload("wrong-md5", 3 * CHUNK - 50).await?;
     upload.md5 = md5_hex(b"not these bytes");
     let mut conn = ctx.resource().await?;
     let most = upload.sends([1, 2], ChunkKind::Normal);
@@ -33,7 +33,7 @@ pub async fn wrong_md5(ctx: &mut Ctx) -> Outcome {
 
 /// 6.2: one chunk's bytes are altered in transit (same length): the md5 check must catch it.
 pub async fn corrupted_chunk(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("corrupted", 3 * CHUNK - 60);
+    let upload = ctx.upload("corrupted", 3 * CHUNK - 60).await?;
     let mut conn = ctx.resource().await?;
     pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
     let mut bad = upload.request(2, ChunkKind::Normal);
@@ -75,7 +75,7 @@ async fn expect_completion_refused(
 
 /// 6.3: the client's `last` flag on chunk 2 of 3 does not complete the upload; chunk 3 does.
 pub async fn last_flag_is_not_completion(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("last-flag", 3 * CHUNK - 70);
+    let upload = ctx.upload("last-flag", 3 * CHUNK - 70).await?;
     let mut conn = ctx.resource().await?;
     let mut lying = upload.request(2, ChunkKind::Normal);
     lying.last = 1;
@@ -108,7 +108,7 @@ pub async fn malformed_json(ctx: &mut Ctx) -> Outcome {
 
 /// 7.2: JSON with the wrong types: sizes as a list and an object, the uid as a list.
 pub async fn wrong_types(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("wrong-types", 1000);
+    let upload = ctx.upload("wrong-types", 1000).await?;
     let mut value = serde_json::to_value(upload.request(1, ChunkKind::Normal))
         .map_err(|e| fail(format!("cannot build the request: {e}")))?;
     value["total_size"] = serde_json::json!([1000]);
@@ -165,7 +165,7 @@ pub async fn unknown_id(ctx: &mut Ctx) -> Outcome {
 
 /// 7.4: a body one byte over upstream's limit (51201 bytes).
 pub async fn oversize_frame(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("oversize", 2 * CHUNK);
+    let upload = ctx.upload("oversize", 2 * CHUNK).await?;
     let send = upload.send(1, ChunkKind::Normal);
     let mut body = send.frame.body.to_vec();
     body.resize(Framing::Resource.upstream_max_body() + 1, b' ');
@@ -204,7 +204,7 @@ pub async fn length_field_max(ctx: &mut Ctx) -> Outcome {
 
 /// 7.6: seq 0 (seqs are 1-based).
 pub async fn seq_zero(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("seq-zero", 1000);
+    let upload = ctx.upload("seq-zero", 1000).await?;
     let mut req = upload.request(1, ChunkKind::Normal);
     req.seq = 0;
     let frame = Frame::json(ids::FILE_INFO_SYNC_REQ, &req);
@@ -213,7 +213,7 @@ pub async fn seq_zero(ctx: &mut Ctx) -> Outcome {
 
 /// 7.7: a seq past the last chunk.
 pub async fn seq_past_end(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("seq-past-end", 2 * CHUNK - 10);
+    let upload = ctx.upload("seq-past-end", 2 * CHUNK - 10).await?;
     let mut conn = ctx.resource().await?;
     pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
     let mut req = upload.request(2, ChunkKind::Normal);
@@ -224,7 +224,7 @@ pub async fn seq_past_end(ctx: &mut Ctx) -> Outcome {
 
 /// 7.8: chunk 1 of a 70000-byte file that carries 1000 bytes instead of 32768.
 pub async fn size_mismatch(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("size-mismatch", 70_000);
+    let upload = ctx.upload("size-mismatch", 70_000).await?;
     let mut req = upload.request(1, ChunkKind::Normal);
     req.data = base64::engine::general_purpose::STANDARD.encode(&upload.bytes_of(1)[..1000]);
     let frame = Frame::json(ids::FILE_INFO_SYNC_REQ, &req);
@@ -233,7 +233,7 @@ pub async fn size_mismatch(ctx: &mut Ctx) -> Outcome {
 
 /// 7.9: half a frame, then the client closes its side.
 pub async fn truncated_frame(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("truncated", 5000);
+    let upload = ctx.upload("truncated", 5000).await?;
     let mut conn = ctx.resource().await?;
     let bytes = conn.encode(&upload.send(1, ChunkKind::Normal).frame);
     let _ = conn

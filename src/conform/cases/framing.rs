@@ -30,7 +30,9 @@ pub async fn round_trip(ctx: &mut Ctx) -> Outcome {
 pub async fn concurrent_connections(ctx: &mut Ctx) -> Outcome {
     let mut pairs = Vec::new();
     for i in 0..6 {
-        let upload = ctx.upload(&format!("concurrent-{i}"), 40_000 + i * 1000);
+        let upload = ctx
+            .upload(&format!("concurrent-{i}"), 40_000 + i * 1000)
+            .await?;
         pairs.push((ctx.resource().await?, upload));
     }
     let uploads = pairs
@@ -48,7 +50,7 @@ pub async fn concurrent_connections(ctx: &mut Ctx) -> Outcome {
 
 /// 2.1: one frame split inside the header and inside the body, each piece its own segment.
 pub async fn split_frame(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("split", 1000);
+    let upload = ctx.upload("split", 1000).await?;
     let send = upload.send(1, ChunkKind::Normal);
     let mut conn = ctx.resource().await?;
     let bytes = conn.encode(&send.frame);
@@ -61,8 +63,8 @@ pub async fn split_frame(ctx: &mut Ctx) -> Outcome {
 
 /// 2.2: two complete frames in one write get two replies.
 pub async fn coalesced_frames(ctx: &mut Ctx) -> Outcome {
-    let a = ctx.upload("coalesced-a", 1200);
-    let b = ctx.upload("coalesced-b", 1300);
+    let a = ctx.upload("coalesced-a", 1200).await?;
+    let b = ctx.upload("coalesced-b", 1300).await?;
     let sends = [a.send(1, ChunkKind::Normal), b.send(1, ChunkKind::Normal)];
     let mut conn = ctx.resource().await?;
     let mut bytes = conn.encode(&sends[0].frame);
@@ -96,7 +98,7 @@ pub async fn byte_by_byte(ctx: &mut Ctx) -> Outcome {
 
 /// 2.4: a body of exactly the upstream maximum (51200 bytes) is accepted.
 pub async fn maximum_length(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("max-length", 2 * 32768);
+    let upload = ctx.upload("max-length", 2 * 32768).await?;
     let mut send = upload.send(1, ChunkKind::Normal);
     let max = Framing::Resource.upstream_max_body();
     let mut body = send.frame.body.to_vec();
@@ -118,7 +120,7 @@ pub async fn maximum_length(ctx: &mut Ctx) -> Outcome {
 /// 2.5: a body written as upstream's jsoncpp writes it (`toStyledString`: sorted keys, three
 /// spaces of indent, `" : "` between key and value).
 pub async fn jsoncpp_style(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("jsoncpp", 5000);
+    let upload = ctx.upload("jsoncpp", 5000).await?;
     let mut send = upload.send(1, ChunkKind::Normal);
     let value: Value = serde_json::to_value(upload.request(1, ChunkKind::Normal))
         .map_err(|e| could_not_run(format!("cannot build the request: {e}")))?;

@@ -1,9 +1,8 @@
 //! Sections 9 and 10: the resource server's gRPC notify (with `--notify-listen`) and downloads.
 
-use super::chat::announce_ok;
 use super::flows::{
     answers_probe, down_request, expect_available, expect_identical, expect_refused,
-    expect_unavailable, login, pipeline, probe_frame, upload_all, Echo,
+    expect_unavailable, pipeline, probe_frame, upload_all, Echo,
 };
 use crate::conform::ctx::{error_code, int, md5_hex, ChunkKind, Ctx, Upload};
 use crate::conform::verdict::{could_not_run, ensure, fail, Finding, Outcome};
@@ -66,7 +65,7 @@ async fn expect_notifies(
 /// 9.1: a completed upload is notified once, with the right fields.
 pub async fn notify_once(ctx: &mut Ctx) -> Outcome {
     ctx.notify()?;
-    let upload = ctx.upload("notify", 2 * 32768 - 1);
+    let upload = ctx.upload("notify", 2 * 32768 - 1).await?;
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;
     let calls = expect_notifies(ctx, &upload, 1).await?;
@@ -77,7 +76,7 @@ pub async fn notify_once(ctx: &mut Ctx) -> Outcome {
 /// answered.
 pub async fn notify_retried(ctx: &mut Ctx) -> Outcome {
     let listener = ctx.notify()?;
-    let upload = ctx.upload("notify-retry", 1000);
+    let upload = ctx.upload("notify-retry", 1000).await?;
     listener.refuse_first_attempt(&upload.name);
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, 1).await?;
@@ -88,7 +87,7 @@ pub async fn notify_retried(ctx: &mut Ctx) -> Outcome {
 /// 9.3: an upload whose md5 does not match is not notified.
 pub async fn no_notify_when_rejected(ctx: &mut Ctx) -> Outcome {
     let listener = ctx.notify()?;
-    let mut upload = ctx.upload("notify-rejected", 1000);
+    let mut upload = ctx.upload("notify-rejected", 1000).await?;
     upload.md5 = md5_hex(b"other bytes");
     let mut conn = ctx.resource().await?;
     let only = upload.send(1, ChunkKind::Normal);
@@ -106,7 +105,7 @@ pub async fn no_notify_when_rejected(ctx: &mut Ctx) -> Outcome {
 /// 9.4: a duplicate of the last chunk after completion is acked and not notified again.
 pub async fn no_renotify_on_duplicate(ctx: &mut Ctx) -> Outcome {
     ctx.notify()?;
-    let upload = ctx.upload("notify-dup", 2 * 32768 + 10);
+    let upload = ctx.upload("notify-dup", 2 * 32768 + 10).await?;
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;
     expect_notifies(ctx, &upload, 1).await?;
@@ -122,7 +121,7 @@ pub async fn no_renotify_on_duplicate(ctx: &mut Ctx) -> Outcome {
 
 /// Uploads a file for the download cases.
 async fn uploaded(ctx: &mut Ctx, slug: &str, size: usize) -> Result<(Conn, Upload), Finding> {
-    let upload = ctx.upload(slug, size);
+    let upload = ctx.upload(slug, size).await?;
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;
     Ok((conn, upload))
@@ -147,17 +146,12 @@ pub async fn download_info(ctx: &mut Ctx) -> Outcome {
     Ok(())
 }
 
-/// Uploads a file (announced first with `--chat`, so that its message id is the chat server's)
+/// Uploads a file (announced with `--chat`, so that its message id is the chat server's)
 /// and returns it with the 1046 that 1045 answers for it, which must offer it.
 pub(super) async fn uploaded_info(ctx: &mut Ctx, slug: &str) -> Result<(Upload, Value), Finding> {
-    let mut upload = ctx.upload(slug, 40_000);
+    // With --chat the upload was announced and its id is the chat server's.
+    let upload = ctx.upload(slug, 40_000).await?;
     let invented = ctx.chat_given().is_none();
-    if !invented {
-        let sender = ctx.sender().clone();
-        let mut chat = login(ctx, &sender).await?;
-        upload.message_id = announce_ok(&mut chat, &upload).await?;
-        ctx.announced();
-    }
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;
     match expect_available(&mut conn, &upload).await {
@@ -226,7 +220,7 @@ pub async fn skipped_seq(ctx: &mut Ctx) -> Outcome {
 
 /// 10.4: an upload still in progress is not offered (1045), and its chunks are not served (1047).
 pub async fn incomplete_upload(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("incomplete", 3 * 32768 - 2);
+    let upload = ctx.upload("incomplete", 3 * 32768 - 2).await?;
     let mut conn = ctx.resource().await?;
     pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
     expect_unavailable(

@@ -28,7 +28,9 @@ fn judge(replies: &[(u16, Value)]) -> Outcome {
 
 /// 13.1: the chunk acks 1042 (first chunk), 1038 (later chunks) and 1044 (resume).
 pub async fn chunk_acks(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("types-acks", 2 * CHUNK_SIZE as usize + 100);
+    let upload = ctx
+        .upload("types-acks", 2 * CHUNK_SIZE as usize + 100)
+        .await?;
     let mut conn = ctx.resource().await?;
     let mut replies = Vec::new();
     for send in [
@@ -51,7 +53,7 @@ pub async fn download_info(ctx: &mut Ctx) -> Outcome {
 
 /// 13.3: the download chunks 1048 (`is_last` a bool, sizes strings), a middle one and the last.
 pub async fn download_chunk(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("types-chunk", CHUNK_SIZE as usize + 500);
+    let upload = ctx.upload("types-chunk", CHUNK_SIZE as usize + 500).await?;
     let mut conn = ctx.resource().await?;
     pipeline(&mut conn, &upload.sends(1..=2, ChunkKind::Normal), 1).await?;
     let user = ctx.receiver().unwrap_or(ctx.sender()).clone();

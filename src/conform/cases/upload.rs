@@ -11,7 +11,7 @@ const CHUNK: usize = CHUNK_SIZE as usize;
 
 /// 3.1: a file smaller than one chunk.
 pub async fn one_chunk(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("one-chunk", 1000);
+    let upload = ctx.upload("one-chunk", 1000).await?;
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, 1).await?;
     expect_identical(ctx, &mut conn, &upload).await
@@ -19,7 +19,7 @@ pub async fn one_chunk(ctx: &mut Ctx) -> Outcome {
 
 /// 3.2: four chunks, the last one partial, each sent after the previous ack.
 pub async fn many_chunks(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("many-chunks", 100_000);
+    let upload = ctx.upload("many-chunks", 100_000).await?;
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, 1).await?;
     expect_identical(ctx, &mut conn, &upload).await
@@ -27,7 +27,7 @@ pub async fn many_chunks(ctx: &mut Ctx) -> Outcome {
 
 /// 3.3: exactly two chunks: the second is full and there is no empty third.
 pub async fn exact_multiple(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("exact-multiple", 2 * CHUNK);
+    let upload = ctx.upload("exact-multiple", 2 * CHUNK).await?;
     ensure!(upload.max_seq() == 2, "two chunks expected");
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;
@@ -36,7 +36,7 @@ pub async fn exact_multiple(ctx: &mut Ctx) -> Outcome {
 
 /// 3.4: ten chunks with five in flight, as the client's window allows.
 pub async fn window_of_5(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("window", 10 * CHUNK - 1000);
+    let upload = ctx.upload("window", 10 * CHUNK - 1000).await?;
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;
     expect_identical(ctx, &mut conn, &upload).await
@@ -44,7 +44,7 @@ pub async fn window_of_5(ctx: &mut Ctx) -> Outcome {
 
 /// 3.5: replies carry sizes in the form the request used (strings on 1037, numbers on 1043).
 pub async fn size_form_echoed(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("size-form", 70_000);
+    let upload = ctx.upload("size-form", 70_000).await?;
     let mut conn = ctx.resource().await?;
     pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
     let as_strings = pipeline(&mut conn, &[upload.send(2, ChunkKind::Normal)], 1).await?;
@@ -89,8 +89,8 @@ fn check_size_forms(
 
 /// 3.6: two files' chunks interleaved on one connection.
 pub async fn two_files_interleaved(ctx: &mut Ctx) -> Outcome {
-    let a = ctx.upload("interleaved-a", 3 * CHUNK - 10);
-    let b = ctx.upload("interleaved-b", 3 * CHUNK - 20);
+    let a = ctx.upload("interleaved-a", 3 * CHUNK - 10).await?;
+    let b = ctx.upload("interleaved-b", 3 * CHUNK - 20).await?;
     let mut conn = ctx.resource().await?;
     let firsts = [a.send(1, ChunkKind::Normal), b.send(1, ChunkKind::Normal)];
     pipeline(&mut conn, &firsts, 2).await?;
@@ -107,7 +107,7 @@ pub async fn two_files_interleaved(ctx: &mut Ctx) -> Outcome {
 
 /// 4.1: after chunk 1, the others in a shuffled order: each is written at its own offset.
 pub async fn out_of_order(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("out-of-order", 6 * CHUNK - 5000);
+    let upload = ctx.upload("out-of-order", 6 * CHUNK - 5000).await?;
     let mut conn = ctx.resource().await?;
     pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
     let shuffled = upload.sends([4, 2, 6, 3, 5], ChunkKind::Normal);
@@ -117,13 +117,13 @@ pub async fn out_of_order(ctx: &mut Ctx) -> Outcome {
 
 /// 4.2: a chunk sent twice is acked twice and stored once.
 pub async fn duplicate_chunk(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("duplicate", 4 * CHUNK - 300);
+    let upload = ctx.upload("duplicate", 4 * CHUNK - 300).await?;
     upload_one_at_a_time(ctx, &upload, &[1, 2, 2, 3, 4]).await
 }
 
 /// 4.3: a retransmitted chunk 1 arriving after chunks 2 and 3 must not truncate the file.
 pub async fn late_chunk_1(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("late-first", 4 * CHUNK - 700);
+    let upload = ctx.upload("late-first", 4 * CHUNK - 700).await?;
     upload_one_at_a_time(ctx, &upload, &[1, 2, 3, 1, 4]).await
 }
 
@@ -138,7 +138,7 @@ async fn upload_one_at_a_time(ctx: &mut Ctx, upload: &Upload, seqs: &[u32]) -> O
 
 /// 5.1: two chunks, disconnect, then the rest on a new connection with 1043.
 pub async fn disconnect_and_continue(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("resume", 5 * CHUNK - 123);
+    let upload = ctx.upload("resume", 5 * CHUNK - 123).await?;
     let mut first = ctx.resource().await?;
     let start = upload.sends([1, 2], ChunkKind::Normal);
     pipeline(&mut first, &start, 1).await?;
@@ -152,7 +152,7 @@ pub async fn disconnect_and_continue(ctx: &mut Ctx) -> Outcome {
 /// 5.2: the connection drops with three chunks unacknowledged; the client sends everything after
 /// chunk 1 again on a new connection, so the server sees some chunks twice.
 pub async fn reconnect_with_chunks_in_flight(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("in-flight", 6 * CHUNK - 999);
+    let upload = ctx.upload("in-flight", 6 * CHUNK - 999).await?;
     let mut first = ctx.resource().await?;
     pipeline(&mut first, &[upload.send(1, ChunkKind::Normal)], 1).await?;
     for seq in 2..=4 {
@@ -172,7 +172,7 @@ pub async fn reconnect_with_chunks_in_flight(ctx: &mut Ctx) -> Outcome {
 /// into an upload; tokenless chunks are judged by 8.7): the case reports which it chose. Either
 /// way a resume with the token then completes the file intact.
 pub async fn upstream_style_resume(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("upstream-resume", 4 * CHUNK - 321);
+    let upload = ctx.upload("upstream-resume", 4 * CHUNK - 321).await?;
     let mut first = ctx.resource().await?;
     pipeline(&mut first, &upload.sends([1, 2], ChunkKind::Normal), 1).await?;
     drop(first);
@@ -212,7 +212,7 @@ const UPLOAD_STATUS_RSP: u16 = 1052;
 
 /// 5.3 (optional extension): after chunks 1, 2 and 4, the server says it holds 1-2 and 4.
 pub async fn upload_status_extension(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("status", 5 * CHUNK - 77);
+    let upload = ctx.upload("status", 5 * CHUNK - 77).await?;
     let mut conn = ctx.resource().await?;
     let sends = upload.sends([1, 2, 4], ChunkKind::Normal);
     pipeline(&mut conn, &sends, 1).await?;
