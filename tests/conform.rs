@@ -44,6 +44,8 @@ const SEED_FAILS: &[&str] = &[
     "6.2 integrity/corrupted-chunk",
     "6.3 integrity/last-flag-is-not-completion",
     "7.1 errors/malformed-json",
+    "7.10 errors/empty-body",
+    "7.11 errors/body-not-an-object",
     "7.2 errors/wrong-types",
     "7.6 errors/seq-zero",
     "7.7 errors/seq-past-end",

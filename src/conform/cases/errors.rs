@@ -251,3 +251,15 @@ pub async fn truncated_frame(ctx: &mut Ctx) -> Outcome {
     let mut check = ctx.resource().await?;
     expect_unavailable(ctx, &mut check, &upload, "only half of its frame arrived").await
 }
+
+/// 7.10: a chunk request with an empty body (a length field of 0).
+pub async fn empty_body(ctx: &mut Ctx) -> Outcome {
+    let frame = Frame::new(ids::FILE_INFO_SYNC_REQ, Vec::<u8>::new());
+    expect_refusal_fresh(ctx, &frame, Echo::Nothing).await
+}
+
+/// 7.11: a chunk request whose body is JSON but not an object (an array).
+pub async fn body_not_an_object(ctx: &mut Ctx) -> Outcome {
+    let frame = Frame::new(ids::FILE_INFO_SYNC_REQ, r#"[1, "x.bin", {"seq": 1}]"#);
+    expect_refusal_fresh(ctx, &frame, Echo::Nothing).await
+}

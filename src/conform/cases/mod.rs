@@ -73,6 +73,7 @@ pub fn all() -> Vec<CaseDef> {
             "3.6 upload/two-files-interleaved",
             upload::two_files_interleaved
         ),
+        case!("3.7 upload/empty-file", upload::empty_file),
         case!("4.1 order/out-of-order", upload::out_of_order),
         case!("4.2 order/duplicate-chunk", upload::duplicate_chunk),
         case!("4.3 order/late-chunk-1", upload::late_chunk_1),
@@ -107,6 +108,8 @@ pub fn all() -> Vec<CaseDef> {
         case!("7.7 errors/seq-past-end", errors::seq_past_end),
         case!("7.8 errors/size-mismatch", errors::size_mismatch),
         case!("7.9 errors/truncated-frame", errors::truncated_frame),
+        case!("7.10 errors/empty-body", errors::empty_body),
+        case!("7.11 errors/body-not-an-object", errors::body_not_an_object),
         case!("8.1 security/dot-dot-name", security::dot_dot_name),
         case!(
             "8.2 security/separator-in-name",
@@ -129,6 +132,10 @@ pub fn all() -> Vec<CaseDef> {
         case!(
             "8.8 security/download-wrong-token",
             security::download_wrong_token
+        ),
+        case!(
+            "8.9 security/download-traversal-name",
+            security::download_traversal_name
         ),
         case!("9.1 notify/once-with-fields", transfer::notify_once),
         case!(
@@ -187,6 +194,7 @@ pub fn all() -> Vec<CaseDef> {
         case!("13.5 types/text-1018-1019", types::text_replies),
         case!("13.6 types/image-message-1036", types::image_message),
         case!("13.7 types/upload-push-1039", types::upload_push),
+        case!("13.8 types/heartbeat-1024", types::heartbeat_reply),
     ]
 }
 

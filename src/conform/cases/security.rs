@@ -5,8 +5,8 @@ use super::flows::{
     down_request, expect_identical, expect_refusal_fresh, pipeline, refusal_body, still_serving,
     upload_all, Echo,
 };
-use crate::conform::ctx::{int, text, ChunkKind, Ctx, Upload};
-use crate::conform::verdict::Outcome;
+use crate::conform::ctx::{error_code, int, text, ChunkKind, Ctx, Upload};
+use crate::conform::verdict::{ensure, Outcome};
 use crate::protocol::{ids, Frame, MAX_CWND};
 use base64::Engine as _;
 
@@ -114,6 +114,24 @@ pub async fn download_wrong_token(ctx: &mut Ctx) -> Outcome {
                 upload.name
             ));
         }
+    }
+    still_serving(ctx).await
+}
+
+/// 8.9: a download (1047) whose name climbs out of the sender's folder back into it
+/// (`../<uid>/<name>`): a server that builds the path from the name serves the file, so it
+/// would serve any other file the same way. It must be refused.
+pub async fn download_traversal_name(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("download-traversal", 1000).await?;
+    let mut conn = ctx.resource().await?;
+    upload_all(&mut conn, &upload, 1).await?;
+    let user = ctx.receiver().unwrap_or(ctx.sender()).clone();
+    let mut climbing = upload.clone();
+    climbing.name = format!("../{}/{}", upload.uid, upload.name);
+    let frame = down_request(&climbing, &user, 1, 0);
+    if let Some(body) = refusal_body(&mut conn, &frame).await? {
+        let error = error_code(&body, "the refusal")?;
+        ensure!(error != 0, "1047 for {:?} was served", climbing.name);
     }
     still_serving(ctx).await
 }

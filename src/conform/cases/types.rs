@@ -9,7 +9,7 @@ use super::transfer::uploaded_info;
 use crate::conform::ctx::{ChunkKind, Ctx};
 use crate::conform::types::check_reply;
 use crate::conform::verdict::{fail, Outcome};
-use crate::protocol::body::{TextItem, TextReq};
+use crate::protocol::body::{HeartbeatReq, TextItem, TextReq};
 use crate::protocol::{ids, Frame, CHUNK_SIZE};
 use serde_json::Value;
 
@@ -127,4 +127,19 @@ pub async fn upload_push(ctx: &mut Ctx) -> Outcome {
     let wait = ctx.timeout();
     let push = expect_upload_push(&mut to, ids::NOTIFY_IMG_CHAT_MSG_REQ, wait, &upload).await?;
     judge(&[(ids::NOTIFY_IMG_CHAT_MSG_REQ, push)])
+}
+
+/// 13.8 (with `--chat`): the heartbeat reply 1024.
+pub async fn heartbeat_reply(ctx: &mut Ctx) -> Outcome {
+    let user = ctx.sender().clone();
+    let mut conn = login(ctx, &user).await?;
+    conn.send(&Frame::json(
+        ids::HEART_BEAT_REQ,
+        &HeartbeatReq { fromuid: user.uid },
+    ))
+    .await?;
+    let body = conn
+        .recv_matching(ids::HEARTBEAT_RSP, "the 1024 heartbeat reply", |_| true)
+        .await?;
+    judge(&[(ids::HEARTBEAT_RSP, body)])
 }

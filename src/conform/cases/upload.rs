@@ -17,6 +17,15 @@ pub async fn one_chunk(ctx: &mut Ctx) -> Outcome {
     expect_identical(ctx, &mut conn, &upload).await
 }
 
+/// 3.7: an empty file: one chunk of no bytes, stored and downloaded as nothing.
+pub async fn empty_file(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("empty", 0).await?;
+    ensure!(upload.max_seq() == 1, "an empty file is one chunk");
+    let mut conn = ctx.resource().await?;
+    upload_all(&mut conn, &upload, 1).await?;
+    expect_identical(ctx, &mut conn, &upload).await
+}
+
 /// 3.2: four chunks, the last one partial, each sent after the previous ack.
 pub async fn many_chunks(ctx: &mut Ctx) -> Outcome {
     let upload = ctx.upload("many-chunks", 100_000).await?;
