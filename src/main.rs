@@ -279,6 +279,10 @@ struct ConformArgs {
     /// Writes the report as JUnit XML here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Writes the report as a self-contained HTML page here: a table per section with each
+    /// case's verdict, reason and frames.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// The limit of every single wait, in milliseconds.
     #[arg(long, default_value_t = 3000)]
     timeout_ms: u64,
@@ -367,6 +371,7 @@ fn conform(args: ConformArgs) -> ExitCode {
     for (path, text, what) in [
         (&args.json, report.to_json(), "JSON report"),
         (&args.junit, report.to_junit(), "JUnit report"),
+        (&args.html, report.to_html(), "HTML report"),
     ] {
         if let Some(path) = path {
             if let Err(err) = std::fs::write(path, text) {

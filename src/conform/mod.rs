@@ -11,6 +11,7 @@
 
 mod cases;
 mod ctx;
+mod html;
 mod lifeline;
 mod notify;
 mod report;
