@@ -164,7 +164,10 @@ pub async fn expect_unavailable(
         "{why}, yet 1047 serves seq 1 of {} for download",
         upload.name
     );
-    conn.send(&Frame::json(
+    // On a connection of its own: a server without 1045 may close on it or answer late, and
+    // the caller's connection goes on with the upload.
+    let mut info = ctx.resource().await?;
+    info.send(&Frame::json(
         ids::IMG_CHAT_DOWN_INFO_SYNC_REQ,
         &DownInfoReq {
             message_id: upload.message_id,
@@ -172,7 +175,7 @@ pub async fn expect_unavailable(
     ))
     .await?;
     // Silence is not an offer: upstream does not answer 1045 for a message it cannot serve.
-    if let Incoming::Frame(frame) = conn.next().await {
+    if let Incoming::Frame(frame) = info.next().await {
         if frame.id == ids::IMG_CHAT_DOWN_INFO_SYNC_RSP {
             let error = error_code(&json_body(&frame)?, "1046")?;
             ensure!(
