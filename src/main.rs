@@ -69,6 +69,10 @@ enum Command {
         /// `reference` (correct) or `seed` (the original system's bugs).
         #[arg(long, default_value = "reference")]
         profile: chatsim::profile::Profile,
+        /// Adds one of the seed's quirks to the profile (repeatable), e.g.
+        /// `--quirk append_chunks`: a server with one known bug, for trying a conformance suite.
+        #[arg(long = "quirk")]
+        quirks: Vec<chatsim::profile::Quirk>,
     },
     /// Runs conformance cases against a chat server and a resource server over real TCP.
     ///
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
             data_dir,
             users,
             profile,
+            quirks,
         } => serve(
             chatsim::serve::ServeConfig {
                 chat_addr,
@@ -118,7 +123,7 @@ fn main() -> ExitCode {
                 notify_addr,
                 data_dir,
                 users: chatsim::serve::demo_users(),
-                profile,
+                profile: quirks.iter().fold(profile, |p, q| p.with(*q)),
             },
             users.as_deref(),
         ),
@@ -275,9 +280,19 @@ struct ConformArgs {
     /// Writes the report as JUnit XML here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Writes the report as a self-contained HTML page here: a table per section with each
+    /// case's verdict, reason and frames.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// The limit of every single wait, in milliseconds.
     #[arg(long, default_value_t = 3000)]
     timeout_ms: u64,
+    /// A shell command that starts the servers under test. When a server stops accepting
+    /// connections after a case, that case fails, conform runs this command and waits (up to
+    /// 20 s) until every address accepts again, then goes on; without it the remaining cases
+    /// cannot run. What the command started is stopped when the run ends.
+    #[arg(long, value_name = "CMD")]
+    restart: Option<String>,
     /// Lists the case ids and exits.
     #[arg(long)]
     list: bool,
@@ -290,6 +305,7 @@ fn conform(args: ConformArgs) -> ExitCode {
     options.notify_listen = args.notify_listen;
     options.cases = args.cases;
     options.skip = args.skip;
+    options.restart = args.restart;
     options.timeout = std::time::Duration::from_millis(args.timeout_ms.max(1));
     if let Some(path) = &args.users {
         match chatsim::serve::load_users(path) {
@@ -343,10 +359,20 @@ fn conform(args: ConformArgs) -> ExitCode {
         }
     };
     println!("{}", report.summary_line());
+    let invented = report.invented_ids();
+    if !invented.is_empty() {
+        println!(
+            "{} cases uploaded under message ids conform invented (no chat message behind them; \
+             a server that looks them up cannot serve them): {}",
+            invented.len(),
+            invented.join(", ")
+        );
+    }
     println!("finished in {:.1} s", started.elapsed().as_secs_f64());
     for (path, text, what) in [
         (&args.json, report.to_json(), "JSON report"),
         (&args.junit, report.to_junit(), "JUnit report"),
+        (&args.html, report.to_html(), "HTML report"),
     ] {
         if let Some(path) = path {
             if let Err(err) = std::fs::write(path, text) {

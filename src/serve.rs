@@ -148,11 +148,14 @@ pub fn parse_users(text: &str) -> Result<Users, String> {
 /// The start-up banner: addresses, storage and the users with their tokens.
 pub fn banner(config: &ServeConfig) -> String {
     let mut out = String::new();
+    let quirks: Vec<&str> = config.profile.quirks().map(|q| q.name()).collect();
     let profile = if config.profile.is_reference() {
         "reference".to_owned()
-    } else {
-        let quirks: Vec<&str> = config.profile.quirks().map(|q| q.name()).collect();
+    } else if config.profile == Profile::seed() {
         format!("seed ({})", quirks.join(", "))
+    } else {
+        // `--quirk`: the reference with some of the seed's bugs.
+        format!("reference with quirks {}", quirks.join(", "))
     };
     let _ = writeln!(out, "chatsim serve, profile {profile}");
     let _ = writeln!(out, "  chat      {}", config.chat_addr);

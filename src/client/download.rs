@@ -160,7 +160,7 @@ async fn try_download(
                 format!("received {} bytes, more than {total}", data.len()),
             ));
         }
-        if rsp.is_last != 0 {
+        if rsp.is_last {
             break;
         }
         seq += 1;

@@ -10,7 +10,7 @@ use super::verdict::{could_not_run, fail, Finding};
 use super::wire::{Conn, FaultLog, Transcript};
 use crate::hash::stable_hash;
 use crate::net::{Network, TokioNetwork};
-use crate::protocol::body::ChunkReq;
+use crate::protocol::body::{ChunkReq, ImgMsgReq, LoginReq};
 use crate::protocol::{ids, ChunkPlan, Frame, Framing, WireSize};
 use crate::proxy::{FaultProxy, RuleSet};
 use crate::scenario::FrameFault;
@@ -41,6 +41,13 @@ pub struct Ctx {
     counter: u32,
     message_base: i64,
     conns: u32,
+    /// What the case saw the server choose where the protocol allows a choice; reported with
+    /// any verdict.
+    observations: Vec<String>,
+    /// Whether the case uploaded with a message id conform made up (no chat message behind it).
+    invented: bool,
+    /// The sender's chat connection that announces uploads (with `--chat`), kept across cases.
+    announcer: Option<Conn>,
 }
 
 impl Ctx {
@@ -66,6 +73,9 @@ impl Ctx {
             counter: 0,
             message_base,
             conns: 0,
+            observations: Vec::new(),
+            invented: false,
+            announcer: None,
         }
     }
 
@@ -87,6 +97,24 @@ impl Ctx {
         let note = note.into();
         self.transcript.push(format!("!! non-strict: {note}"));
         self.notes.push(note);
+    }
+
+    /// Records which behaviour the server chose where either is allowed; it does not change the
+    /// verdict.
+    pub fn observe(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        self.transcript.push(format!("!! observed: {what}"));
+        self.observations.push(what);
+    }
+
+    /// The observations of the case that just ran; empties them.
+    pub fn take_observations(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.observations)
+    }
+
+    /// Whether the case that just ran uploaded under an invented message id; resets it.
+    pub fn take_invented(&mut self) -> bool {
+        std::mem::take(&mut self.invented)
     }
 
     /// The notes of the case that just ran; empties them.
@@ -212,6 +240,11 @@ impl Ctx {
         self.connect(&addr, Framing::Resource, "res").await
     }
 
+    /// The chat server's address, when `--chat` was given.
+    pub fn chat_given(&self) -> Option<&str> {
+        self.chat.as_deref()
+    }
+
     /// Without `--chat` there is no chat server, and a case that needs one could not run.
     fn chat_addr(&self) -> Result<String, Finding> {
         self.chat
@@ -226,13 +259,108 @@ impl Ctx {
     }
 
     /// A file of `size` pseudo-random bytes from the sender to the receiver (or to the sender
-    /// when there is one user), with a unique name and message id.
-    pub fn upload(&mut self, slug: &str, size: usize) -> Upload {
+    /// when there is one user), with a unique name. With `--chat` it is announced as a client
+    /// does (1035) and carries the chat server's message id; without, its id is invented and the
+    /// case is reported as resting on one.
+    pub async fn upload(&mut self, slug: &str, size: usize) -> Result<Upload, Finding> {
+        let mut upload = self.unreported_upload(slug, size);
+        if self.chat.is_some() {
+            upload.message_id = self.announce(&upload).await?;
+        } else {
+            self.invented = true;
+        }
+        Ok(upload)
+    }
+
+    /// Announces `upload` (1035) on the sender's chat connection, logging in first when there is
+    /// none or the old one stopped answering (a chat server drops a session idle for 20 s).
+    async fn announce(&mut self, upload: &Upload) -> Result<i64, Finding> {
+        let mut last = String::new();
+        for _ in 0..2 {
+            let mut conn = match self.announcer.take() {
+                Some(conn) => conn,
+                None => match self.chat_login().await {
+                    Ok(conn) => conn,
+                    Err(why) => {
+                        last = why;
+                        continue;
+                    }
+                },
+            };
+            match announce_on(&mut conn, upload).await {
+                Ok(id) => {
+                    self.announcer = Some(conn);
+                    return Ok(id);
+                }
+                Err(why) => last = why,
+            }
+        }
+        Err(could_not_run(format!(
+            "announcing the image with 1035 on --chat failed, so it has no message id: {last}"
+        )))
+    }
+
+    /// A chat connection on which the sender is logged in.
+    async fn chat_login(&mut self) -> Result<Conn, String> {
+        let addr = self.chat.clone().unwrap_or_default();
+        let user = self.sender().clone();
+        let mut conn = self.connect(&addr, Framing::Chat, "chat").await?;
+        let login = LoginReq {
+            uid: user.uid,
+            token: user.token.clone(),
+            push_ack: false,
+        };
+        conn.send(&Frame::json(ids::CHAT_LOGIN, &login))
+            .await
+            .map_err(|f| f.reason)?;
+        let body = conn
+            .recv_matching(ids::CHAT_LOGIN_RSP, "the 1006 login reply", |_| true)
+            .await
+            .map_err(|f| f.reason)?;
+        match int(&body, "error") {
+            Some(0) => Ok(conn),
+            other => Err(format!(
+                "login of uid {} answered error {other:?}",
+                user.uid
+            )),
+        }
+    }
+
+    /// [`Ctx::upload`] for a file whose chunks never complete an upload (the probe, an image
+    /// message that is only announced): its message id is never looked up.
+    pub fn unreported_upload(&mut self, slug: &str, size: usize) -> Upload {
         let name = self.unique_name(slug);
         let message_id = self.next_message_id();
         let sender = self.sender().clone();
         let receiver = self.users.get(1).unwrap_or(&sender).uid;
         Upload::new(name, file_bytes(slug, size), message_id, &sender, receiver)
+    }
+}
+
+/// Sends 1035 for `upload` and returns the message id of the 1036 that names it.
+async fn announce_on(conn: &mut Conn, upload: &Upload) -> Result<i64, String> {
+    let req = ImgMsgReq {
+        fromuid: upload.uid,
+        touid: upload.receiver,
+        thread_id: upload.thread_id,
+        md5: upload.md5.clone(),
+        name: upload.name.clone(),
+        token: upload.token.clone(),
+        unique_id: format!("{}-msg", upload.name),
+    };
+    conn.send(&Frame::json(ids::IMG_CHAT_MSG_REQ, &req))
+        .await
+        .map_err(|f| f.reason)?;
+    let name = upload.name.clone();
+    let ack = conn
+        .recv_matching(ids::IMG_CHAT_MSG_RSP, "the 1036 image message ack", |b| {
+            text(b, "unique_name") == Some(name.as_str())
+        })
+        .await
+        .map_err(|f| f.reason)?;
+    match (int(&ack, "error"), int(&ack, "message_id")) {
+        (Some(0), Some(id)) if id > 0 => Ok(id),
+        (error, id) => Err(format!("1036 says error {error:?}, message_id {id:?}")),
     }
 }
 
@@ -409,6 +537,18 @@ pub fn int(body: &Value, key: &str) -> Option<i64> {
     match body.get(key)? {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A flag: a JSON bool, or a number where 0 is false. Reading both lets the byte checks work
+/// whatever the server writes; the JSON type the upstream client needs is judged apart
+/// ([`crate::conform::types`]).
+pub fn flag(body: &Value, key: &str) -> Option<bool> {
+    match body.get(key)? {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().map(|v| v != 0),
+        Value::String(s) => s.trim().parse::<i64>().ok().map(|v| v != 0),
         _ => None,
     }
 }

@@ -11,14 +11,17 @@
 
 mod cases;
 mod ctx;
+mod html;
+mod lifeline;
 mod notify;
 mod report;
+pub mod types;
 mod verdict;
 mod wire;
 
 pub use ctx::{file_bytes, md5_hex, ChunkKind, Upload};
 pub use notify::NotifyListener;
-pub use report::{case_lines, xml, CaseReport, Counts, Report, Target};
+pub use report::{case_lines, CaseReport, Counts, Report, Target};
 pub use verdict::Verdict;
 pub use wire::{Conn, Incoming, Transcript};
 
@@ -45,6 +48,9 @@ pub struct Options {
     pub skip: Vec<String>,
     /// The limit of every single wait.
     pub timeout: Duration,
+    /// A shell command that starts the servers under test again after they stopped accepting
+    /// connections (`--restart`); conform waits until they accept, then goes on.
+    pub restart: Option<String>,
 }
 
 impl Options {
@@ -57,6 +63,7 @@ impl Options {
             cases: Vec::new(),
             skip: Vec::new(),
             timeout: Duration::from_millis(3000),
+            restart: None,
         }
     }
 }
@@ -203,12 +210,21 @@ async fn run_inner(
         options.timeout,
         notify,
     );
+    let mut watch = Watch::new(options);
     let mut reports = Vec::with_capacity(chosen.len());
     for case in &chosen {
-        let report = run_case(&mut ctx, case).await;
+        let mut report = match &watch.down_since {
+            Some(since) => not_run_after_crash(case, since),
+            None => run_case(&mut ctx, case).await,
+        };
+        watch.after(&mut report, options.timeout).await;
+        if report.verdict == Verdict::Pass {
+            report.frames.clear();
+        }
         on_case(&report);
         reports.push(report);
     }
+    drop(watch);
     let notify_listen = options
         .notify_listen
         .clone()
@@ -224,6 +240,79 @@ async fn run_inner(
         started.elapsed().as_millis() as u64,
         reports,
     ))
+}
+
+/// Watches that the servers under test still accept connections after each case.
+struct Watch {
+    addrs: Vec<String>,
+    restarter: lifeline::Restarter,
+    /// The case after which the servers stopped accepting and could not be brought back, and why.
+    down_since: Option<String>,
+}
+
+impl Watch {
+    fn new(options: &Options) -> Self {
+        Watch {
+            addrs: std::iter::once(options.resource.clone())
+                .chain(options.chat.clone())
+                .collect(),
+            restarter: lifeline::Restarter::new(options.restart.clone()),
+            down_since: None,
+        }
+    }
+
+    /// After `report`'s case: if a server no longer accepts connections, the case that left it so
+    /// fails with that reason; then the servers are restarted (`--restart`) or the rest of the run
+    /// cannot run.
+    async fn after(&mut self, report: &mut CaseReport, timeout: Duration) {
+        if self.down_since.is_some() {
+            return;
+        }
+        let Some((addr, why)) = lifeline::first_down(&self.addrs, timeout).await else {
+            return;
+        };
+        let killed =
+            format!("the server stopped accepting connections after this case ({addr}: {why})");
+        report.reason = Some(match report.reason.take() {
+            Some(reason) => format!("{killed}; {reason}"),
+            None => killed,
+        });
+        report.verdict = Verdict::Fail;
+        let number = report.id.split_once(' ').map_or(report.id, |(n, _)| n);
+        if !self.restarter.can_restart() {
+            self.down_since = Some(format!("server down since {number}"));
+            return;
+        }
+        match self.restarter.restart(&self.addrs).await {
+            Ok(took) => {
+                if let Some(reason) = &mut report.reason {
+                    reason.push_str(&format!(
+                        "; restarted with --restart, accepting again after {} ms",
+                        took.as_millis()
+                    ));
+                }
+            }
+            Err(err) => {
+                self.down_since = Some(format!(
+                    "server down since {number} (--restart failed: {err})"
+                ))
+            }
+        }
+    }
+}
+
+/// The report of a case not run because the servers went down earlier (`since` says when).
+fn not_run_after_crash(case: &cases::CaseDef, since: &str) -> CaseReport {
+    CaseReport {
+        id: case.id,
+        verdict: Verdict::CouldNotRun,
+        duration_ms: 0,
+        reason: Some(since.to_owned()),
+        notes: Vec::new(),
+        observed: Vec::new(),
+        invented_message_ids: false,
+        frames: Vec::new(),
+    }
 }
 
 /// A case may make many waits, each bounded by the timeout; this bounds the case as a whole.
@@ -242,6 +331,8 @@ async fn run_case(ctx: &mut Ctx, case: &cases::CaseDef) -> CaseReport {
         ))),
     };
     let notes = ctx.take_notes();
+    let observed = ctx.take_observations();
+    let invented_message_ids = ctx.take_invented();
     let frames = ctx.transcript.take();
     let (verdict, reason) = match outcome {
         Ok(()) if notes.is_empty() => (Verdict::Pass, None),
@@ -254,11 +345,11 @@ async fn run_case(ctx: &mut Ctx, case: &cases::CaseDef) -> CaseReport {
         duration_ms: start.elapsed().as_millis() as u64,
         reason,
         notes,
-        frames: if verdict == Verdict::Pass {
-            Vec::new()
-        } else {
-            frames
-        },
+        observed,
+        invented_message_ids,
+        // Kept until the watch has looked at the servers: a case that passed may still have
+        // been the one that brought a server down.
+        frames,
     }
 }
 

@@ -3,6 +3,7 @@
 use super::verdict::Verdict;
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 /// How many transcript lines the terminal shows under a case that did not pass (the JSON report
 /// has them all).
@@ -20,6 +21,13 @@ pub struct CaseReport {
     /// Deviations noted by a case that otherwise worked.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Which behaviour the server chose where the protocol allows either (any verdict).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<String>,
+    /// The case uploaded under a message id conform made up: a server that looks message ids up
+    /// in its chat store (upstream does, for 1045 and on completion) cannot know it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub invented_message_ids: bool,
     /// The frames exchanged, when the case did not pass.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<String>,
@@ -97,101 +105,76 @@ impl Report {
         )
     }
 
+    /// The numbers of the cases that uploaded under invented message ids, for the line after
+    /// the summary; empty when none did.
+    pub fn invented_ids(&self) -> Vec<&'static str> {
+        self.cases
+            .iter()
+            .filter(|c| c.invented_message_ids)
+            .map(|c| c.id.split_once(' ').map_or(c.id, |(n, _)| n))
+            .collect()
+    }
+
     pub fn to_json(&self) -> String {
         // Plain data with string keys: serialising cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// JUnit XML: a failure element for a failed case, a skipped element for unsupported and
-    /// could-not-run, the notes of a non-strict case in its system-out.
+    /// JUnit XML (written by quick-junit, which escapes and drops what XML cannot hold): a
+    /// failure element for a failed case, a skipped element for unsupported and could-not-run,
+    /// the notes of a non-strict case in its system-out.
     pub fn to_junit(&self) -> String {
-        let c = &self.counts;
-        let seconds = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = writeln!(
-            out,
-            "<testsuites name=\"chatsim conform\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{}\">",
-            self.cases.len(),
-            c.failed,
-            c.unsupported + c.could_not_run,
-            seconds(self.duration_ms)
-        );
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
-            xml(&format!("chatsim conform {}", self.target.resource)),
-            self.cases.len(),
-            c.failed,
-            c.unsupported + c.could_not_run,
-            seconds(self.duration_ms)
-        );
-        for case in &self.cases {
-            junit_case(&mut out, case, &seconds(case.duration_ms));
-        }
-        out.push_str("  </testsuite>\n</testsuites>\n");
-        out
+        let mut suite =
+            quick_junit::TestSuite::new(format!("chatsim conform {}", self.target.resource));
+        suite.set_time(Duration::from_millis(self.duration_ms));
+        suite.add_test_cases(self.cases.iter().map(junit_case));
+        let mut report = quick_junit::Report::new("chatsim conform");
+        report.set_time(Duration::from_millis(self.duration_ms));
+        report.add_test_suite(suite);
+        // Only strings and numbers go in; serialising into memory cannot fail.
+        report.to_string().unwrap_or_default()
     }
 }
 
-fn junit_case(out: &mut String, case: &CaseReport, time: &str) {
+fn junit_case(case: &CaseReport) -> quick_junit::TestCase {
+    use quick_junit::{NonSuccessKind, TestCaseStatus};
     let group = case
         .id
         .split_once(' ')
         .and_then(|(_, name)| name.split_once('/'))
         .map_or("case", |(group, _)| group);
-    let _ = write!(
-        out,
-        "    <testcase classname=\"chatsim.conform.{}\" name=\"{}\" time=\"{time}\"",
-        xml(group),
-        xml(case.id)
-    );
     let reason = case.reason.clone().unwrap_or_default();
-    let body = case.frames.join("\n");
-    match case.verdict {
-        Verdict::Pass => out.push_str("/>\n"),
+    let status = match case.verdict {
+        Verdict::Pass | Verdict::NonStrict => TestCaseStatus::success(),
         Verdict::Fail => {
-            let _ = write!(
-                out,
-                ">\n      <failure message=\"{}\" type=\"fail\">{}</failure>\n    </testcase>\n",
-                xml(&reason),
-                xml(&body)
-            );
-        }
-        Verdict::NonStrict => {
-            let _ = write!(
-                out,
-                ">\n      <system-out>non-strict: {}</system-out>\n    </testcase>\n",
-                xml(&case.notes.join("; "))
-            );
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(reason)
+                .set_type("fail")
+                .set_description(case.frames.join("\n"));
+            status
         }
         Verdict::Unsupported | Verdict::CouldNotRun => {
-            let _ = write!(
-                out,
-                ">\n      <skipped message=\"{}: {}\"/>\n    </testcase>\n",
-                case.verdict.name(),
-                xml(&reason)
-            );
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(format!("{}: {reason}", case.verdict.name()));
+            status
         }
+    };
+    let mut test = quick_junit::TestCase::new(case.id, status);
+    test.set_classname(format!("chatsim.conform.{group}"))
+        .set_time(Duration::from_millis(case.duration_ms));
+    let mut out: Vec<String> = case
+        .observed
+        .iter()
+        .map(|o| format!("observed: {o}"))
+        .collect();
+    if case.verdict == Verdict::NonStrict {
+        out.push(format!("non-strict: {}", case.notes.join("; ")));
     }
-}
-
-/// Escapes text for XML content and attributes, and drops characters XML 1.0 cannot hold (a
-/// server may send any bytes, and they end up in reasons).
-pub fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
+    if !out.is_empty() {
+        test.set_system_out(out.join("\n"));
     }
-    out
+    test
 }
 
 /// The label column is as wide as the widest label, so ids line up.
@@ -216,6 +199,9 @@ pub fn case_lines(case: &CaseReport) -> String {
     let indent = " ".repeat(label_width() + 2);
     if let Some(reason) = &case.reason {
         let _ = writeln!(out, "{indent}{reason}");
+    }
+    for seen in &case.observed {
+        let _ = writeln!(out, "{indent}observed: {seen}");
     }
     if case.verdict != Verdict::Pass && case.verdict != Verdict::NonStrict {
         for line in case.frames.iter().take(TERMINAL_FRAMES) {
@@ -243,6 +229,8 @@ mod tests {
             duration_ms: 12,
             reason: reason.map(str::to_owned),
             notes: Vec::new(),
+            observed: Vec::new(),
+            invented_message_ids: false,
             frames: vec!["-> res#1 1041 <bad & \"odd\"> \u{1}".into()],
         }
     }
@@ -288,9 +276,11 @@ mod tests {
     #[test]
     fn junit_is_escaped_and_counts_right() {
         let xml = report().to_junit();
-        assert!(xml.contains("tests=\"3\" failures=\"1\" skipped=\"1\""));
-        assert!(xml.contains("said &lt;success&gt; &amp; more"));
-        assert!(xml.contains("&lt;bad &amp; &quot;odd&quot;&gt; \u{fffd}"));
+        assert!(xml.contains("tests=\"3\""), "{xml}");
+        assert!(xml.contains("failures=\"1\""), "{xml}");
+        assert!(xml.contains("skipped=\"1\""), "{xml}");
+        assert!(xml.contains("said &lt;success&gt; &amp; more"), "{xml}");
+        assert!(xml.contains("&lt;bad &amp; "), "{xml}");
         assert!(!xml.contains('\u{1}'));
         assert!(xml.contains("classname=\"chatsim.conform.integrity\""));
     }

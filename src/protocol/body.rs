@@ -240,9 +240,12 @@ pub struct ChunkRsp {
     pub receiver: i32,
 }
 
-/// 1039 (to the receiver) and the extension 1049 (to the sender).
+/// 1039 (to the receiver) and the extension 1049 (to the sender). `total_size` goes out as a
+/// string: the upstream client reads it with `toString()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImgUploadedNotify {
+    /// The upstream client never reads it; a push without one is still a push.
+    #[serde(default)]
     pub error: i32,
     pub message_id: i64,
     pub sender_id: i32,
@@ -287,6 +290,29 @@ fn zero_size_string() -> WireSize {
     WireSize::string(0)
 }
 
+/// A flag written as a JSON bool, read as a bool or as a number (0 is false). Our servers before
+/// this change wrote 1048's `is_last` as a number; reading both keeps a client working with
+/// either, while every writer here writes the bool upstream's client needs.
+fn bool_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct FlagVisitor;
+    impl Visitor<'_> for FlagVisitor {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a bool, or a number where 0 is false")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+            Ok(v != 0)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+            Ok(v != 0)
+        }
+    }
+    d.deserialize_any(FlagVisitor)
+}
+
 /// 1047.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DownChunkReq {
@@ -313,8 +339,10 @@ pub struct DownChunkRsp {
     pub total_size: WireSize,
     #[serde(default = "zero_size_string")]
     pub current_size: WireSize,
-    #[serde(default)]
-    pub is_last: i32,
+    /// A JSON bool, as upstream writes it: the Qt client reads it with `toBool()`, which reads
+    /// a number as `false`. Read leniently (a 0/1 number too), written as a bool.
+    #[serde(default, deserialize_with = "bool_or_int")]
+    pub is_last: bool,
     #[serde(default)]
     pub name: String,
     #[serde(default)]

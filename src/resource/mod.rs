@@ -380,7 +380,7 @@ impl ResourceServer {
                     seq: hint.seq,
                     total_size: WireSize::string(0),
                     current_size: WireSize::string(0),
-                    is_last: 0,
+                    is_last: false,
                     name: hint.name.clone(),
                     sender_id: 0,
                     receiver_id: 0,
@@ -436,9 +436,11 @@ impl ResourceServer {
                 error: 0,
                 data: base64::engine::general_purpose::STANDARD.encode(&data),
                 seq: req.seq,
-                total_size: WireSize::like(record.total_size, req.total_size),
-                current_size: WireSize::like(range.end, req.total_size),
-                is_last: i32::from(plan.is_last(req.seq)),
+                // Strings and a bool whatever the request used: the upstream client reads the
+                // sizes with toString() and is_last with toBool() (PROTOCOL.md section 4).
+                total_size: WireSize::string(record.total_size),
+                current_size: WireSize::string(range.end),
+                is_last: plan.is_last(req.seq),
                 name: record.name,
                 sender_id: record.owner_uid,
                 receiver_id: record.receiver,

@@ -1,11 +1,11 @@
 //! Procedures the cases share: uploading with a window, downloading, expecting a refusal, and
 //! checking that a server still serves after bad input.
 
-use crate::conform::ctx::{error_code, int, size, text, ChunkKind, ChunkSend, Ctx, Upload};
+use crate::conform::ctx::{error_code, flag, int, size, text, ChunkKind, ChunkSend, Ctx, Upload};
 use crate::conform::verdict::{ensure, fail, Finding, Outcome};
 use crate::conform::wire::{describe, json_body, Conn, Incoming};
 use crate::protocol::body::{DownChunkReq, DownInfoReq, LoginReq};
-use crate::protocol::{ids, Frame, WireSize};
+use crate::protocol::{ids, Frame, WireSize, CHUNK_SIZE};
 use crate::users::User;
 use base64::Engine as _;
 use serde_json::Value;
@@ -115,11 +115,7 @@ pub async fn download_info(conn: &mut Conn, message_id: i64) -> Result<Value, Fi
 }
 
 /// The server offers `upload` for download: 1046 says success with its name and size.
-pub async fn expect_available(
-    ctx: &mut Ctx,
-    conn: &mut Conn,
-    upload: &Upload,
-) -> Result<Value, Finding> {
+pub async fn expect_available(conn: &mut Conn, upload: &Upload) -> Result<Value, Finding> {
     let info = download_info(conn, upload.message_id).await?;
     let error = error_code(&info, "1046")?;
     ensure!(
@@ -141,27 +137,55 @@ pub async fn expect_available(
                 upload.data.len()
             )))
         }
-        Some((_, false)) => ctx.non_strict("1046 total_size is a number; upstream sends a string"),
+        // Its JSON type (a string for the upstream client) is judged by 13.2.
         Some(_) => {}
         None => return Err(fail("1046 has no total_size")),
     }
     Ok(info)
 }
 
-/// The server does not offer `upload`: 1046 answers an error.
+/// The server does not offer `upload` (`why` not): 1047 for seq 1 is refused, and 1045 answers
+/// an error or nothing. Both are tried because a client may use either: one told of the file by
+/// a 1039 push asks 1047 directly.
 pub async fn expect_unavailable(
+    ctx: &mut Ctx,
     conn: &mut Conn,
     upload: &Upload,
     why: &str,
 ) -> Result<(), Finding> {
-    let info = download_info(conn, upload.message_id).await?;
-    let error = error_code(&info, "1046")?;
+    let user = ctx.receiver().unwrap_or(ctx.sender()).clone();
+    conn.send(&down_request(upload, &user, 1, 0)).await?;
+    let chunk = conn
+        .recv_matching(ids::IMG_CHAT_DOWN_RSP, "the 1048 for seq 1", |_| true)
+        .await?;
+    let error = error_code(&chunk, "1048")?;
     ensure!(
         error != 0,
-        "{why}, yet 1045 for message {} offers {} for download",
-        upload.message_id,
+        "{why}, yet 1047 serves seq 1 of {} for download",
         upload.name
     );
+    // On a connection of its own: a server without 1045 may close on it or answer late, and
+    // the caller's connection goes on with the upload.
+    let mut info = ctx.resource().await?;
+    info.send(&Frame::json(
+        ids::IMG_CHAT_DOWN_INFO_SYNC_REQ,
+        &DownInfoReq {
+            message_id: upload.message_id,
+        },
+    ))
+    .await?;
+    // Silence is not an offer: upstream does not answer 1045 for a message it cannot serve.
+    if let Incoming::Frame(frame) = info.next().await {
+        if frame.id == ids::IMG_CHAT_DOWN_INFO_SYNC_RSP {
+            let error = error_code(&json_body(&frame)?, "1046")?;
+            ensure!(
+                error != 0,
+                "{why}, yet 1045 for message {} offers {} for download",
+                upload.message_id,
+                upload.name
+            );
+        }
+    }
     Ok(())
 }
 
@@ -183,14 +207,15 @@ pub fn down_request(upload: &Upload, user: &User, seq: u32, received: u64) -> Fr
     )
 }
 
-/// Downloads `upload` as `user` (1045, then 1047 for every seq) and returns the bytes.
+/// Downloads `upload` as `user` with 1047 for every seq and returns the bytes. It does not ask
+/// 1045 first: the cases that check bytes must not depend on 1045, which is judged on its own
+/// (10.1), and a client that was told the name (1039) needs nothing else.
 pub async fn download(
     ctx: &mut Ctx,
     conn: &mut Conn,
     upload: &Upload,
     user: &User,
 ) -> Result<Vec<u8>, Finding> {
-    expect_available(ctx, conn, upload).await?;
     let max_seq = upload.max_seq();
     let mut bytes = Vec::with_capacity(upload.data.len());
     for seq in 1..=max_seq {
@@ -216,10 +241,12 @@ pub async fn download(
             .decode(data)
             .map_err(|e| fail(format!("1048 seq {seq} data is not base64: {e}")))?;
         bytes.extend_from_slice(&chunk);
-        match int(&body, "is_last") {
-            Some(flag) => ensure!(
-                (flag != 0) == (seq == max_seq),
-                "1048 seq {seq} of {max_seq} says is_last={flag}"
+        // Read as a bool or a number here; its JSON type is judged by 13.3.
+        match flag(&body, "is_last") {
+            Some(last) => ensure!(
+                last == (seq == max_seq),
+                "1048 seq {seq} of {max_seq} says is_last={}",
+                body["is_last"]
             ),
             None => ctx.non_strict("1048 has no is_last"),
         }
@@ -315,6 +342,26 @@ pub async fn refused_with(
     }
 }
 
+/// Sends a request that must be refused; returns the refusal's body (its reply id and a nonzero
+/// error checked), or `None` when the server closed the connection.
+pub async fn refusal_body(conn: &mut Conn, request: &Frame) -> Result<Option<Value>, Finding> {
+    if conn.send(request).await.is_err() {
+        return Ok(None);
+    }
+    match conn.next().await {
+        Incoming::Frame(reply) => {
+            check_refusal(request, &reply, Echo::Nothing)?;
+            json_body(&reply).map(Some)
+        }
+        Incoming::Closed(_) => Ok(None),
+        other => Err(fail(format!(
+            "neither an error reply nor a close after the bad {}: {}",
+            request.id,
+            describe(&other)
+        ))),
+    }
+}
+
 fn check_refusal(request: &Frame, reply: &Frame, echo: Echo<'_>) -> Result<i64, Finding> {
     if let Some(expected) = ids::reply_to(request.id) {
         ensure!(
@@ -341,16 +388,46 @@ fn check_refusal(request: &Frame, reply: &Frame, echo: Echo<'_>) -> Result<i64, 
     Ok(error)
 }
 
-/// A fresh connection still gets an answer to 1045.
+/// The probe that tells whether a resource server still serves: chunk 2 (1037, without a token)
+/// of a file nobody started. Every upstream-compatible server answers it: upstream's 1037
+/// handler looks the name up and answers FileNotExists (as 1032 in the seed, 1038 later); ours
+/// answers TokenInvalid. 1045 would not do: upstream sends nothing for a message it does not
+/// know. Returns the frame and the probe's file name.
+pub fn probe_frame(ctx: &mut Ctx) -> (Frame, String) {
+    let upload = ctx.unreported_upload("probe", CHUNK_SIZE as usize + 16);
+    let send = upload.send(2, ChunkKind::Normal);
+    (send.frame, upload.name)
+}
+
+/// Whether `frame` answers the probe for `name`: a chunk reply (1038, or upstream's 1032) or a
+/// frame that names the probe's file.
+pub fn answers_probe(frame: &Frame, name: &str) -> bool {
+    let names = serde_json::from_slice::<Value>(&frame.body)
+        .ok()
+        .is_some_and(|body| text(&body, "name") == Some(name));
+    names
+        || matches!(
+            frame.id,
+            ids::IMG_CHAT_UPLOAD_RSP | ids::UPLOAD_HEAD_ICON_RSP
+        )
+}
+
+/// A fresh connection still gets an answer to the probe ([`probe_frame`]).
 pub async fn still_serving(ctx: &mut Ctx) -> Result<(), Finding> {
+    let (probe, name) = probe_frame(ctx);
     let mut conn = ctx.resource_again().await?;
-    download_info(&mut conn, -1).await.map_err(|f| {
+    conn.send(&probe).await?;
+    let stopped = |what: String| {
         fail(format!(
-            "after the bad input the server stopped serving: {}",
-            f.reason
+            "after the bad input the server stopped serving: a fresh connection got {what} to \
+             a 1037 for a file never started, which every server answers"
         ))
-    })?;
-    Ok(())
+    };
+    match conn.next().await {
+        Incoming::Frame(frame) if answers_probe(&frame, &name) => Ok(()),
+        Incoming::Frame(frame) => Err(stopped(format!("{} ({})", frame.id, ids::name(frame.id)))),
+        other => Err(stopped(describe(&other))),
+    }
 }
 
 /// Logs `user` in on a fresh chat connection; the reply must be a success.

@@ -8,6 +8,7 @@ mod framing;
 mod proxy;
 mod security;
 mod transfer;
+mod types;
 mod upload;
 
 use super::ctx::Ctx;
@@ -72,6 +73,7 @@ pub fn all() -> Vec<CaseDef> {
             "3.6 upload/two-files-interleaved",
             upload::two_files_interleaved
         ),
+        case!("3.7 upload/empty-file", upload::empty_file),
         case!("4.1 order/out-of-order", upload::out_of_order),
         case!("4.2 order/duplicate-chunk", upload::duplicate_chunk),
         case!("4.3 order/late-chunk-1", upload::late_chunk_1),
@@ -86,6 +88,10 @@ pub fn all() -> Vec<CaseDef> {
         case!(
             "5.3 resume/upload-status-extension",
             upload::upload_status_extension
+        ),
+        case!(
+            "5.4 resume/upstream-style-resume",
+            upload::upstream_style_resume
         ),
         case!("6.1 integrity/wrong-md5", errors::wrong_md5),
         case!("6.2 integrity/corrupted-chunk", errors::corrupted_chunk),
@@ -102,6 +108,8 @@ pub fn all() -> Vec<CaseDef> {
         case!("7.7 errors/seq-past-end", errors::seq_past_end),
         case!("7.8 errors/size-mismatch", errors::size_mismatch),
         case!("7.9 errors/truncated-frame", errors::truncated_frame),
+        case!("7.10 errors/empty-body", errors::empty_body),
+        case!("7.11 errors/body-not-an-object", errors::body_not_an_object),
         case!("8.1 security/dot-dot-name", security::dot_dot_name),
         case!(
             "8.2 security/separator-in-name",
@@ -125,6 +133,10 @@ pub fn all() -> Vec<CaseDef> {
             "8.8 security/download-wrong-token",
             security::download_wrong_token
         ),
+        case!(
+            "8.9 security/download-traversal-name",
+            security::download_traversal_name
+        ),
         case!("9.1 notify/once-with-fields", transfer::notify_once),
         case!(
             "9.2 notify/retried-until-answered",
@@ -146,6 +158,10 @@ pub fn all() -> Vec<CaseDef> {
             transfer::incomplete_upload
         ),
         case!("10.5 download/seq-past-end", transfer::download_past_end),
+        case!(
+            "10.6 download/info-unknown-message",
+            transfer::info_unknown_message
+        ),
         case!("11.1 chat/login", chat::login_ok),
         case!("11.2 chat/login-bad-token", chat::login_bad_token),
         case!("11.3 chat/login-unknown-uid", chat::login_unknown_uid),
@@ -171,6 +187,14 @@ pub fn all() -> Vec<CaseDef> {
         case!("12.5 proxy/reset-and-resume", proxy::reset_and_resume),
         case!("12.6 proxy/slow-link", proxy::slow_link),
         case!("12.7 proxy/sliced-frames", proxy::sliced_frames),
+        case!("13.1 types/chunk-acks", types::chunk_acks),
+        case!("13.2 types/download-info-1046", types::download_info),
+        case!("13.3 types/download-chunk-1048", types::download_chunk),
+        case!("13.4 types/login-1006", types::login_reply),
+        case!("13.5 types/text-1018-1019", types::text_replies),
+        case!("13.6 types/image-message-1036", types::image_message),
+        case!("13.7 types/upload-push-1039", types::upload_push),
+        case!("13.8 types/heartbeat-1024", types::heartbeat_reply),
     ]
 }
 

@@ -237,7 +237,7 @@ async fn upload_windowed(conn: &mut Conn, upload: &Upload, plan: Plan) -> Result
 
 /// 12.1: the proxy doubles every chunk request: each copy is acked, the file is stored once.
 pub async fn duplicated_chunks(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("proxy-duplicated", 4 * CHUNK - 300);
+    let upload = ctx.upload("proxy-duplicated", 4 * CHUNK - 300).await?;
     let faults = [ids::FILE_INFO_SYNC_REQ, ids::IMG_CHAT_UPLOAD_REQ]
         .map(|id| fault(FrameAction::Duplicate, Direction::Up, id, &upload.name))
         .to_vec();
@@ -256,7 +256,7 @@ pub async fn duplicated_chunks(ctx: &mut Ctx) -> Outcome {
 /// 12.2: every second 1037 is held back until its successor passed, so chunk 3 arrives before
 /// 2, 5 before 4, and so on: each is written at its own offset.
 pub async fn reordered_chunks(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("proxy-reordered", 9 * CHUNK - 1234);
+    let upload = ctx.upload("proxy-reordered", 9 * CHUNK - 1234).await?;
     let pairs: Vec<u32> = (2..upload.max_seq()).step_by(2).collect();
     let faults = pairs
         .iter()
@@ -282,7 +282,7 @@ pub async fn reordered_chunks(ctx: &mut Ctx) -> Outcome {
 /// 12.3: every ack is held back by the proxy, so the window of 5 fills and the case waits,
 /// never sending a sixth unanswered chunk; the upload still completes.
 pub async fn delayed_acks(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("proxy-delayed-acks", 10 * CHUNK - 1000);
+    let upload = ctx.upload("proxy-delayed-acks", 10 * CHUNK - 1000).await?;
     let delay = (ctx.timeout() / 5).clamp(Duration::from_millis(20), Duration::from_millis(300));
     let faults = [ids::FILE_INFO_SYNC_RSP, ids::IMG_CHAT_UPLOAD_RSP]
         .map(|id| FrameFault {
@@ -313,7 +313,7 @@ pub async fn delayed_acks(ctx: &mut Ctx) -> Outcome {
 /// 12.4: the proxy loses chunk 3 on its way to the server; the case sends it again after its
 /// timeout, and the server completes the file with it, whatever came in between.
 pub async fn dropped_chunk_resent(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("proxy-dropped", 6 * CHUNK - 500);
+    let upload = ctx.upload("proxy-dropped", 6 * CHUNK - 500).await?;
     let lost = 3;
     let faults = vec![FrameFault {
         seq: Some(lost),
@@ -349,7 +349,7 @@ pub async fn dropped_chunk_resent(ctx: &mut Ctx) -> Outcome {
 /// 12.5: the proxy resets the connection after four acked chunks; the case reconnects and
 /// continues with 1043 from chunk 5, and the server completes the file.
 pub async fn reset_and_resume(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("proxy-reset", 8 * CHUNK - 4321);
+    let upload = ctx.upload("proxy-reset", 8 * CHUNK - 4321).await?;
     let (proxy, log) = ctx.resource_proxy(Vec::new(), None);
     let mut first = ctx.resource_via(&proxy).await?;
     send_windowed(
@@ -382,7 +382,7 @@ pub async fn reset_and_resume(ctx: &mut Ctx) -> Outcome {
 /// 12.6: a 2 Mbit/s link: the upload takes at least as long as its bytes need on it, and
 /// completes (the download is made without the proxy).
 pub async fn slow_link(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("proxy-slow-link", 6 * CHUNK - 1000);
+    let upload = ctx.upload("proxy-slow-link", 6 * CHUNK - 1000).await?;
     let (proxy, log) = ctx.resource_proxy(Vec::new(), Some(SLOW_LINK_BPS));
     let mut conn = ctx.resource_via(&proxy).await?;
     let started = Instant::now();
@@ -415,7 +415,7 @@ pub async fn slow_link(ctx: &mut Ctx) -> Outcome {
 /// 12.7: the proxy delivers every chunk request in pieces (cuts inside the header and the
 /// body, a few milliseconds apart): the server puts each frame together again.
 pub async fn sliced_frames(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("proxy-sliced", 3 * CHUNK - 100);
+    let upload = ctx.upload("proxy-sliced", 3 * CHUNK - 100).await?;
     let faults = [ids::FILE_INFO_SYNC_REQ, ids::IMG_CHAT_UPLOAD_REQ]
         .map(|id| FrameFault {
             delay_ms: 3,

@@ -1,14 +1,16 @@
 //! Sections 9 and 10: the resource server's gRPC notify (with `--notify-listen`) and downloads.
 
 use super::flows::{
-    down_request, expect_available, expect_identical, expect_refused, expect_unavailable, pipeline,
-    upload_all, Echo,
+    answers_probe, down_request, expect_available, expect_identical, expect_refused,
+    expect_unavailable, pipeline, probe_frame, upload_all, Echo,
 };
 use crate::conform::ctx::{error_code, int, md5_hex, ChunkKind, Ctx, Upload};
-use crate::conform::verdict::{ensure, Finding, Outcome};
-use crate::conform::wire::{json_body, Conn};
-use crate::protocol::{ids, ErrorCode, MAX_CWND};
+use crate::conform::verdict::{could_not_run, ensure, fail, Finding, Outcome};
+use crate::conform::wire::{describe, json_body, Conn, Incoming};
+use crate::protocol::body::DownInfoReq;
+use crate::protocol::{ids, ErrorCode, Frame, MAX_CWND};
 use crate::rpc::NotifyChatImgReq;
+use serde_json::Value;
 
 /// Checks one notify against the upload it reports.
 fn check_notify(ctx: &mut Ctx, call: &NotifyChatImgReq, upload: &Upload) -> Outcome {
@@ -63,7 +65,7 @@ async fn expect_notifies(
 /// 9.1: a completed upload is notified once, with the right fields.
 pub async fn notify_once(ctx: &mut Ctx) -> Outcome {
     ctx.notify()?;
-    let upload = ctx.upload("notify", 2 * 32768 - 1);
+    let upload = ctx.upload("notify", 2 * 32768 - 1).await?;
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;
     let calls = expect_notifies(ctx, &upload, 1).await?;
@@ -74,7 +76,7 @@ pub async fn notify_once(ctx: &mut Ctx) -> Outcome {
 /// answered.
 pub async fn notify_retried(ctx: &mut Ctx) -> Outcome {
     let listener = ctx.notify()?;
-    let upload = ctx.upload("notify-retry", 1000);
+    let upload = ctx.upload("notify-retry", 1000).await?;
     listener.refuse_first_attempt(&upload.name);
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, 1).await?;
@@ -85,7 +87,7 @@ pub async fn notify_retried(ctx: &mut Ctx) -> Outcome {
 /// 9.3: an upload whose md5 does not match is not notified.
 pub async fn no_notify_when_rejected(ctx: &mut Ctx) -> Outcome {
     let listener = ctx.notify()?;
-    let mut upload = ctx.upload("notify-rejected", 1000);
+    let mut upload = ctx.upload("notify-rejected", 1000).await?;
     upload.md5 = md5_hex(b"other bytes");
     let mut conn = ctx.resource().await?;
     let only = upload.send(1, ChunkKind::Normal);
@@ -103,7 +105,7 @@ pub async fn no_notify_when_rejected(ctx: &mut Ctx) -> Outcome {
 /// 9.4: a duplicate of the last chunk after completion is acked and not notified again.
 pub async fn no_renotify_on_duplicate(ctx: &mut Ctx) -> Outcome {
     ctx.notify()?;
-    let upload = ctx.upload("notify-dup", 2 * 32768 + 10);
+    let upload = ctx.upload("notify-dup", 2 * 32768 + 10).await?;
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;
     expect_notifies(ctx, &upload, 1).await?;
@@ -119,16 +121,18 @@ pub async fn no_renotify_on_duplicate(ctx: &mut Ctx) -> Outcome {
 
 /// Uploads a file for the download cases.
 async fn uploaded(ctx: &mut Ctx, slug: &str, size: usize) -> Result<(Conn, Upload), Finding> {
-    let upload = ctx.upload(slug, size);
+    let upload = ctx.upload(slug, size).await?;
     let mut conn = ctx.resource().await?;
     upload_all(&mut conn, &upload, MAX_CWND).await?;
     Ok((conn, upload))
 }
 
-/// 10.1: 1046 describes the upload: message, parties, name and size.
+/// 10.1: 1046 describes the upload: message, parties, name and size. With `--chat` the image is
+/// announced first (1035) and the chat server's message id is used, as a client does; without
+/// it the id is invented, and a server that looks messages up cannot know it, so silence then
+/// means the case could not run rather than a failure.
 pub async fn download_info(ctx: &mut Ctx) -> Outcome {
-    let (mut conn, upload) = uploaded(ctx, "info", 40_000).await?;
-    let info = expect_available(ctx, &mut conn, &upload).await?;
+    let (upload, info) = uploaded_info(ctx, "info").await?;
     for (field, want) in [
         ("message_id", upload.message_id),
         ("sender_id", i64::from(upload.uid)),
@@ -140,6 +144,25 @@ pub async fn download_info(ctx: &mut Ctx) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// Uploads a file (announced with `--chat`, so that its message id is the chat server's)
+/// and returns it with the 1046 that 1045 answers for it, which must offer it.
+pub(super) async fn uploaded_info(ctx: &mut Ctx, slug: &str) -> Result<(Upload, Value), Finding> {
+    // With --chat the upload was announced and its id is the chat server's.
+    let upload = ctx.upload(slug, 40_000).await?;
+    let invented = ctx.chat_given().is_none();
+    let mut conn = ctx.resource().await?;
+    upload_all(&mut conn, &upload, MAX_CWND).await?;
+    match expect_available(&mut conn, &upload).await {
+        Err(f) if invented && f.reason.contains("nothing within") => Err(could_not_run(format!(
+            "no 1046 for message {}: the id was invented (no --chat), and a server that looks \
+             messages up in its chat store cannot know it; run with --chat",
+            upload.message_id
+        ))),
+        Err(f) => Err(f),
+        Ok(info) => Ok((upload, info)),
+    }
 }
 
 /// 10.2: a five-chunk download is byte-identical to the upload.
@@ -195,22 +218,18 @@ pub async fn skipped_seq(ctx: &mut Ctx) -> Outcome {
     expect_seq_refused(ctx, &mut conn, &upload, 3, 32768).await
 }
 
-/// 10.4: an upload still in progress is not offered, and its chunks are not served.
+/// 10.4: an upload still in progress is not offered (1045), and its chunks are not served (1047).
 pub async fn incomplete_upload(ctx: &mut Ctx) -> Outcome {
-    let upload = ctx.upload("incomplete", 3 * 32768 - 2);
+    let upload = ctx.upload("incomplete", 3 * 32768 - 2).await?;
     let mut conn = ctx.resource().await?;
     pipeline(&mut conn, &[upload.send(1, ChunkKind::Normal)], 1).await?;
-    expect_unavailable(&mut conn, &upload, "two of its three chunks are missing").await?;
-    let user = ctx.receiver().unwrap_or(ctx.sender()).clone();
-    conn.send(&down_request(&upload, &user, 1, 0)).await?;
-    let reply = conn.recv("the 1048 for an incomplete upload").await?;
-    let body = json_body(&reply)?;
-    let error = error_code(&body, "1048")?;
-    ensure!(
-        error != 0,
-        "chunk 1 of an upload missing two chunks was served for download"
-    );
-    Ok(())
+    expect_unavailable(
+        ctx,
+        &mut conn,
+        &upload,
+        "two of its three chunks are missing",
+    )
+    .await
 }
 
 /// 10.5: after the last seq, one more is refused.
@@ -219,4 +238,59 @@ pub async fn download_past_end(ctx: &mut Ctx) -> Outcome {
     expect_identical(ctx, &mut conn, &upload).await?;
     let past = upload.max_seq() + 1;
     expect_seq_refused(ctx, &mut conn, &upload, past, upload.data.len() as u64).await
+}
+
+/// 10.6: 1045 for a message that has no upload. An error reply passes (1012 FileNotExists is the
+/// reference's); silence, as upstream answers, is non-strict: a client waits for its timeout.
+pub async fn info_unknown_message(ctx: &mut Ctx) -> Outcome {
+    let missing = ctx.next_message_id();
+    let mut conn = ctx.resource().await?;
+    conn.send(&Frame::json(
+        ids::IMG_CHAT_DOWN_INFO_SYNC_REQ,
+        &DownInfoReq {
+            message_id: missing,
+        },
+    ))
+    .await?;
+    let reply = match conn.next().await {
+        Incoming::Frame(frame) => frame,
+        Incoming::TimedOut(_) => {
+            // Silence is upstream's answer only if the server still answers other requests.
+            let (probe, name) = probe_frame(ctx);
+            conn.send(&probe).await?;
+            let reply = conn
+                .recv("the answer to a 1037 after an unanswered 1045")
+                .await?;
+            ensure!(
+                answers_probe(&reply, &name),
+                "no answer to 1045, then {} ({}) to a 1037",
+                reply.id,
+                ids::name(reply.id)
+            );
+            ctx.non_strict(format!(
+                "no answer to 1045 for message {missing}, which has no upload (as upstream): a \
+                 client learns nothing until its own timeout"
+            ));
+            return Ok(());
+        }
+        other => return Err(fail(format!("after 1045: {}", describe(&other)))),
+    };
+    ensure!(
+        reply.id == ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
+        "1045 was answered with {} ({})",
+        reply.id,
+        ids::name(reply.id)
+    );
+    let error = error_code(&json_body(&reply)?, "1046")?;
+    ensure!(
+        error != 0,
+        "1045 for message {missing}, which was never uploaded, answers success"
+    );
+    if error != i64::from(ErrorCode::FileNotExists.code()) {
+        ctx.non_strict(format!(
+            "an unknown message is answered with error {error}; the reference answers 1012 \
+             (FileNotExists)"
+        ));
+    }
+    Ok(())
 }
