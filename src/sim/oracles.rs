@@ -1450,6 +1450,51 @@ mod tests {
         );
     }
 
+    fn action(finished_ms: Option<u64>, longest_stall_ms: u64) -> Record {
+        at(
+            90_000,
+            "user1",
+            Event::ActionOutcome {
+                user: 1,
+                action: "image big.png (10485760 bytes) to 2".into(),
+                at_ms: 100,
+                performed_ms: Some(100),
+                finished_ms,
+                outcome: "waiting for the receiver's download".into(),
+                stall_from_ms: 5_000,
+                longest_stall_ms,
+            },
+        )
+    }
+
+    #[test]
+    fn liveness_judges_the_worlds_account_of_each_action() {
+        let bound = at(
+            90_000,
+            "world",
+            Event::LivenessBound {
+                last_heal_ms: 2_000,
+                liveness_ms: 60_000,
+            },
+        );
+        // A long transfer that kept moving holds, even past the bound after its start.
+        assert_eq!(
+            liveness(&[action(Some(78_000), 900), bound.clone()], true),
+            None
+        );
+        // A 100 s stall inside a 120 s limit does not.
+        let stall = liveness(&[action(Some(110_000), 100_000), bound.clone()], true).unwrap();
+        assert!(
+            stall.detail.contains("no progress for 100000 ms"),
+            "{}",
+            stall.detail
+        );
+        // An action never finished names itself and what it waited for, whatever `settled` says.
+        let open = liveness(&[action(None, 0), bound], true).unwrap();
+        assert!(open.detail.contains("big.png"), "{}", open.detail);
+        assert!(open.detail.contains("waiting for the receiver's download"));
+    }
+
     #[test]
     fn liveness_and_no_panic_fail_when_they_should() {
         let trace = [at(
@@ -1624,6 +1669,32 @@ mod tests {
             acked("b", 1, 0),
         ];
         assert_eq!(purge(&retried), None);
+    }
+
+    #[test]
+    fn durable_ack_catches_a_whole_acked_upload_that_vanished_unless_rejected() {
+        let source = at(
+            0,
+            "user1",
+            Event::SourceFile {
+                file: "a".into(),
+                size: 10,
+                md5: "m".into(),
+                chunk_hashes: vec!["h1".into()],
+            },
+        );
+        let vanished = [source.clone(), acked("a", 1, 0)];
+        let v = durable_ack(&vanished).expect("an acked upload with no record at the end");
+        assert!(v.detail.contains("holds no upload of a"), "{}", v.detail);
+        let rejected = at(
+            50,
+            "resource",
+            Event::UploadRejected {
+                file: "a".into(),
+                reason: "md5 mismatch".into(),
+            },
+        );
+        assert_eq!(durable_ack(&[source, acked("a", 1, 0), rejected]), None);
     }
 
     #[test]
