@@ -410,6 +410,10 @@ struct ExploreArgs {
     /// Stops at the first failing seed (after shrinking it).
     #[arg(long)]
     stop_on_failure: bool,
+    /// At most this many simulations to shrink one failing seed (0: do not shrink, write the
+    /// whole schedule).
+    #[arg(long, value_name = "N", default_value_t = 300)]
+    shrink_runs: usize,
 }
 
 #[derive(Subcommand)]
@@ -481,6 +485,7 @@ fn explore(args: ExploreArgs) -> ExitCode {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     config.out = Some(args.out);
+    config.shrink.runs = args.shrink_runs;
     config.stop_on_failure = args.stop_on_failure;
     println!(
         "exploring seeds {start}..{end}{} ({} seeds), profile {}, {} job(s)",

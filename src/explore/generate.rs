@@ -370,7 +370,17 @@ impl Gen {
             .map(|f| f.name.clone());
         let q = super::schedule::quote;
         let set: Vec<(String, String)> = match self.rng.random_range(0..8) {
-            0 => vec![("uid".into(), victim.to_string())],
+            0 => match &victim_file {
+                // Another user's message, under that message's own file name.
+                Some(name) if self.rng.random_bool(0.5) => vec![
+                    (
+                        "message_id".into(),
+                        self.rng.random_range(1..=6).to_string(),
+                    ),
+                    ("name".into(), q(name)),
+                ],
+                _ => vec![("uid".into(), victim.to_string())],
+            },
             1 => match victim_file {
                 Some(name) => vec![
                     ("uid".into(), victim.to_string()),

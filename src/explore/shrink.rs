@@ -197,7 +197,7 @@ fn earlier_times(s: &Schedule) -> Vec<Schedule> {
         for (nth, count, delay_ms) in variants {
             let mut c = s.clone();
             let r = &mut c.frame_faults[i];
-            (r.nth, r.count, r.delay_ms) = (nth.max(1), count, delay_ms.max(1));
+            (r.nth, r.count, r.delay_ms) = (nth.max(1), count, delay_ms);
             out.push(c);
         }
     }
