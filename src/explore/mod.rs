@@ -76,6 +76,10 @@ pub struct Config {
     pub out: Option<PathBuf>,
     pub shrink: Budget,
     pub stop_on_failure: bool,
+    /// When set, a seed fails only if it violates an oracle that the same seed keeps under
+    /// this profile: with a quirk planted, what the quirk breaks, not what the world already
+    /// breaks without it.
+    pub baseline: Option<Profile>,
 }
 
 impl Config {
@@ -88,6 +92,7 @@ impl Config {
             out: None,
             shrink: Budget::default(),
             stop_on_failure: false,
+            baseline: None,
         }
     }
 
@@ -178,7 +183,7 @@ fn worker(config: &Config, next: &AtomicU64, stop: &AtomicBool, tx: &mpsc::Sende
         }
         let seed = config.seeds.nth(i);
         let schedule = config.schedule(seed);
-        let judged = judge(&schedule);
+        let judged = beyond_baseline(config, seed, judge(&schedule));
         let failure = judged.failed().then(|| {
             if config.stop_on_failure {
                 stop.store(true, Ordering::Relaxed);
@@ -193,6 +198,21 @@ fn worker(config: &Config, next: &AtomicU64, stop: &AtomicBool, tx: &mpsc::Sende
             break;
         }
     }
+}
+
+/// `judged` without the oracles the seed also violates under the baseline profile.
+fn beyond_baseline(config: &Config, seed: u64, mut judged: Judged) -> Judged {
+    let Some(baseline) = config.baseline.as_ref().filter(|_| judged.failed()) else {
+        return judged;
+    };
+    let mut schedule = config.schedule(seed);
+    schedule.profile = baseline.clone();
+    let base = judge(&schedule);
+    judged.violated.retain(|o| !base.violated.contains(o));
+    if judged.violated.is_empty() {
+        judged.detail.clear();
+    }
+    judged
 }
 
 /// Shrinks a failing schedule and writes it under `config.out`.

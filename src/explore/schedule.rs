@@ -202,11 +202,11 @@ impl Schedule {
             self.seed, self.seed, self.time_limit_s
         );
         self.write_profile(&mut s);
-        let _ = write!(
-            s,
-            "\n[link]\nlatency_ms = [{}, {}]\n",
-            self.latency_ms[0], self.latency_ms[1]
-        );
+        // The default link ([1, 10] ms, unlimited) is left out, so shrunk files stay short.
+        if self.latency_ms != [1, 10] || self.bandwidth_kbps.is_some() {
+            let [min, max] = self.latency_ms;
+            let _ = write!(s, "\n[link]\nlatency_ms = [{min}, {max}]\n");
+        }
         if let Some(kbps) = self.bandwidth_kbps {
             let _ = writeln!(s, "bandwidth_kbps = {kbps}");
         }
