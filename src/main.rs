@@ -414,6 +414,9 @@ struct ExploreArgs {
     /// whole schedule).
     #[arg(long, value_name = "N", default_value_t = 300)]
     shrink_runs: usize,
+    /// At most this many wall seconds to shrink one failing seed.
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    shrink_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -486,6 +489,7 @@ fn explore(args: ExploreArgs) -> ExitCode {
     });
     config.out = Some(args.out);
     config.shrink.runs = args.shrink_runs;
+    config.shrink.wall = std::time::Duration::from_secs(args.shrink_secs);
     config.stop_on_failure = args.stop_on_failure;
     println!(
         "exploring seeds {start}..{end}{} ({} seeds), profile {}, {} job(s)",
