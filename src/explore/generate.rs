@@ -329,13 +329,15 @@ impl Gen {
         } else {
             None
         };
-        // Every matching frame only where that cannot stop a transfer for good.
-        let count =
-            if matches!(action, "duplicate" | "reorder" | "slice") && self.rng.random_bool(0.3) {
-                0
-            } else {
-                self.rng.random_range(1..=3)
-            };
+        // Every matching frame only where that cannot stop a transfer for good: not `reorder`,
+        // which holds a lone reply (a download's) until another frame passes, for ever.
+        let every =
+            matches!(action, "duplicate" | "reorder" | "slice") && self.rng.random_bool(0.3);
+        let count = if every && action != "reorder" {
+            0
+        } else {
+            self.rng.random_range(1..=3)
+        };
         let user = self
             .rng
             .random_bool(0.3)
