@@ -137,22 +137,37 @@ fn the_same_seed_gives_the_same_trace_twice() {
 }
 
 #[test]
-fn a_planted_bug_is_found_and_reported_with_its_oracle() {
+fn a_planted_bug_is_found_and_shrunk_to_a_few_lines_that_reproduce_it() {
     // Seed quirk 11 stores every image message as a text: any seed with a file finds it.
     let seed = light_seeds(0, 1)[0];
+    let out = std::env::temp_dir().join(format!("chatsim-explore-test-{}", std::process::id()));
     let mut config = Config::new(
         Seeds::range(seed, seed + 1),
         Profile::reference().with(Quirk::ImageAsText),
     );
-    config.jobs = 1;
+    config.out = Some(out.clone());
     let report = explore::explore(&config, |_| {});
-    assert_eq!(report.seeds_run, 1);
-    assert_eq!(report.failures.len(), 1, "{report:?}");
-    assert!(
-        report.failures[0].oracles.contains(&"messages".to_owned()),
+    assert_eq!(
+        (report.seeds_run, report.failures.len()),
+        (1, 1),
         "{report:?}"
     );
-    assert!(report.failures[0].file.is_none(), "no --out, no file");
+    let failure = &report.failures[0];
+    assert_eq!(failure.target, "notify", "{failure:?}");
+    let file = failure.file.clone().expect("a shrunk file");
+    assert_eq!(file, out.join(format!("seed-{seed}.toml")));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count();
+    assert!(lines <= 12, "not shrunk to a few lines:\n{text}");
+    // What `chatsim run <file>` runs: the file, through the ordinary parser, quirk included.
+    let scenario = chatsim::scenario::load(&file).unwrap();
+    assert!(scenario.profile().has(Quirk::ImageAsText));
+    let rerun = explore::judge_text(&text);
+    assert!(rerun.violated.contains(&"notify".to_owned()), "{rerun:?}");
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
