@@ -179,7 +179,19 @@ fn determinism_sweep() {
         .unwrap_or(200u64);
     for seed in 0..n {
         let schedule = explore::generate(seed, &Profile::reference());
-        assert_eq!(trace_of(&schedule), trace_of(&schedule), "seed {seed}");
+        let (first, second) = (trace_of(&schedule), trace_of(&schedule));
+        if let Some((i, (a, b))) = first
+            .lines()
+            .zip(second.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+        {
+            panic!(
+                "seed {seed}: the traces differ at line {}:\n{a}\n{b}",
+                i + 1
+            );
+        }
+        assert_eq!(first, second, "seed {seed}: one trace is longer");
     }
 }
 
