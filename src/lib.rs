@@ -12,6 +12,7 @@ pub mod chat;
 pub mod client;
 pub mod clock;
 pub mod conform;
+pub mod explore;
 pub mod hash;
 pub mod profile;
 pub mod proxy;

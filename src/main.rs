@@ -79,6 +79,11 @@ enum Command {
     /// Prints one line per case and a summary. Exit codes: 0 nothing failed, 1 a case failed,
     /// 2 the run could not start (for example nothing listens at --resource).
     Conform(ConformArgs),
+    /// Explores random fault schedules, VOPR style: each seed becomes one scenario, run and
+    /// judged by the oracles; a failing seed is shrunk to a scenario file `chatsim run` replays.
+    ///
+    /// Exit codes: 0 no seed failed, 1 a seed failed, 2 bad arguments or a file not written.
+    Explore(ExploreArgs),
 }
 
 fn main() -> ExitCode {
@@ -128,6 +133,7 @@ fn main() -> ExitCode {
             users.as_deref(),
         ),
         Command::Conform(args) => conform(args),
+        Command::Explore(args) => explore(args),
     }
 }
 
@@ -382,6 +388,177 @@ fn conform(args: ConformArgs) -> ExitCode {
             }
             println!("{what} written to {}", path.display());
         }
+    }
+    if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct ExploreArgs {
+    #[command(subcommand)]
+    command: Option<ExploreCommand>,
+    /// The seeds to run, `A..B` (B excluded).
+    #[arg(long, value_name = "A..B", value_parser = parse_seed_range, conflicts_with_all = ["count", "seed"])]
+    seeds: Option<(u64, u64)>,
+    /// How many seeds to run, from --seed on.
+    #[arg(long, default_value_t = 1000)]
+    count: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// `reference` (default) or `seed`.
+    #[arg(long)]
+    profile: Option<chatsim::profile::Profile>,
+    /// Adds one of the seed's quirks (repeatable).
+    #[arg(long = "quirk")]
+    quirks: Vec<chatsim::profile::Quirk>,
+    /// Simulations run at once, one per worker thread (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Runs only shard K of N (1-based) of the seeds: independent processes split a range.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Where shrunk scenarios of failing seeds go, as seed-<n>.toml.
+    #[arg(long, value_name = "DIR", default_value = "explore-failures")]
+    out: PathBuf,
+    /// Writes the report (seeds, failures, shrunk files, rate) as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Replaces every schedule's time limit (simulated seconds).
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..))]
+    time_limit: Option<u64>,
+    /// Prints the scenario file of this seed's schedule and exits.
+    #[arg(long, value_name = "SEED")]
+    print: Option<u64>,
+    /// Stops at the first failing seed (after shrinking it).
+    #[arg(long)]
+    stop_on_failure: bool,
+    /// At most this many simulations to shrink one failing seed (0: do not shrink, write the
+    /// whole schedule).
+    #[arg(long, value_name = "N", default_value_t = 300)]
+    shrink_runs: usize,
+    /// At most this many wall seconds to shrink one failing seed.
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    shrink_secs: u64,
+}
+
+#[derive(Subcommand)]
+enum ExploreCommand {
+    /// Combines the JSON reports of several shards into one.
+    Merge {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Writes the merged report here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+}
+
+fn parse_seed_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("{s:?} is not a range A..B"))?;
+    let number = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("{x:?} in {s:?}: {e}"))
+    };
+    let (a, b) = (number(a)?, number(b)?);
+    if a >= b {
+        return Err(format!("the range {s:?} is empty; B must be above A"));
+    }
+    Ok((a, b))
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("{s:?} is not a shard K/N with 1 <= K <= N");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (u64, u64) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+fn explore(args: ExploreArgs) -> ExitCode {
+    if let Some(ExploreCommand::Merge { reports, json }) = &args.command {
+        return explore_merge(reports, json.as_deref());
+    }
+    let profile = args
+        .quirks
+        .iter()
+        .fold(args.profile.clone().unwrap_or_default(), |p, q| p.with(*q));
+    let (start, end) = args
+        .seeds
+        .unwrap_or((args.seed, args.seed.saturating_add(args.count)));
+    let mut config = chatsim::explore::Config::new(
+        chatsim::explore::Seeds {
+            start,
+            end,
+            shard: args.shard,
+        },
+        profile,
+    );
+    config.time_limit_s = args.time_limit;
+    if let Some(seed) = args.print {
+        print!("{}", config.schedule(seed).to_toml());
+        return ExitCode::SUCCESS;
+    }
+    config.jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    config.out = Some(args.out);
+    config.shrink.runs = args.shrink_runs;
+    config.shrink.wall = std::time::Duration::from_secs(args.shrink_secs);
+    config.stop_on_failure = args.stop_on_failure;
+    println!(
+        "exploring seeds {start}..{end}{} ({} seeds), profile {}, {} job(s)",
+        args.shard
+            .map(|(k, n)| format!(" shard {k}/{n}"))
+            .unwrap_or_default(),
+        config.seeds.len(),
+        chatsim::explore::profile_name(&config.profile),
+        config.jobs
+    );
+    let report = chatsim::explore::progress::explore_with_bar(&config);
+    print!("{}", report.summary());
+    finish_report(&report, args.json.as_deref())
+}
+
+fn explore_merge(paths: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
+    let parts: Result<Vec<_>, String> = paths
+        .iter()
+        .map(|p| chatsim::explore::Report::load(p))
+        .collect();
+    let merged = match parts.and_then(|parts| chatsim::explore::Report::merge(&parts)) {
+        Ok(merged) => merged,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", merged.summary());
+    finish_report(&merged, json)
+}
+
+/// Writes the JSON report if asked; exit 1 when a seed failed.
+fn finish_report(report: &chatsim::explore::Report, json: Option<&std::path::Path>) -> ExitCode {
+    if let Some(path) = json {
+        if let Err(err) = std::fs::write(path, report.to_json()) {
+            eprintln!(
+                "error: cannot write the report to {}: {err}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+        println!("report    {}", path.display());
     }
     if report.failed() {
         ExitCode::from(1)

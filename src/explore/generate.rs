@@ -1,0 +1,428 @@
+//! One u64 seed becomes one schedule: 2–4 users, 1–4 files (mostly under 256 KiB, often at and
+//! around chunk boundaries, one in ten up to 4 MiB), texts, pause/resume/cancel, logout/login,
+//! host, link and disk faults that all heal, frame faults, and sometimes a hostile user whose own
+//! chunk requests are rewritten. Everything is chosen so that a correct system can finish.
+
+use super::schedule::{Act, Fault, FaultWhat, FileSpec, FrameRule, Schedule, What, When};
+use crate::profile::Profile;
+use crate::protocol::{ids, CHUNK_SIZE};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// The default time limit: generous, since every fault heals within about 20 s.
+pub const DEFAULT_TIME_LIMIT_S: u64 = 120;
+
+/// The schedule of `seed`, run with `profile`.
+pub fn generate(seed: u64, profile: &Profile) -> Schedule {
+    // Mixed so that neighbouring seeds do not start from similar generator states.
+    let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5eed);
+    let users: Vec<i32> = (1..=rng.random_range(2..=4)).collect();
+    let hostile = rng
+        .random_bool(0.3)
+        .then(|| *users.last().expect("two or more"));
+    let mut g = Gen {
+        rng,
+        users: users.clone(),
+        hostile,
+        actions: Vec::new(),
+        files: Vec::new(),
+    };
+    g.files_and_controls();
+    g.texts();
+    g.sessions();
+    g.actions.sort_by_key(|a| a.at_ms);
+    let mut faults = Vec::new();
+    for _ in 0..g.rng.random_range(0..=4) {
+        faults.push(g.fault());
+    }
+    let mut frame_faults = Vec::new();
+    for _ in 0..g.rng.random_range(0..=3) {
+        frame_faults.push(g.frame_rule());
+    }
+    if let Some(uid) = hostile {
+        for _ in 0..g.rng.random_range(1..=2) {
+            frame_faults.push(g.hostile_rule(uid));
+        }
+    }
+    let total: u64 = g.files.iter().map(|f| f.size).sum();
+    let bandwidth_kbps = g.rng.random_bool(0.15).then(|| {
+        // Slow, but never so slow that the bytes cannot move within about 30 s.
+        let floor = total * 8 / 1000 / 30 + 1;
+        g.rng.random_range(500..8000u64).max(floor)
+    });
+    let min = g.rng.random_range(1..=5);
+    Schedule {
+        seed,
+        time_limit_s: DEFAULT_TIME_LIMIT_S,
+        latency_ms: [min, min + g.rng.random_range(0..=20)],
+        bandwidth_kbps,
+        profile: profile.clone(),
+        users,
+        hostile,
+        actions: g.actions,
+        faults,
+        frame_faults,
+    }
+}
+
+struct Gen {
+    rng: SmallRng,
+    users: Vec<i32>,
+    hostile: Option<i32>,
+    actions: Vec<Act>,
+    /// Every file sent, with its sender.
+    files: Vec<FileSpec>,
+}
+
+impl Gen {
+    fn pick<T: Clone>(&mut self, from: &[T]) -> T {
+        from[self.rng.random_range(0..from.len())].clone()
+    }
+
+    fn other_than(&mut self, uid: i32) -> i32 {
+        let others: Vec<i32> = self.users.iter().copied().filter(|u| *u != uid).collect();
+        self.pick(&others)
+    }
+
+    /// Most under 256 KiB; sizes at and around chunk boundaries likely; one in ten up to 4 MiB.
+    fn size(&mut self) -> u64 {
+        let roll = self.rng.random_range(0..10);
+        match roll {
+            0 => self.rng.random_range(256 << 10..=4 << 20),
+            1..=4 => {
+                let chunks = self.rng.random_range(0..=8u64);
+                let nudge = self.rng.random_range(-1..=1i64);
+                (chunks * CHUNK_SIZE).saturating_add_signed(nudge)
+            }
+            _ => self.rng.random_range(0..256 << 10),
+        }
+    }
+
+    /// The files, grouped into `image`/`images` actions, with pause/resume/cancel on some.
+    fn files_and_controls(&mut self) {
+        let senders: Vec<i32> = self
+            .users
+            .iter()
+            .copied()
+            .filter(|u| Some(*u) != self.hostile)
+            .collect();
+        let count = self.rng.random_range(1..=4);
+        let mut pending: Vec<(i32, FileSpec)> = Vec::new();
+        for k in 0..count {
+            let from = self.pick(&senders);
+            let to = self.other_than(from);
+            let size = self.size();
+            pending.push((
+                from,
+                FileSpec {
+                    to,
+                    size,
+                    name: format!("f{from}-{k}.png"),
+                },
+            ));
+        }
+        // The hostile user sends one file of its own, which carries its rewritten frames.
+        if let Some(uid) = self.hostile {
+            let to = self.other_than(uid);
+            let size = self.rng.random_range(1..200_000);
+            pending.push((
+                uid,
+                FileSpec {
+                    to,
+                    size,
+                    name: format!("f{uid}-h.png"),
+                },
+            ));
+        }
+        while let Some((from, first)) = pending.pop() {
+            let mut group = vec![first];
+            // Sometimes several files of one sender go in one action and share the window.
+            if self.rng.random_bool(0.5) {
+                while let Some(i) = pending.iter().position(|(f, _)| *f == from) {
+                    group.push(pending.remove(i).1);
+                }
+            }
+            let at = self.rng.random_range(0..3000);
+            for file in &group {
+                self.controls(from, at, &file.name);
+            }
+            self.files.extend(group.iter().cloned());
+            self.actions.push(Act {
+                at_ms: at,
+                user: from,
+                what: What::Images(group),
+            });
+        }
+    }
+
+    fn controls(&mut self, user: i32, sent_at: u64, file: &str) {
+        let roll = self.rng.random_range(0..100);
+        let pause_at = sent_at + self.rng.random_range(0..1500);
+        if roll < 15 {
+            let resume_at = pause_at + self.rng.random_range(100..4000);
+            self.actions.push(Act {
+                at_ms: pause_at,
+                user,
+                what: What::Pause(file.into()),
+            });
+            self.actions.push(Act {
+                at_ms: resume_at,
+                user,
+                what: What::Resume(file.into()),
+            });
+        } else if roll < 22 {
+            self.actions.push(Act {
+                at_ms: pause_at,
+                user,
+                what: What::Cancel(file.into()),
+            });
+        }
+    }
+
+    fn texts(&mut self) {
+        for _ in 0..self.rng.random_range(0..=3) {
+            let from = self.pick(&self.users.clone());
+            let to = self.other_than(from);
+            let contents = (0..self.rng.random_range(1..=4))
+                .map(|_| self.text_item())
+                .collect();
+            let at_ms = self.rng.random_range(0..4000);
+            self.actions.push(Act {
+                at_ms,
+                user: from,
+                what: What::Text { to, contents },
+            });
+        }
+    }
+
+    fn text_item(&mut self) -> String {
+        match self.rng.random_range(0..12) {
+            0 => String::new(),
+            1 => "图片马上到，请稍等".into(),
+            2 => {
+                // Over the 1024 characters of one request: the client splits it.
+                let n = self.rng.random_range(1000..1400);
+                "abcdefghij".chars().cycle().take(n).collect()
+            }
+            3 => "quote \" backslash \\ tab \t done".into(),
+            n => format!("hello {n}"),
+        }
+    }
+
+    /// Sometimes a user logs out and back in: pushes wait on the server meanwhile.
+    fn sessions(&mut self) {
+        if self.rng.random_bool(0.1) {
+            let user = self.pick(&self.users.clone());
+            let out = self.rng.random_range(0..4000);
+            let back = out + self.rng.random_range(200..5000);
+            self.actions.push(Act {
+                at_ms: out,
+                user,
+                what: What::Logout,
+            });
+            self.actions.push(Act {
+                at_ms: back,
+                user,
+                what: What::Login,
+            });
+        }
+    }
+
+    fn user_host(&mut self) -> String {
+        let uid = self.pick(&self.users.clone());
+        format!("user{uid}")
+    }
+
+    fn server(&mut self) -> String {
+        self.pick(&["chat", "resource"]).to_owned()
+    }
+
+    fn fault(&mut self) -> Fault {
+        let at = self.rng.random_range(0..8000);
+        let when = if self.rng.random_bool(0.2) {
+            When::AfterStored {
+                seq: self.rng.random_range(1..=6),
+            }
+        } else {
+            When::At(at)
+        };
+        let what = match self.rng.random_range(0..8) {
+            0 | 1 => {
+                let (a, b) = match self.rng.random_range(0..3) {
+                    0 => (self.user_host(), "chat".to_owned()),
+                    1 => (self.user_host(), "resource".to_owned()),
+                    _ => ("resource".to_owned(), "chat".to_owned()),
+                };
+                let (a, b) = if self.rng.random_bool(0.5) {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                FaultWhat::Partition {
+                    a,
+                    b,
+                    oneway: self.rng.random_bool(0.4),
+                    heal_after_ms: self.rng.random_range(300..15_000),
+                }
+            }
+            2 => {
+                let a = self.user_host();
+                let b = self.server();
+                FaultWhat::Hold {
+                    a,
+                    b,
+                    release_after_ms: self.rng.random_range(100..5000),
+                }
+            }
+            3 => {
+                let host = if self.rng.random_bool(0.5) {
+                    self.user_host()
+                } else {
+                    self.server()
+                };
+                FaultWhat::Reset { host }
+            }
+            4 => FaultWhat::Restart {
+                host: self.server(),
+                after_ms: self.rng.random_range(100..6000),
+            },
+            5 => FaultWhat::Crash {
+                host: self.server(),
+                bounce_after_ms: self.rng.random_range(100..6000),
+            },
+            6 => FaultWhat::DiskError {
+                count: self.rng.random_range(1..=3),
+            },
+            _ => FaultWhat::DiskFull {
+                ok_after_ms: self.rng.random_range(100..5000),
+            },
+        };
+        Fault { when, what }
+    }
+
+    /// A frame fault on everyone's or one user's frames.
+    fn frame_rule(&mut self) -> FrameRule {
+        let action = self.pick(&["drop", "delay", "duplicate", "reorder", "corrupt", "slice"]);
+        let up = self.rng.random_bool(0.5);
+        let id = if self.rng.random_bool(0.8) {
+            let ids: &[u16] = if up {
+                &[
+                    ids::FILE_INFO_SYNC_REQ,
+                    ids::IMG_CHAT_UPLOAD_REQ,
+                    ids::IMG_CHAT_UPLOAD_REQ,
+                    ids::IMG_CHAT_CONTINUE_UPLOAD_REQ,
+                    ids::TEXT_CHAT_MSG_REQ,
+                    ids::IMG_CHAT_MSG_REQ,
+                    ids::IMG_CHAT_DOWN_REQ,
+                ]
+            } else {
+                &[
+                    ids::FILE_INFO_SYNC_RSP,
+                    ids::IMG_CHAT_UPLOAD_RSP,
+                    ids::IMG_CHAT_UPLOAD_RSP,
+                    ids::TEXT_CHAT_MSG_RSP,
+                    ids::NOTIFY_IMG_CHAT_MSG_REQ,
+                    ids::IMG_CHAT_DOWN_RSP,
+                ]
+            };
+            Some(self.pick(ids))
+        } else {
+            None
+        };
+        // Every matching frame only where that cannot stop a transfer for good: not `reorder`,
+        // which holds a lone reply (a download's) until another frame passes, for ever.
+        let every =
+            matches!(action, "duplicate" | "reorder" | "slice") && self.rng.random_bool(0.3);
+        let count = if every && action != "reorder" {
+            0
+        } else {
+            self.rng.random_range(1..=3)
+        };
+        let user = self
+            .rng
+            .random_bool(0.3)
+            .then(|| self.pick(&self.users.clone()));
+        let seq = (self.rng.random_bool(0.3)).then(|| self.rng.random_range(1..=5));
+        FrameRule {
+            action,
+            user,
+            direction: Some(if up { "up" } else { "down" }),
+            id,
+            file: None,
+            seq,
+            nth: self.rng.random_range(1..=8),
+            count,
+            delay_ms: match action {
+                "delay" => self.rng.random_range(100..8000),
+                "slice" => self.rng.random_range(0..30),
+                _ => 0,
+            },
+            set: Vec::new(),
+        }
+    }
+
+    /// The hostile user rewrites a field of its own chunk requests: another user's identity,
+    /// message or file, a name that climbs out of its folder, a seq out of range.
+    fn hostile_rule(&mut self, uid: i32) -> FrameRule {
+        let victim = self.other_than(uid);
+        let victim_file = self
+            .files
+            .iter()
+            .find(|f| !f.name.starts_with(&format!("f{uid}-")))
+            .map(|f| f.name.clone());
+        let q = super::schedule::quote;
+        let set: Vec<(String, String)> = match self.rng.random_range(0..8) {
+            0 => match &victim_file {
+                // Another user's message, under that message's own file name.
+                Some(name) if self.rng.random_bool(0.5) => vec![
+                    (
+                        "message_id".into(),
+                        self.rng.random_range(1..=6).to_string(),
+                    ),
+                    ("name".into(), q(name)),
+                ],
+                _ => vec![("uid".into(), victim.to_string())],
+            },
+            1 => match victim_file {
+                Some(name) => vec![
+                    ("uid".into(), victim.to_string()),
+                    ("name".into(), q(&name)),
+                ],
+                None => vec![("uid".into(), victim.to_string())],
+            },
+            2 => vec![(
+                "message_id".into(),
+                self.rng.random_range(1..=6).to_string(),
+            )],
+            3 => vec![("receiver".into(), victim.to_string())],
+            4 => vec![(
+                "name".into(),
+                q(self.pick(&["../escape.png", "../../etc/passwd", "../1/x.png"])),
+            )],
+            5 => vec![("seq".into(), "0".into())],
+            6 => vec![(
+                "seq".into(),
+                self.rng.random_range(100..100_000).to_string(),
+            )],
+            _ => vec![("sender".into(), victim.to_string())],
+        };
+        let id = self.pick(&[
+            ids::FILE_INFO_SYNC_REQ,
+            ids::FILE_INFO_SYNC_REQ,
+            ids::IMG_CHAT_UPLOAD_REQ,
+            ids::IMG_CHAT_CONTINUE_UPLOAD_REQ,
+        ]);
+        FrameRule {
+            action: "rewrite",
+            user: Some(uid),
+            direction: Some("up"),
+            id: Some(id),
+            file: None,
+            seq: None,
+            nth: 1,
+            count: self.rng.random_range(1..=3),
+            delay_ms: 0,
+            set,
+        }
+    }
+}
