@@ -267,6 +267,7 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
         Tracer::logging("chat"),
     );
     let files: Arc<dyn FileStore> = Arc::new(RealFiles::new(config.data_dir.join(FILES_DIR)));
+    // Every upload is bound to its image message, read from the chat server's store.
     let resource = ResourceServer::new(
         ResourceConfig {
             listen: addrs.resource.clone(),
@@ -282,7 +283,8 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
         files,
         Arc::new(db.uploads()),
         Tracer::logging("resource"),
-    );
+    )
+    .with_messages(Arc::new(db.messages()));
     let mut servers = Servers {
         chat: tokio::spawn(chat.run_on(chat_listener, grpc_listener)),
         resource: tokio::spawn(resource.run_on(network, resource_listener)),

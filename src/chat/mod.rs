@@ -4,7 +4,7 @@
 mod service;
 
 use crate::clock::Clock;
-use crate::net::{framed, next_frame, FrameSender, Listener, Network};
+use crate::net::{framed_with, next_frame, FrameSender, Listener, Network};
 use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{
     ChatData, ErrorRsp, HeartbeatReq, ImgMsgReq, ImgMsgRsp, ImgUploadedNotify, LoginReq, LoginRsp,
@@ -17,9 +17,10 @@ use crate::trace::{Event, Tracer};
 use crate::users::Users;
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 pub use service::NotifyService;
@@ -37,6 +38,8 @@ pub struct ChatConfig {
     pub grpc_listen: String,
     /// A session with no frame for this long is dropped (upstream: 20 s).
     pub heartbeat_timeout: Duration,
+    /// A connection whose socket accepts nothing for this long while frames wait is closed.
+    pub write_timeout: Duration,
     /// The seed's quirks to reproduce, if any.
     pub profile: Profile,
 }
@@ -47,6 +50,7 @@ impl Default for ChatConfig {
             listen: "0.0.0.0:8090".into(),
             grpc_listen: "0.0.0.0:50051".into(),
             heartbeat_timeout: Duration::from_secs(20),
+            write_timeout: crate::net::WRITE_TIMEOUT,
             profile: Profile::reference(),
         }
     }
@@ -64,22 +68,39 @@ struct Inner {
     messages: Arc<dyn MessageStore>,
     clock: Arc<dyn Clock>,
     tracer: Tracer,
-    sessions: Mutex<BTreeMap<i32, Session>>,
-    /// When each kept push (uid, id, message id) was last sent; the pushes themselves live in
-    /// the message store.
-    push_sent_at: Mutex<BTreeMap<(i32, u16, i64), Instant>>,
+    sessions: Mutex<BTreeMap<i32, Arc<Session>>>,
     next_conn: AtomicU64,
 }
 
+/// A logged-in user's connection. Its pushes are delivered by one task, [`ChatServer::deliver`],
+/// from the message store.
 struct Session {
     conn: u64,
     sender: FrameSender,
     /// The client announced at login that it acknowledges pushes (extension 1053).
     acks_pushes: bool,
+    /// Woken when a push is queued for the user or the session ends.
+    wake: Notify,
+    ended: AtomicBool,
+}
+
+impl Session {
+    fn end(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
+    }
 }
 
 /// An unacknowledged push is sent again after this long.
 const PUSH_RETRY: Duration = Duration::from_secs(5);
+
+/// Pushes are taken from the store this many at a time, and only when fewer than this many frames
+/// wait for the socket: a user with thousands of pushes waiting costs one page of memory.
+const PUSH_PAGE: usize = 32;
 
 impl ChatServer {
     pub fn new(
@@ -97,7 +118,6 @@ impl ChatServer {
                 clock,
                 tracer,
                 sessions: Mutex::default(),
-                push_sent_at: Mutex::default(),
                 next_conn: AtomicU64::new(1),
             }),
         }
@@ -122,7 +142,6 @@ impl ChatServer {
         let grpc = tonic::transport::Server::builder()
             .add_service(NotifyService::new(self.clone()).into_server())
             .serve_with_incoming(crate::net::GrpcConn::incoming(grpc_listener));
-        tokio::spawn(self.clone().retry_pushes());
         let clients = async {
             loop {
                 let (stream, peer) = crate::net::accept_next(listener.as_mut()).await;
@@ -143,38 +162,41 @@ impl ChatServer {
         inner.tracer.emit(Event::ConnOpened { peer: peer.clone() });
         // Server-to-client frames may exceed the 2048 bytes a client may send (a batch of CJK
         // text is 3 bytes a character), so only the read side enforces upstream's limit.
-        let (mut reader, sender) = framed(
+        let (mut reader, sender) = framed_with(
             stream,
             FrameCodec::upstream(Framing::Chat),
             FrameCodec::with_limit(Framing::Chat, usize::MAX),
+            inner.config.write_timeout,
         );
         let mut uid: Option<i32> = None;
         let reason = loop {
-            if sender.is_closed() {
+            // No slot for one more reply: the client is not reading, so its next request waits
+            // in the socket rather than in memory.
+            let Some(slot) = sender.reserve().await else {
                 break crate::net::WRITER_STOPPED.to_owned();
-            }
+            };
             let next =
                 tokio::time::timeout(inner.config.heartbeat_timeout, next_frame(&mut reader));
-            let frame = match next.await {
-                Err(_) => break "heartbeat timeout".to_owned(),
-                Ok(Ok(None)) => break "closed by peer".to_owned(),
-                Ok(Err(err)) => {
-                    inner.tracer.emit(Event::BadInput {
-                        peer: peer.clone(),
-                        id: 0,
-                        error: err.to_string(),
-                    });
-                    break format!("bad frame: {err}");
-                }
-                Ok(Ok(Some(frame))) => frame,
+            let frame = tokio::select! {
+                next = next => match next {
+                    Err(_) => break "heartbeat timeout".to_owned(),
+                    Ok(Ok(None)) => break "closed by peer".to_owned(),
+                    Ok(Err(err)) => {
+                        inner.tracer.emit(Event::BadInput {
+                            peer: peer.clone(),
+                            id: 0,
+                            error: err.to_string(),
+                        });
+                        break format!("bad frame: {err}");
+                    }
+                    Ok(Ok(Some(frame))) => frame,
+                },
+                _ = sender.closed() => break crate::net::WRITER_STOPPED.to_owned(),
             };
             inner.tracer.emit(Event::frame("rx", &peer, &frame, None));
-            match self.handle(conn, &mut uid, &sender, &frame) {
-                Ok(Some(reply)) => {
-                    inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
-                    sender.send(reply);
-                }
-                Ok(None) => {}
+            let mut login = None;
+            let reply = match self.handle(&mut uid, &mut login, &frame) {
+                Ok(reply) => reply,
                 Err(error) => {
                     inner.tracer.emit(Event::BadInput {
                         peer: peer.clone(),
@@ -182,29 +204,35 @@ impl ChatServer {
                         error: error.to_string(),
                     });
                     match ids::reply_to(frame.id) {
-                        Some(reply_id) => {
-                            let reply = Frame::json(
-                                reply_id,
-                                &ErrorRsp {
-                                    error: error.code(),
-                                },
-                            );
-                            inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
-                            sender.send(reply);
-                        }
+                        Some(reply_id) => Some(Frame::json(
+                            reply_id,
+                            &ErrorRsp {
+                                error: error.code(),
+                            },
+                        )),
                         // An id with no reply to answer with: a clean close.
                         None if matches!(error, RequestError::UnknownId(_)) => {
                             break error.to_string();
                         }
-                        None => {}
+                        None => None,
                     }
                 }
+            };
+            if let Some(reply) = reply {
+                inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
+                slot.send(reply);
+            }
+            // The login reply is queued first, then what was kept while the user was away.
+            if let (Some(acks_pushes), Some(uid)) = (login, uid) {
+                self.start_session(conn, uid, sender.clone(), acks_pushes);
             }
         };
         if let Some(uid) = uid {
             let mut sessions = inner.sessions.lock().unwrap();
             if sessions.get(&uid).is_some_and(|s| s.conn == conn) {
-                sessions.remove(&uid);
+                if let Some(session) = sessions.remove(&uid) {
+                    session.end();
+                }
                 inner.tracer.emit(Event::SessionEnded {
                     uid,
                     reason: reason.clone(),
@@ -215,11 +243,11 @@ impl ChatServer {
     }
 
     /// Applies one request; returns the reply, if the request has one.
+    /// A successful login sets `uid` and `login` (whether the client acknowledges pushes).
     fn handle(
         &self,
-        conn: u64,
         uid: &mut Option<i32>,
-        sender: &FrameSender,
+        login: &mut Option<bool>,
         frame: &Frame,
     ) -> Result<Option<Frame>, RequestError> {
         let inner = &self.inner;
@@ -243,10 +271,7 @@ impl ChatServer {
                 );
                 if error == ErrorCode::Success {
                     *uid = Some(req.uid);
-                    // The reply goes first, then anything queued while the user was away.
-                    sender.send(reply);
-                    self.start_session(conn, req.uid, sender.clone(), req.push_ack);
-                    return Ok(None);
+                    *login = Some(req.push_ack);
                 }
                 Ok(Some(reply))
             }
@@ -300,63 +325,82 @@ impl ChatServer {
 
     fn start_session(&self, conn: u64, uid: i32, sender: FrameSender, acks_pushes: bool) {
         let inner = &self.inner;
-        inner.sessions.lock().unwrap().insert(
-            uid,
-            Session {
-                conn,
-                sender: sender.clone(),
-                acks_pushes,
-            },
-        );
-        inner.tracer.emit(Event::SessionStarted { uid });
-        // Everything kept while the user was away, or sent and never acknowledged.
-        let pending = inner.messages.pending_pushes(uid).unwrap_or_else(|err| {
-            tracing::warn!("cannot read the pushes kept for uid {uid}: {err}");
-            Vec::new()
+        let session = Arc::new(Session {
+            conn,
+            sender,
+            acks_pushes,
+            wake: Notify::new(),
+            ended: AtomicBool::new(false),
         });
-        let mut sent_at = inner.push_sent_at.lock().unwrap();
-        for push in pending {
-            self.send_push(uid, &sender, &push, &mut sent_at);
-            if !acks_pushes {
-                // An upstream client never says what it got: sent once is all it gets.
-                self.forget_push(uid, push.id, push.message_id, &mut sent_at);
+        if let Some(old) = inner.sessions.lock().unwrap().insert(uid, session.clone()) {
+            old.end();
+        }
+        inner.tracer.emit(Event::SessionStarted { uid });
+        tokio::spawn(self.clone().deliver(uid, session));
+    }
+
+    /// Delivers `uid`'s pushes from the message store for as long as the session lasts: a page at
+    /// a time, and only while the socket keeps up, so no backlog sits in memory. An upstream
+    /// client gets each push once; one that acknowledges pushes gets every unacknowledged push
+    /// again every [`PUSH_RETRY`] (a push written into a dead connection is otherwise lost).
+    async fn deliver(self, uid: i32, session: Arc<Session>) {
+        let inner = &self.inner;
+        let mut cursor = 0;
+        let mut pass_started = Instant::now();
+        while !session.is_ended() {
+            tokio::select! {
+                _ = session.sender.wait_below(PUSH_PAGE) => {}
+                _ = session.sender.closed() => return,
+            }
+            let page = inner
+                .messages
+                .pushes_after(uid, cursor, PUSH_PAGE)
+                .unwrap_or_else(|err| {
+                    tracing::warn!("cannot read the pushes kept for uid {uid}: {err}");
+                    Vec::new()
+                });
+            if page.is_empty() {
+                if !session.acks_pushes {
+                    session.wake.notified().await;
+                    continue;
+                }
+                let retry_at = pass_started + PUSH_RETRY;
+                tokio::select! {
+                    _ = session.wake.notified() => {}
+                    _ = tokio::time::sleep_until(retry_at) => {
+                        cursor = 0;
+                        pass_started = Instant::now();
+                    }
+                }
+                continue;
+            }
+            for (seq, push) in page {
+                cursor = seq;
+                if !session.sender.send(Frame::new(push.id, push.body.clone())) {
+                    return;
+                }
+                inner.tracer.emit(Event::Pushed {
+                    to: uid,
+                    id: push.id,
+                    message_id: push.message_id,
+                    queued: false,
+                });
+                if !session.acks_pushes {
+                    // An upstream client never says what it got: sent once is all it gets.
+                    self.forget_push(uid, push.id, push.message_id);
+                }
             }
         }
     }
 
-    fn send_push(
-        &self,
-        uid: i32,
-        sender: &FrameSender,
-        push: &QueuedPush,
-        sent_at: &mut BTreeMap<(i32, u16, i64), Instant>,
-    ) {
-        sender.send(Frame::new(push.id, push.body.clone()));
-        sent_at.insert((uid, push.id, push.message_id), Instant::now());
-        self.inner.tracer.emit(Event::Pushed {
-            to: uid,
-            id: push.id,
-            message_id: push.message_id,
-            queued: false,
-        });
-    }
-
-    fn forget_push(
-        &self,
-        uid: i32,
-        id: u16,
-        message_id: i64,
-        sent_at: &mut BTreeMap<(i32, u16, i64), Instant>,
-    ) {
-        sent_at.remove(&(uid, id, message_id));
+    fn forget_push(&self, uid: i32, id: u16, message_id: i64) {
         if let Err(err) = self.inner.messages.drop_push(uid, id, message_id) {
             tracing::warn!("cannot forget push {id} of message {message_id} for uid {uid}: {err}");
         }
     }
 
-    /// Pushes `frame` to `uid` now if online, else at the user's next login. The push is kept in
-    /// the message store (so it survives a restart) until it is sent to an upstream client or
-    /// acknowledged by one that acknowledges pushes.
+    /// Pushes `frame` to `uid`: the push is kept in the message store (so it survives a restart)
+    /// and delivered from there by the user's session, now if online, else after the next login.
     fn push(&self, uid: i32, frame: Frame, message_id: i64) {
         let inner = &self.inner;
         let push = QueuedPush {
@@ -364,22 +408,14 @@ impl ChatServer {
             message_id,
             body: frame.body.to_vec(),
         };
-        let sessions = inner.sessions.lock().unwrap();
-        let session = sessions.get(&uid);
-        let keep = session.is_none_or(|s| s.acks_pushes);
-        if keep {
-            if let Err(err) = inner.messages.queue_push(uid, push.clone()) {
-                tracing::warn!("cannot keep push {} for uid {uid}: {err}", push.id);
-            }
+        if let Err(err) = inner.messages.queue_push(uid, push) {
+            tracing::warn!("cannot keep push {} for uid {uid}: {err}", frame.id);
         }
-        match session {
-            Some(session) => {
-                let mut sent_at = inner.push_sent_at.lock().unwrap();
-                self.send_push(uid, &session.sender, &push, &mut sent_at);
-            }
+        match inner.sessions.lock().unwrap().get(&uid) {
+            Some(session) => session.wake.notify_one(),
             None => inner.tracer.emit(Event::Pushed {
                 to: uid,
-                id: push.id,
+                id: frame.id,
                 message_id,
                 queued: true,
             }),
@@ -388,34 +424,7 @@ impl ChatServer {
 
     /// Extension 1053: `uid` has the push.
     fn push_acked(&self, uid: i32, ack: &PushAck) {
-        let mut sent_at = self.inner.push_sent_at.lock().unwrap();
-        self.forget_push(uid, ack.id, ack.message_id, &mut sent_at);
-    }
-
-    /// Sends again every push an acknowledging client has not acknowledged in time: a push
-    /// written into a connection that was already dead is otherwise lost without a trace.
-    async fn retry_pushes(self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let inner = &self.inner;
-            let sessions = inner.sessions.lock().unwrap();
-            let mut sent_at = inner.push_sent_at.lock().unwrap();
-            for (uid, session) in sessions.iter().filter(|(_, s)| s.acks_pushes) {
-                let Ok(pending) = inner.messages.pending_pushes(*uid) else {
-                    continue;
-                };
-                for push in pending {
-                    let key = (*uid, push.id, push.message_id);
-                    if sent_at
-                        .get(&key)
-                        .is_none_or(|at| at.elapsed() >= PUSH_RETRY)
-                    {
-                        self.send_push(*uid, &session.sender, &push, &mut sent_at);
-                    }
-                }
-            }
-        }
+        self.forget_push(uid, ack.id, ack.message_id);
     }
 
     fn store_texts(&self, req: TextReq) -> Result<Frame, RequestError> {

@@ -6,11 +6,12 @@
 //! in one place too, [`ResourceServer::chunk_reply`].
 
 use super::{check_file_name, notify::Notifier, ConnState, ResourceServer};
-use crate::net::FrameSender;
+use crate::net::ReplySlot;
 use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{ChunkReq, ChunkRsp, ErrorRsp};
+use crate::protocol::codes::msg_type;
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame};
-use crate::store::{FileStore, UploadRecord};
+use crate::store::{FileStore, MessageStore, UploadRecord};
 use crate::trace::Event;
 use base64::Engine as _;
 use md5::{Digest, Md5};
@@ -37,9 +38,14 @@ pub(super) struct ValidChunk {
 
 pub(super) struct ChunkJob {
     pub chunk: ValidChunk,
-    pub sender: FrameSender,
+    /// Where the reply goes; holding it keeps the connection from reading more than its share.
+    pub slot: ReplySlot,
     pub peer: String,
 }
+
+/// Chunks waiting for one file worker. A full queue stops the connections that feed it from
+/// reading, so memory stays bounded whatever clients send.
+const WORKER_QUEUE: usize = 64;
 
 #[derive(Debug)]
 pub(super) struct Refusal {
@@ -122,6 +128,9 @@ pub(super) fn validate(
             ),
         ));
     }
+    // The base64 text is not needed again: a waiting chunk holds only its bytes.
+    let mut req = req;
+    req.data = String::new();
     Ok(ValidChunk {
         uid: req.uid,
         writer,
@@ -291,15 +300,12 @@ impl ResourceServer {
     }
 }
 
-pub(super) fn spawn_worker(
-    server: ResourceServer,
-    notifier: Notifier,
-) -> mpsc::UnboundedSender<ChunkJob> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<ChunkJob>();
+pub(super) fn spawn_worker(server: ResourceServer, notifier: Notifier) -> mpsc::Sender<ChunkJob> {
+    let (tx, mut rx) = mpsc::channel::<ChunkJob>(WORKER_QUEUE);
     tokio::spawn(async move {
         while let Some(job) = rx.recv().await {
             let reply = store_chunk(&server, &notifier, &job.chunk);
-            server.send(&job.sender, &job.peer, reply);
+            server.send(job.slot, &job.peer, reply);
         }
     });
     tx
@@ -339,31 +345,27 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         reply(error)
     };
 
-    let path = file_path(chunk.uid, &req.name);
-    let existing = match inner.uploads.get(&req.name) {
+    let existing = match find_upload(server, chunk) {
         Ok(existing) => existing,
         Err(err) => return refused(ErrorCode::RedisReadErr, format!("read upload state: {err}")),
     };
     let mut record = match existing {
         Some(record) => {
-            if record.owner_uid != chunk.uid {
-                return refused(
-                    ErrorCode::UidInvalid,
-                    format!("{} belongs to uid {}", req.name, record.owner_uid),
-                );
-            }
-            if record.total_size != req.total_size.value || record.md5 != req.md5 {
-                return refused(
-                    ErrorCode::FileOffsetInvalid,
-                    "total_size or md5 differs from the upload in progress".into(),
-                );
+            let by_name = profile.has(Quirk::UncheckedPath);
+            if let Err(refusal) = same_upload(&record, chunk.uid, req, by_name) {
+                return refused(refusal.code, refusal.reason);
             }
             record
         }
         None => {
+            let record = match new_record(server, chunk) {
+                Ok(record) => record,
+                Err(refusal) => return refused(refusal.code, refusal.reason),
+            };
             // Any chunk may be the first to arrive: the file is created at its full size, so
             // every chunk has its place and a late chunk 1 never truncates anything.
-            if let Err(err) = writer.start(inner.files.as_ref(), &path, req.total_size.value) {
+            let path = Path::new(&record.path);
+            if let Err(err) = writer.start(inner.files.as_ref(), path, req.total_size.value) {
                 return store_failed(
                     profile,
                     refused,
@@ -374,21 +376,18 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
                     format!("create {}: {err}", path.display()),
                 );
             }
-            UploadRecord {
-                name: req.name.clone(),
-                owner_uid: chunk.uid,
-                total_size: req.total_size.value,
-                md5: req.md5.clone(),
-                message_id: req.message_id,
-                sender: req.sender,
-                receiver: req.receiver,
-                thread_id: req.thread_id.unwrap_or(0),
-                received: Default::default(),
-                complete: false,
-                notified: false,
-            }
+            inner.tracer.emit(Event::UploadBound {
+                message_id: record.message_id,
+                file: record.name.clone(),
+                owner: record.owner_uid,
+                receiver: record.receiver,
+                path: record.path.clone(),
+                checked: inner.messages.is_some(),
+            });
+            record
         }
     };
+    let path = PathBuf::from(&record.path);
     if record.complete || (writer.skips_duplicates() && record.received.contains(&req.seq)) {
         // A duplicate: the bytes are already durable, so it is acked again without a write.
         return reply(ErrorCode::Success);
@@ -437,7 +436,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
             Err(reason) => {
                 // The stored bytes are wrong: drop them so a retry starts clean.
                 let _ = inner.files.remove(&path);
-                let _ = inner.uploads.remove(&record.name);
+                let _ = inner.uploads.remove(record.message_id);
                 inner.tracer.emit(Event::UploadRejected {
                     file: record.name.clone(),
                     reason: reason.clone(),
@@ -453,6 +452,141 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         );
     }
     reply(ErrorCode::Success)
+}
+
+/// The upload a chunk continues, if any: the one of its message.
+fn find_upload(server: &ResourceServer, chunk: &ValidChunk) -> io::Result<Option<UploadRecord>> {
+    let uploads = &server.inner.uploads;
+    if server.inner.config.profile.has(Quirk::UncheckedPath) {
+        // seed: the upload state is the Redis key `file_upload_<name>` and the file
+        // `<uid>/<name>` (bug 8's path): a chunk continues whichever upload has its name.
+        return Ok(uploads.by_name(chunk.uid, &chunk.req.name)?.pop());
+    }
+    uploads.get(chunk.req.message_id)
+}
+
+/// A chunk for a message that already has an upload must belong to that very upload.
+fn same_upload(
+    record: &UploadRecord,
+    uid: i32,
+    req: &ChunkReq,
+    by_name: bool,
+) -> Result<(), Refusal> {
+    if record.owner_uid != uid {
+        return Err(refuse(
+            ErrorCode::UidInvalid,
+            format!(
+                "message {} is uploaded by uid {}, not uid {uid}",
+                req.message_id, record.owner_uid
+            ),
+        ));
+    }
+    if !by_name && (record.name != req.name || record.receiver != req.receiver) {
+        return Err(refuse(
+            ErrorCode::UidInvalid,
+            format!(
+                "message {} carries {} to uid {}, not {} to uid {}",
+                req.message_id, record.name, record.receiver, req.name, req.receiver
+            ),
+        ));
+    }
+    if record.total_size != req.total_size.value || record.md5 != req.md5 {
+        return Err(refuse(
+            ErrorCode::FileOffsetInvalid,
+            "total_size or md5 differs from the upload in progress",
+        ));
+    }
+    Ok(())
+}
+
+/// The record of a message's first chunk: bound to the message (when the server can read the
+/// message store) and given a path no other upload uses.
+fn new_record(server: &ResourceServer, chunk: &ValidChunk) -> Result<UploadRecord, Refusal> {
+    let inner = &server.inner;
+    let req = &chunk.req;
+    if let Some(messages) = &inner.messages {
+        bind(messages.as_ref(), &inner.config.profile, chunk.uid, req)?;
+    }
+    let taken = inner
+        .uploads
+        .by_name(chunk.uid, &req.name)
+        .map_err(|e| refuse(ErrorCode::RedisReadErr, format!("read upload state: {e}")))?;
+    let plain = file_path(chunk.uid, &req.name);
+    // seed: see `find_upload`; two uploads of one name share a file.
+    let seed_path = inner.config.profile.has(Quirk::UncheckedPath);
+    let path = if !seed_path && taken.iter().any(|r| Path::new(&r.path) == plain) {
+        file_path(chunk.uid, &format!("{}:{}", req.message_id, req.name))
+    } else {
+        plain
+    };
+    Ok(UploadRecord {
+        name: req.name.clone(),
+        owner_uid: chunk.uid,
+        total_size: req.total_size.value,
+        md5: req.md5.clone(),
+        message_id: req.message_id,
+        sender: chunk.uid,
+        receiver: req.receiver,
+        thread_id: req.thread_id.unwrap_or(0),
+        path: path.display().to_string(),
+        received: Default::default(),
+        complete: false,
+        notified: false,
+    })
+}
+
+/// Binds an upload to its chat message, as upstream's resource server reads the message row: the
+/// message exists, is an image message, was sent by the uploader, and names this receiver and
+/// this file. Anything else could swap or hide another user's picture, or claim a future message.
+fn bind(
+    messages: &dyn MessageStore,
+    profile: &Profile,
+    uid: i32,
+    req: &ChunkReq,
+) -> Result<(), Refusal> {
+    let id = req.message_id;
+    let message = match messages.get(id) {
+        Err(err) => {
+            return Err(refuse(
+                ErrorCode::RedisReadErr,
+                format!("read message {id}: {err}"),
+            ))
+        }
+        Ok(None) => {
+            return Err(refuse(
+                ErrorCode::FileNotExists,
+                format!("there is no message {id} to upload for"),
+            ))
+        }
+        Ok(Some(stored)) => stored.message,
+    };
+    // seed bug 11 stores the image message as a text; the binding holds all the same.
+    let kind_ok = message.msg_type == msg_type::PIC
+        || (profile.has(Quirk::ImageAsText) && message.msg_type == msg_type::TEXT);
+    let mismatch = if !kind_ok {
+        Some(format!("message {id} is not an image message"))
+    } else if message.sender_id != uid || req.sender != uid {
+        Some(format!(
+            "message {id} was sent by uid {}, not uid {uid}",
+            message.sender_id
+        ))
+    } else if message.recv_id != req.receiver {
+        Some(format!(
+            "message {id} goes to uid {}, not uid {}",
+            message.recv_id, req.receiver
+        ))
+    } else if message.content != req.name {
+        Some(format!(
+            "message {id} is for file {:?}, not {:?}",
+            message.content, req.name
+        ))
+    } else {
+        None
+    };
+    match mismatch {
+        Some(reason) => Err(refuse(ErrorCode::UidInvalid, reason)),
+        None => Ok(()),
+    }
 }
 
 /// Reads the stored file back in pieces (never the whole file at once: it may be up to the
@@ -549,6 +683,7 @@ mod tests {
             sender: 1,
             receiver: 2,
             thread_id: 0,
+            path: "1/a.png".into(),
             received: [2].into_iter().collect(),
             complete: false,
             notified: false,

@@ -43,7 +43,22 @@ pub trait MessageStore: Send + Sync + 'static {
     fn queue_push(&self, uid: i32, push: QueuedPush) -> io::Result<()>;
 
     /// `uid`'s pushes not yet known to be received, in the order they were queued.
-    fn pending_pushes(&self, uid: i32) -> io::Result<Vec<QueuedPush>>;
+    fn pending_pushes(&self, uid: i32) -> io::Result<Vec<QueuedPush>> {
+        Ok(self
+            .pushes_after(uid, 0, usize::MAX)?
+            .into_iter()
+            .map(|(_, push)| push)
+            .collect())
+    }
+
+    /// Up to `limit` of `uid`'s pending pushes queued after position `after`, each with its
+    /// position (increasing in queue order, never 0): a page to deliver.
+    fn pushes_after(
+        &self,
+        uid: i32,
+        after: u64,
+        limit: usize,
+    ) -> io::Result<Vec<(u64, QueuedPush)>>;
 
     /// Forgets the push of message `id` for `message_id`: it was received.
     fn drop_push(&self, uid: i32, id: u16, message_id: i64) -> io::Result<()>;
@@ -62,8 +77,11 @@ pub struct QueuedPush {
 pub struct MemoryMessages {
     rows: Mutex<BTreeMap<i64, NewMessage>>,
     uniques: Mutex<BTreeMap<(i32, String), i64>>,
-    pushes: Mutex<BTreeMap<i32, Vec<QueuedPush>>>,
+    pushes: Mutex<PushQueues>,
 }
+
+/// Per user, pushes with their queue position; the last position handed out.
+type PushQueues = (u64, BTreeMap<i32, Vec<(u64, QueuedPush)>>);
 
 impl MessageStore for MemoryMessages {
     fn insert(&self, message: NewMessage) -> io::Result<i64> {
@@ -102,23 +120,37 @@ impl MessageStore for MemoryMessages {
     }
 
     fn queue_push(&self, uid: i32, push: QueuedPush) -> io::Result<()> {
-        self.pushes
-            .lock()
-            .unwrap()
-            .entry(uid)
-            .or_default()
-            .push(push);
+        let mut pushes = self.pushes.lock().unwrap();
+        pushes.0 += 1;
+        let seq = pushes.0;
+        pushes.1.entry(uid).or_default().push((seq, push));
         Ok(())
     }
 
-    fn pending_pushes(&self, uid: i32) -> io::Result<Vec<QueuedPush>> {
+    fn pushes_after(
+        &self,
+        uid: i32,
+        after: u64,
+        limit: usize,
+    ) -> io::Result<Vec<(u64, QueuedPush)>> {
         let pushes = self.pushes.lock().unwrap();
-        Ok(pushes.get(&uid).cloned().unwrap_or_default())
+        Ok(pushes
+            .1
+            .get(&uid)
+            .map(|pending| {
+                pending
+                    .iter()
+                    .filter(|(seq, _)| *seq > after)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     fn drop_push(&self, uid: i32, id: u16, message_id: i64) -> io::Result<()> {
-        if let Some(pending) = self.pushes.lock().unwrap().get_mut(&uid) {
-            pending.retain(|p| !(p.id == id && p.message_id == message_id));
+        if let Some(pending) = self.pushes.lock().unwrap().1.get_mut(&uid) {
+            pending.retain(|(_, p)| !(p.id == id && p.message_id == message_id));
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! SQLite implementations of [`MessageStore`] and [`UploadStore`], for `chatsim serve`.
 //!
 //! One database file holds both tables: `chat_message` (upstream's MySQL table) and
-//! `file_upload` (upstream's Redis keys `file_upload_<name>`). Every call is one short statement
+//! `upload_state` (upstream's Redis keys `file_upload_<name>`, here keyed by message id). Every call is one short statement
 //! in its own transaction, committed with `synchronous = FULL`, so a `put` that returned `Ok` is on
 //! disk: the resource server acks a chunk only after its record is saved, and an ack must survive a
 //! crash (PROTOCOL.md section 8).
@@ -27,20 +27,21 @@ CREATE TABLE IF NOT EXISTS chat_message (
     status     INTEGER NOT NULL,
     msg_type   INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS file_upload (
-    name       TEXT    PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS upload_state (
+    message_id INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
     owner_uid  INTEGER NOT NULL,
     total_size INTEGER NOT NULL,
     md5        TEXT    NOT NULL,
-    message_id INTEGER NOT NULL,
     sender     INTEGER NOT NULL,
     receiver   INTEGER NOT NULL,
     thread_id  INTEGER NOT NULL,
+    path       TEXT    NOT NULL,
     received   TEXT    NOT NULL,
     complete   INTEGER NOT NULL,
     notified   INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS file_upload_by_message ON file_upload (message_id);
+CREATE INDEX IF NOT EXISTS upload_state_by_name ON upload_state (owner_uid, name);
 CREATE TABLE IF NOT EXISTS request_unique (
     sender     INTEGER NOT NULL,
     unique_id  TEXT    NOT NULL,
@@ -225,18 +226,32 @@ impl MessageStore for SqliteMessages {
             .map_err(sql)
     }
 
-    fn pending_pushes(&self, uid: i32) -> io::Result<Vec<QueuedPush>> {
+    fn pushes_after(
+        &self,
+        uid: i32,
+        after: u64,
+        limit: usize,
+    ) -> io::Result<Vec<(u64, QueuedPush)>> {
         let conn = self.db.lock();
         let mut stmt = conn
-            .prepare("SELECT id, message_id, body FROM pending_push WHERE uid = ?1 ORDER BY seq")
+            .prepare(
+                "SELECT seq, id, message_id, body FROM pending_push
+                 WHERE uid = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
             .map_err(sql)?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map([uid], |row| {
-                Ok(QueuedPush {
-                    id: row.get(0)?,
-                    message_id: row.get(1)?,
-                    body: row.get(2)?,
-                })
+            .query_map(params![uid, after, limit], |row| {
+                let seq: i64 = row.get(0)?;
+                Ok((
+                    seq.max(0) as u64,
+                    QueuedPush {
+                        id: row.get(1)?,
+                        message_id: row.get(2)?,
+                        body: row.get(3)?,
+                    },
+                ))
             })
             .map_err(sql)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
@@ -272,7 +287,7 @@ pub struct SqliteUploads {
 }
 
 const UPLOAD_COLUMNS: &str = "name, owner_uid, total_size, md5, message_id, sender, receiver, \
-     thread_id, received, complete, notified";
+     thread_id, received, complete, notified, path";
 
 /// A row as stored; turned into an [`UploadRecord`] after the SQLite borrow ends, so that a
 /// malformed `received` column is an `InvalidData` error rather than a SQLite conversion error.
@@ -288,6 +303,7 @@ struct UploadRow {
     received: String,
     complete: bool,
     notified: bool,
+    path: String,
 }
 
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
@@ -303,6 +319,7 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
         received: row.get(8)?,
         complete: row.get(9)?,
         notified: row.get(10)?,
+        path: row.get(11)?,
     })
 }
 
@@ -325,6 +342,7 @@ impl UploadRow {
             sender: self.sender,
             receiver: self.receiver,
             thread_id: self.thread_id,
+            path: self.path,
             received,
             complete: self.complete,
             notified: self.notified,
@@ -333,15 +351,18 @@ impl UploadRow {
 }
 
 impl SqliteUploads {
-    fn select(&self, filter: &str, param: &dyn rusqlite::ToSql) -> io::Result<Vec<UploadRecord>> {
+    fn select(
+        &self,
+        filter: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> io::Result<Vec<UploadRecord>> {
         let rows = {
             let conn = self.db.lock();
             let mut stmt = conn
                 .prepare(&format!(
-                    "SELECT {UPLOAD_COLUMNS} FROM file_upload {filter} ORDER BY name"
+                    "SELECT {UPLOAD_COLUMNS} FROM upload_state {filter} ORDER BY name, message_id"
                 ))
                 .map_err(sql)?;
-            let params: &[&dyn rusqlite::ToSql] = if filter.is_empty() { &[] } else { &[param] };
             let rows = stmt.query_map(params, upload_from_row).map_err(sql)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)?
         };
@@ -350,8 +371,11 @@ impl SqliteUploads {
 }
 
 impl UploadStore for SqliteUploads {
-    fn get(&self, name: &str) -> io::Result<Option<UploadRecord>> {
-        Ok(self.select("WHERE name = ?1", &name)?.into_iter().next())
+    fn get(&self, message_id: i64) -> io::Result<Option<UploadRecord>> {
+        Ok(self
+            .select("WHERE message_id = ?1", &[&message_id])?
+            .into_iter()
+            .next())
     }
 
     fn put(&self, r: UploadRecord) -> io::Result<()> {
@@ -361,8 +385,8 @@ impl UploadStore for SqliteUploads {
             .lock()
             .execute(
                 &format!(
-                    "INSERT OR REPLACE INTO file_upload ({UPLOAD_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                    "INSERT OR REPLACE INTO upload_state ({UPLOAD_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                 ),
                 params![
                     r.name,
@@ -375,31 +399,33 @@ impl UploadStore for SqliteUploads {
                     r.thread_id,
                     encode_seqs(&r.received),
                     r.complete,
-                    r.notified
+                    r.notified,
+                    r.path
                 ],
             )
             .map_err(sql)?;
         Ok(())
     }
 
-    fn remove(&self, name: &str) -> io::Result<()> {
+    fn remove(&self, message_id: i64) -> io::Result<()> {
         self.db
             .lock()
-            .execute("DELETE FROM file_upload WHERE name = ?1", [name])
+            .execute(
+                "DELETE FROM upload_state WHERE message_id = ?1",
+                [message_id],
+            )
             .map_err(sql)?;
         Ok(())
     }
 
-    fn by_message(&self, message_id: i64) -> io::Result<Option<UploadRecord>> {
-        // The first match in name order, as the in-memory store answers.
-        Ok(self
-            .select("WHERE message_id = ?1", &message_id)?
-            .into_iter()
-            .next())
+    fn by_name(&self, owner: i32, name: &str) -> io::Result<Vec<UploadRecord>> {
+        let mut found = self.select("WHERE owner_uid = ?1 AND name = ?2", &[&owner, &name])?;
+        found.sort_by_key(|r| r.message_id);
+        Ok(found)
     }
 
     fn all(&self) -> io::Result<Vec<UploadRecord>> {
-        self.select("", &0)
+        self.select("", &[])
     }
 }
 
@@ -464,6 +490,7 @@ mod tests {
             sender: 1,
             receiver: 2,
             thread_id: 9,
+            path: format!("1/{name}"),
             received: received.iter().copied().collect(),
             complete: false,
             notified: false,
@@ -520,19 +547,35 @@ mod tests {
             let uploads = SqliteDb::open(&path).unwrap().uploads();
             uploads.put(record("b.bin", 7, &[1, 2, 4])).unwrap();
             uploads.put(record("a.bin", 8, &[1])).unwrap();
+            // The same name in another message is another record.
+            uploads.put(record("b.bin", 9, &[3])).unwrap();
             let mut again = record("b.bin", 7, &[1, 2, 3, 4]);
             again.complete = true;
             uploads.put(again).unwrap();
         }
         let uploads = SqliteDb::open(&path).unwrap().uploads();
-        let b = uploads.get("b.bin").unwrap().unwrap();
+        let b = uploads.get(7).unwrap().unwrap();
         assert!(b.complete);
         assert_eq!(b.received, [1, 2, 3, 4].into_iter().collect());
-        assert_eq!(uploads.by_message(8).unwrap().unwrap().name, "a.bin");
-        let names: Vec<String> = uploads.all().unwrap().into_iter().map(|r| r.name).collect();
-        assert_eq!(names, ["a.bin", "b.bin"]);
-        uploads.remove("a.bin").unwrap();
-        assert!(uploads.get("a.bin").unwrap().is_none());
+        assert_eq!(uploads.get(9).unwrap().unwrap().received, [3].into());
+        assert_eq!(uploads.get(8).unwrap().unwrap().name, "a.bin");
+        let ids: Vec<i64> = uploads
+            .by_name(1, "b.bin")
+            .unwrap()
+            .iter()
+            .map(|r| r.message_id)
+            .collect();
+        assert_eq!(ids, [7, 9]);
+        assert!(uploads.by_name(2, "b.bin").unwrap().is_empty());
+        let all: Vec<i64> = uploads
+            .all()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.message_id)
+            .collect();
+        assert_eq!(all, [8, 7, 9]);
+        uploads.remove(8).unwrap();
+        assert!(uploads.get(8).unwrap().is_none());
         drop(uploads);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
