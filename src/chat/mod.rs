@@ -12,7 +12,7 @@ use crate::protocol::body::{
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
-use crate::store::{MessageStore, NewMessage, QueuedPush};
+use crate::store::{MessageStore, NewMessage, QueuedPush, Stored};
 use crate::trace::{Event, Tracer};
 use crate::users::Users;
 use std::collections::BTreeMap;
@@ -399,23 +399,15 @@ impl ChatServer {
         }
     }
 
-    /// Pushes `frame` to `uid`: the push is kept in the message store (so it survives a restart)
-    /// and delivered from there by the user's session, now if online, else after the next login.
-    fn push(&self, uid: i32, frame: Frame, message_id: i64) {
+    /// A push for `uid` was queued in the message store: its session delivers it now if the user
+    /// is online, else after the next login.
+    fn pushed(&self, uid: i32, id: u16, message_id: i64) {
         let inner = &self.inner;
-        let push = QueuedPush {
-            id: frame.id,
-            message_id,
-            body: frame.body.to_vec(),
-        };
-        if let Err(err) = inner.messages.queue_push(uid, push) {
-            tracing::warn!("cannot keep push {} for uid {uid}: {err}", frame.id);
-        }
         match inner.sessions.lock().unwrap().get(&uid) {
             Some(session) => session.wake.notify_one(),
             None => inner.tracer.emit(Event::Pushed {
                 to: uid,
-                id: frame.id,
+                id,
                 message_id,
                 queued: true,
             }),
@@ -430,11 +422,11 @@ impl ChatServer {
     fn store_texts(&self, req: TextReq) -> Result<Frame, RequestError> {
         let inner = &self.inner;
         let chat_time = inner.clock.chat_time();
-        let mut chat_datas = Vec::new();
-        let mut fresh = Vec::new();
-        for item in &req.text_array {
-            let (message_id, first) =
-                self.store_once(req.fromuid, &item.unique_id, || NewMessage {
+        let items = req
+            .text_array
+            .iter()
+            .map(|item| {
+                let message = NewMessage {
                     thread_id: req.thread_id,
                     sender_id: req.fromuid,
                     recv_id: req.touid,
@@ -442,25 +434,24 @@ impl ChatServer {
                     status: status::UN_READ,
                     msg_type: msg_type::TEXT,
                     created_at: chat_time.clone(),
-                })?;
-            let data = ChatData {
-                message_id,
-                unique_id: item.unique_id.clone(),
-                content: item.content.clone(),
-                status: status::UN_READ,
-                chat_time: chat_time.clone(),
-            };
-            if first {
-                inner.tracer.emit(Event::TextStored {
-                    message_id,
-                    from: req.fromuid,
-                    to: req.touid,
+                };
+                (item.unique_id.clone(), message)
+            })
+            .collect();
+        let datas = |outcome: &[Stored], only_new: bool| -> Vec<ChatData> {
+            req.text_array
+                .iter()
+                .zip(outcome)
+                .filter(|(_, stored)| stored.new || !only_new)
+                .map(|(item, stored)| ChatData {
+                    message_id: stored.message_id,
                     unique_id: item.unique_id.clone(),
-                });
-                fresh.push(data.clone());
-            }
-            chat_datas.push(data);
-        }
+                    content: item.content.clone(),
+                    status: status::UN_READ,
+                    chat_time: chat_time.clone(),
+                })
+                .collect()
+        };
         let reply = |chat_datas| TextRsp {
             error: 0,
             fromuid: req.fromuid,
@@ -468,36 +459,35 @@ impl ChatServer {
             thread_id: req.thread_id,
             chat_datas,
         };
-        // Only what was stored just now is pushed: a repeat was pushed the first time.
-        if let Some(first) = fresh.first().map(|d| d.message_id) {
-            self.push(
-                req.touid,
-                Frame::json(ids::NOTIFY_TEXT_CHAT_MSG_REQ, &reply(fresh)),
-                first,
-            );
+        // Only what is stored now is pushed (a repeat was pushed the first time), and the push is
+        // queued in the same transaction as the texts.
+        let push = |outcome: &[Stored]| {
+            let fresh = datas(outcome, true);
+            let first = fresh.first()?.message_id;
+            let frame = Frame::json(ids::NOTIFY_TEXT_CHAT_MSG_REQ, &reply(fresh));
+            Some((req.touid, queued(frame, first)))
+        };
+        let outcome = inner
+            .messages
+            .store_once(req.fromuid, items, &push)
+            .map_err(|_| RequestError::Store(CREATE_CHAT_FAILED))?;
+        for (item, stored) in req.text_array.iter().zip(&outcome) {
+            if stored.new {
+                inner.tracer.emit(Event::TextStored {
+                    message_id: stored.message_id,
+                    from: req.fromuid,
+                    to: req.touid,
+                    unique_id: item.unique_id.clone(),
+                });
+            }
         }
-        let body = reply(chat_datas);
-        Ok(Frame::json(ids::TEXT_CHAT_MSG_RSP, &body))
-    }
-
-    /// Stores the message unless this sender's unique id was stored before; returns the message
-    /// id and whether it was stored now.
-    fn store_once(
-        &self,
-        sender: i32,
-        unique_id: &str,
-        message: impl FnOnce() -> NewMessage,
-    ) -> Result<(i64, bool), RequestError> {
-        let store = &self.inner.messages;
-        let failed = |_| RequestError::Store(CREATE_CHAT_FAILED);
-        if let Some(id) = store.find_unique(sender, unique_id).map_err(failed)? {
-            return Ok((id, false));
+        if let Some(first) = outcome.iter().find(|s| s.new) {
+            self.pushed(req.touid, ids::NOTIFY_TEXT_CHAT_MSG_REQ, first.message_id);
         }
-        let id = store.insert(message()).map_err(failed)?;
-        store
-            .remember_unique(sender, unique_id, id)
-            .map_err(failed)?;
-        Ok((id, true))
+        Ok(Frame::json(
+            ids::TEXT_CHAT_MSG_RSP,
+            &reply(datas(&outcome, false)),
+        ))
     }
 
     fn store_image_message(&self, req: ImgMsgReq) -> Result<Frame, RequestError> {
@@ -511,7 +501,7 @@ impl ChatServer {
         } else {
             msg_type::PIC
         };
-        let (message_id, first) = self.store_once(req.fromuid, &req.unique_id, || NewMessage {
+        let message = NewMessage {
             thread_id: req.thread_id,
             sender_id: req.fromuid,
             recv_id: req.touid,
@@ -519,7 +509,22 @@ impl ChatServer {
             status: status::UN_UPLOAD,
             msg_type: stored_type,
             created_at: chat_time.clone(),
-        })?;
+        };
+        // The message and its unique id in one transaction: a crash between them stored the
+        // message twice when the client sent it again.
+        let outcome = inner
+            .messages
+            .store_once(req.fromuid, vec![(req.unique_id.clone(), message)], &|_| {
+                None
+            })
+            .map_err(|_| RequestError::Store(CREATE_CHAT_FAILED))?;
+        let Some(&Stored {
+            message_id,
+            new: first,
+        }) = outcome.first()
+        else {
+            return Err(RequestError::Store(CREATE_CHAT_FAILED));
+        };
         if first {
             inner.tracer.emit(Event::ImageMessageStored {
                 message_id,
@@ -557,9 +562,34 @@ impl ChatServer {
         if stored.message.content != file {
             return Err(LOAD_CHAT_FAILED);
         }
+        let m = &stored.message;
+        let notice = ImgUploadedNotify {
+            error: 0,
+            message_id,
+            sender_id: m.sender_id,
+            receiver_id: m.recv_id,
+            img_name: file.to_owned(),
+            total_size: WireSize::string(total_size),
+            thread_id: m.thread_id,
+        };
+        let pushes = vec![
+            (
+                m.recv_id,
+                queued(
+                    Frame::json(ids::NOTIFY_IMG_CHAT_MSG_REQ, &notice),
+                    message_id,
+                ),
+            ),
+            (
+                m.sender_id,
+                queued(Frame::json(ids::NOTIFY_IMG_UPLOADED, &notice), message_id),
+            ),
+        ];
+        // The status change and both pushes in one transaction: a crash between them made the
+        // retried notify "not the first" and nobody was ever told.
         let previous = inner
             .messages
-            .set_status(message_id, status::READED)
+            .change_status(message_id, status::UN_UPLOAD, status::READED, pushes)
             .map_err(|_| LOAD_CHAT_FAILED)?;
         let first = previous == Some(status::UN_UPLOAD);
         inner.tracer.emit(Event::NotifyReceived {
@@ -568,28 +598,18 @@ impl ChatServer {
             first,
         });
         if first {
-            let m = &stored.message;
-            let notice = ImgUploadedNotify {
-                error: 0,
-                message_id,
-                sender_id: m.sender_id,
-                receiver_id: m.recv_id,
-                img_name: file.to_owned(),
-                total_size: WireSize::string(total_size),
-                thread_id: m.thread_id,
-            };
-            self.push(
-                m.recv_id,
-                Frame::json(ids::NOTIFY_IMG_CHAT_MSG_REQ, &notice),
-                message_id,
-            );
-            self.push(
-                m.sender_id,
-                Frame::json(ids::NOTIFY_IMG_UPLOADED, &notice),
-                message_id,
-            );
+            self.pushed(m.recv_id, ids::NOTIFY_IMG_CHAT_MSG_REQ, message_id);
+            self.pushed(m.sender_id, ids::NOTIFY_IMG_UPLOADED, message_id);
         }
         Ok(())
+    }
+}
+
+fn queued(frame: Frame, message_id: i64) -> QueuedPush {
+    QueuedPush {
+        id: frame.id,
+        message_id,
+        body: frame.body.to_vec(),
     }
 }
 

@@ -62,6 +62,38 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// Forgets the push of message `id` for `message_id`: it was received.
     fn drop_push(&self, uid: i32, id: u16, message_id: i64) -> io::Result<()>;
+
+    /// In one transaction: stores each `(unique_id, message)` of `sender` whose unique id was
+    /// not stored before and remembers it, then queues the push that `push` makes from the
+    /// outcome. Returns each item's message id and whether it was stored now. A crash leaves all
+    /// of it or none, so a request sent again never finds its messages stored and its push lost.
+    fn store_once(
+        &self,
+        sender: i32,
+        items: Vec<(String, NewMessage)>,
+        push: &PushFor<'_>,
+    ) -> io::Result<Vec<Stored>>;
+
+    /// In one transaction: sets `message_id`'s status to `status` and, when it was `from` before,
+    /// queues `pushes`. Returns the previous status (`None`: no such message). A crash cannot
+    /// leave the status changed and the pushes never queued.
+    fn change_status(
+        &self,
+        message_id: i64,
+        from: i32,
+        status: i32,
+        pushes: Vec<(i32, QueuedPush)>,
+    ) -> io::Result<Option<i32>>;
+}
+
+/// What [`MessageStore::store_once`] queues: the push, and for whom, made from the outcome.
+pub type PushFor<'a> = dyn Fn(&[Stored]) -> Option<(i32, QueuedPush)> + 'a;
+
+/// One item of [`MessageStore::store_once`]: its message id, and whether it was stored now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub message_id: i64,
+    pub new: bool,
 }
 
 /// A push kept for its user: the message id of the frame, the first message it is about, and
@@ -153,6 +185,66 @@ impl MessageStore for MemoryMessages {
             pending.retain(|(_, p)| !(p.id == id && p.message_id == message_id));
         }
         Ok(())
+    }
+
+    fn store_once(
+        &self,
+        sender: i32,
+        items: Vec<(String, NewMessage)>,
+        push: &PushFor<'_>,
+    ) -> io::Result<Vec<Stored>> {
+        // The locks are taken in one order (rows, uniques, pushes) and held to the end, which
+        // makes the three changes one step.
+        let mut rows = self.rows.lock().unwrap();
+        let mut uniques = self.uniques.lock().unwrap();
+        let mut pushes = self.pushes.lock().unwrap();
+        let mut outcome = Vec::with_capacity(items.len());
+        for (unique_id, message) in items {
+            let key = (sender, unique_id);
+            if let Some(&message_id) = uniques.get(&key) {
+                outcome.push(Stored {
+                    message_id,
+                    new: false,
+                });
+                continue;
+            }
+            let message_id = rows.keys().next_back().map_or(1, |last| last + 1);
+            rows.insert(message_id, message);
+            uniques.insert(key, message_id);
+            outcome.push(Stored {
+                message_id,
+                new: true,
+            });
+        }
+        if let Some((uid, queued)) = push(&outcome) {
+            pushes.0 += 1;
+            let seq = pushes.0;
+            pushes.1.entry(uid).or_default().push((seq, queued));
+        }
+        Ok(outcome)
+    }
+
+    fn change_status(
+        &self,
+        message_id: i64,
+        from: i32,
+        status: i32,
+        queued: Vec<(i32, QueuedPush)>,
+    ) -> io::Result<Option<i32>> {
+        let mut rows = self.rows.lock().unwrap();
+        let mut pushes = self.pushes.lock().unwrap();
+        let Some(row) = rows.get_mut(&message_id) else {
+            return Ok(None);
+        };
+        let previous = std::mem::replace(&mut row.status, status);
+        if previous == from {
+            for (uid, push) in queued {
+                pushes.0 += 1;
+                let seq = pushes.0;
+                pushes.1.entry(uid).or_default().push((seq, push));
+            }
+        }
+        Ok(Some(previous))
     }
 
     fn all(&self) -> io::Result<Vec<StoredMessage>> {

@@ -9,7 +9,9 @@
 //! The connection sits behind a `std::sync::Mutex`. The writes are synchronous and short (one row),
 //! which is why a blocking call inside an async task is acceptable here.
 
-use super::{MessageStore, NewMessage, QueuedPush, StoredMessage, UploadRecord, UploadStore};
+use super::{
+    MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage, UploadRecord, UploadStore,
+};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::BTreeSet;
 use std::io;
@@ -216,14 +218,7 @@ impl MessageStore for SqliteMessages {
     }
 
     fn queue_push(&self, uid: i32, push: QueuedPush) -> io::Result<()> {
-        self.db
-            .lock()
-            .execute(
-                "INSERT INTO pending_push (uid, id, message_id, body) VALUES (?1, ?2, ?3, ?4)",
-                params![uid, push.id, push.message_id, push.body],
-            )
-            .map(drop)
-            .map_err(sql)
+        insert_push(&self.db.lock(), uid, &push)
     }
 
     fn pushes_after(
@@ -268,6 +263,88 @@ impl MessageStore for SqliteMessages {
             .map_err(sql)
     }
 
+    fn store_once(
+        &self,
+        sender: i32,
+        items: Vec<(String, NewMessage)>,
+        push: &PushFor<'_>,
+    ) -> io::Result<Vec<Stored>> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(sql)?;
+        let mut outcome = Vec::with_capacity(items.len());
+        for (unique_id, m) in items {
+            let known: Option<i64> = tx
+                .query_row(
+                    "SELECT message_id FROM request_unique WHERE sender = ?1 AND unique_id = ?2",
+                    params![sender, unique_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sql)?;
+            if let Some(message_id) = known {
+                outcome.push(Stored {
+                    message_id,
+                    new: false,
+                });
+                continue;
+            }
+            tx.execute(
+                "INSERT INTO chat_message (thread_id, sender_id, recv_id, content, created_at, status, msg_type)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![m.thread_id, m.sender_id, m.recv_id, m.content, m.created_at, m.status, m.msg_type],
+            )
+            .map_err(sql)?;
+            let message_id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO request_unique (sender, unique_id, message_id) VALUES (?1, ?2, ?3)",
+                params![sender, unique_id, message_id],
+            )
+            .map_err(sql)?;
+            outcome.push(Stored {
+                message_id,
+                new: true,
+            });
+        }
+        if let Some((uid, queued)) = push(&outcome) {
+            insert_push(&tx, uid, &queued)?;
+        }
+        tx.commit().map_err(sql)?;
+        Ok(outcome)
+    }
+
+    fn change_status(
+        &self,
+        message_id: i64,
+        from: i32,
+        status: i32,
+        pushes: Vec<(i32, QueuedPush)>,
+    ) -> io::Result<Option<i32>> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(sql)?;
+        let previous: Option<i32> = tx
+            .query_row(
+                "SELECT status FROM chat_message WHERE message_id = ?1",
+                [message_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        if previous.is_some() {
+            tx.execute(
+                "UPDATE chat_message SET status = ?1 WHERE message_id = ?2",
+                params![status, message_id],
+            )
+            .map_err(sql)?;
+        }
+        if previous == Some(from) {
+            for (uid, push) in &pushes {
+                insert_push(&tx, *uid, push)?;
+            }
+        }
+        tx.commit().map_err(sql)?;
+        Ok(previous)
+    }
+
     fn all(&self) -> io::Result<Vec<StoredMessage>> {
         let conn = self.db.lock();
         let mut stmt = conn
@@ -278,6 +355,15 @@ impl MessageStore for SqliteMessages {
         let rows = stmt.query_map([], message_from_row).map_err(sql)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
     }
+}
+
+fn insert_push(conn: &Connection, uid: i32, push: &QueuedPush) -> io::Result<()> {
+    conn.execute(
+        "INSERT INTO pending_push (uid, id, message_id, body) VALUES (?1, ?2, ?3, ?4)",
+        params![uid, push.id, push.message_id, push.body],
+    )
+    .map(drop)
+    .map_err(sql)
 }
 
 /// The resource server's upload state in SQLite.
@@ -607,5 +693,139 @@ mod tests {
         assert_eq!(messages.find_unique(1, "1-4").unwrap(), Some(7));
         assert_eq!(messages.find_unique(2, "1-4").unwrap(), None);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn text(content: &str) -> NewMessage {
+        NewMessage {
+            thread_id: 1,
+            sender_id: 1,
+            recv_id: 2,
+            content: content.into(),
+            status: status::UN_UPLOAD,
+            msg_type: 1,
+            created_at: "1700000000".into(),
+        }
+    }
+
+    fn push_of(id: u16, message_id: i64) -> QueuedPush {
+        QueuedPush {
+            id,
+            message_id,
+            body: vec![b'{', b'}'],
+        }
+    }
+
+    /// The push names the first new message, as the chat server's text push does.
+    fn first_new(outcome: &[Stored]) -> Option<(i32, QueuedPush)> {
+        let first = outcome.iter().find(|s| s.new)?;
+        Some((2, push_of(1019, first.message_id)))
+    }
+
+    fn store_once_and_change_status(store: &dyn MessageStore) {
+        let items = |ids: &[&str]| -> Vec<(String, NewMessage)> {
+            ids.iter().map(|u| (u.to_string(), text(u))).collect()
+        };
+        let outcome = store
+            .store_once(1, items(&["1-a", "1-b"]), &first_new)
+            .unwrap();
+        assert_eq!(
+            outcome,
+            [
+                Stored {
+                    message_id: 1,
+                    new: true
+                },
+                Stored {
+                    message_id: 2,
+                    new: true
+                }
+            ]
+        );
+        assert_eq!(store.pending_pushes(2).unwrap(), [push_of(1019, 1)]);
+        // Sent again with one more item: only the new one is stored and pushed.
+        let again = store
+            .store_once(1, items(&["1-b", "1-c"]), &first_new)
+            .unwrap();
+        assert_eq!(
+            again,
+            [
+                Stored {
+                    message_id: 2,
+                    new: false
+                },
+                Stored {
+                    message_id: 3,
+                    new: true
+                }
+            ]
+        );
+        assert_eq!(
+            store.pending_pushes(2).unwrap(),
+            [push_of(1019, 1), push_of(1019, 3)]
+        );
+        assert_eq!(store.all().unwrap().len(), 3);
+        assert_eq!(store.find_unique(1, "1-c").unwrap(), Some(3));
+
+        let pushes = || vec![(2, push_of(1039, 1)), (1, push_of(1049, 1))];
+        let first = store
+            .change_status(1, status::UN_UPLOAD, status::READED, pushes())
+            .unwrap();
+        assert_eq!(first, Some(status::UN_UPLOAD));
+        assert_eq!(store.pending_pushes(1).unwrap(), [push_of(1049, 1)]);
+        // A repeated notify changes nothing and queues nothing.
+        let second = store
+            .change_status(1, status::UN_UPLOAD, status::READED, pushes())
+            .unwrap();
+        assert_eq!(second, Some(status::READED));
+        assert_eq!(store.pending_pushes(1).unwrap().len(), 1);
+        assert_eq!(store.pending_pushes(2).unwrap().len(), 3);
+        assert_eq!(store.change_status(99, 0, 2, pushes()).unwrap(), None);
+        assert_eq!(store.pending_pushes(1).unwrap().len(), 1);
+        let page = store.pushes_after(2, 0, 2).unwrap();
+        assert_eq!(page.len(), 2);
+        let rest = store.pushes_after(2, page[1].0, 10).unwrap();
+        assert_eq!(
+            rest.into_iter().map(|(_, p)| p).collect::<Vec<_>>(),
+            [push_of(1039, 1)]
+        );
+    }
+
+    #[test]
+    fn messages_their_unique_ids_and_pushes_are_stored_together_in_memory() {
+        store_once_and_change_status(&crate::store::MemoryMessages::default());
+    }
+
+    #[test]
+    fn messages_their_unique_ids_and_pushes_are_stored_together_in_sqlite() {
+        store_once_and_change_status(&SqliteDb::open_in_memory().unwrap().messages());
+    }
+
+    /// A failure on the last step (the push) must leave nothing of the earlier ones, as a crash
+    /// between two commits would: no message stored without its push, no status changed.
+    #[test]
+    fn a_failed_push_undoes_the_message_and_the_status_change_in_sqlite() {
+        let db = SqliteDb::open_in_memory().unwrap();
+        let messages = db.messages();
+        messages
+            .store_once(1, vec![("1-a".into(), text("a.png"))], &|_| None)
+            .unwrap();
+        db.lock().execute_batch("DROP TABLE pending_push").unwrap();
+        let failed = messages.store_once(1, vec![("1-b".into(), text("b"))], &first_new);
+        assert!(failed.is_err());
+        assert_eq!(
+            messages.all().unwrap().len(),
+            1,
+            "the text stayed without its push"
+        );
+        assert_eq!(messages.find_unique(1, "1-b").unwrap(), None);
+        let pushes = vec![(2, push_of(1039, 1))];
+        assert!(messages
+            .change_status(1, status::UN_UPLOAD, status::READED, pushes)
+            .is_err());
+        assert_eq!(
+            messages.get(1).unwrap().unwrap().message.status,
+            status::UN_UPLOAD,
+            "the status changed without its pushes"
+        );
     }
 }
