@@ -127,7 +127,7 @@ async fn a_client_streaming_chunks_without_reading_costs_a_few_mib() {
     let grown = rss().saturating_sub(before);
     println!(
         "{sent} of {CHUNKS} chunks ({} MiB) accepted by the socket in {:.1} s; resident memory grew {:.1} MiB",
-        u64::from(sent) * CHUNK_SIZE >> 20,
+        (u64::from(sent) * CHUNK_SIZE) >> 20,
         started.elapsed().as_secs_f64(),
         grown as f64 / f64::from(1 << 20)
     );
