@@ -563,3 +563,58 @@ async fn a_client_that_never_reads_is_closed_after_the_write_timeout() {
     );
     drop(tasks);
 }
+
+/// Issue 11 item 10, what a client learns without the right credentials: 1051 answers another
+/// user's upload exactly as it answers a name nobody uploads (1012), so it does not reveal that
+/// the name is in use; 1045 needs no token (upstream's client sends none) and so describes a
+/// completed picture to anyone who names its message id, but says nothing of an upload still in
+/// progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_client_learns_without_credentials() {
+    use chatsim::protocol::body::UploadStatusReq;
+    let (servers, chat, resource) = start("metadata").await;
+    let mut alice = login(&chat, 1).await;
+    let done = announce(&mut alice, 1, 2, "done.png", "1-0-1").await;
+    let half = announce(&mut alice, 1, 2, "half.png", "1-0-2").await;
+    let complete = Upload::new("done.png", bytes(11, 10), 1, 2, done);
+    assert_eq!(complete.send_all(&resource).await, [0]);
+    let partial = Upload::new("half.png", bytes(12, 70_000), 1, 2, half);
+    assert_eq!(partial.send(&resource, [1]).await, [0]);
+
+    let status = |uid: i32, name: &str| {
+        Frame::json(
+            ids::UPLOAD_STATUS_REQ,
+            &UploadStatusReq {
+                name: name.into(),
+                uid,
+                token: format!("token-{uid}"),
+            },
+        )
+    };
+    let mut bob = Conn::open(&resource, Framing::Resource).await;
+    let others = bob.ask(status(2, "half.png"), ids::UPLOAD_STATUS_RSP).await;
+    let nobodys = bob
+        .ask(status(2, "nobody.png"), ids::UPLOAD_STATUS_RSP)
+        .await;
+    assert_eq!(others["error"], 1012, "{others}");
+    let mut same = nobodys.clone();
+    same["name"] = "half.png".into();
+    assert_eq!(others, same, "1051 tells another user's upload from none");
+    let own = Conn::open(&resource, Framing::Resource)
+        .await
+        .ask(status(1, "half.png"), ids::UPLOAD_STATUS_RSP)
+        .await;
+    assert_eq!(own["error"], 0, "{own}");
+    assert_eq!(own["held"], serde_json::json!([[1, 1]]));
+
+    // 1045: a completed picture is described to anyone; an upload in progress to no one.
+    let info = download_info(&resource, done).await;
+    assert_eq!(info["error"], 0);
+    assert_eq!(info["md5"], complete.md5());
+    let info = download_info(&resource, half).await;
+    assert_eq!(info["error"], 1012, "{info}");
+    assert_eq!(info["md5"].as_str().unwrap_or(""), "", "{info}");
+    assert_eq!(info["name"].as_str().unwrap_or(""), "", "{info}");
+    assert_eq!(info["sender_id"].as_i64().unwrap_or(0), 0, "{info}");
+    servers.shutdown().await;
+}
