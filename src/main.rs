@@ -69,6 +69,10 @@ enum Command {
         /// `reference` (correct) or `seed` (the original system's bugs).
         #[arg(long, default_value = "reference")]
         profile: chatsim::profile::Profile,
+        /// Seconds an unfinished upload may go without a chunk before it expires (its file is
+        /// deleted and its chunks refused).
+        #[arg(long, default_value_t = 3600)]
+        upload_ttl: u64,
     },
     /// Runs conformance cases against a chat server and a resource server over real TCP.
     ///
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
             data_dir,
             users,
             profile,
+            upload_ttl,
         } => serve(
             chatsim::serve::ServeConfig {
                 chat_addr,
@@ -121,6 +126,7 @@ fn main() -> ExitCode {
                 profile,
             },
             users.as_deref(),
+            std::time::Duration::from_secs(upload_ttl),
         ),
         Command::Conform(args) => conform(args),
     }
@@ -213,7 +219,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     })
 }
 
-fn serve(mut config: chatsim::serve::ServeConfig, users: Option<&std::path::Path>) -> ExitCode {
+fn serve(
+    mut config: chatsim::serve::ServeConfig,
+    users: Option<&std::path::Path>,
+    upload_ttl: std::time::Duration,
+) -> ExitCode {
     init_logging("info");
     if let Some(path) = users {
         match chatsim::serve::load_users(path) {
@@ -229,9 +239,13 @@ fn serve(mut config: chatsim::serve::ServeConfig, users: Option<&std::path::Path
         Err(code) => return code,
     };
     print!("{}", chatsim::serve::banner(&config));
-    let served = runtime.block_on(chatsim::serve::run_until_ctrl_c(&config, || {
-        println!("ready; Ctrl-C stops");
-    }));
+    let served = runtime.block_on(chatsim::serve::run_until_ctrl_c(
+        &config,
+        upload_ttl,
+        || {
+            println!("ready; Ctrl-C stops");
+        },
+    ));
     match served {
         Ok(()) => {
             println!("stopped");

@@ -294,6 +294,13 @@ pub enum Event {
         size: u64,
         md5: String,
     },
+    /// An unfinished upload had no chunk for longer than the upload TTL: its file was deleted and
+    /// its further chunks are refused.
+    UploadExpired {
+        message_id: i64,
+        file: String,
+        idle_s: u64,
+    },
 }
 
 impl Event {

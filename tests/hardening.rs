@@ -618,3 +618,47 @@ async fn what_a_client_learns_without_credentials() {
     assert_eq!(info["sender_id"].as_i64().unwrap_or(0), 0, "{info}");
     servers.shutdown().await;
 }
+
+/// Issue 11 item 6: an unfinished upload resumes before its TTL and is refused after it; its file
+/// is deleted (by the next chunk, or by the sweep that finds it idle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_upload_expires_after_its_ttl() {
+    let dir = data_dir("ttl");
+    let mut config = ServeConfig::new(&dir);
+    config.chat_addr = "127.0.0.1:0".into();
+    config.resource_addr = "127.0.0.1:0".into();
+    config.grpc_addr = "127.0.0.1:0".into();
+    let servers = serve::start_with_ttl(&config, Duration::from_secs(1))
+        .await
+        .expect("the servers start");
+    let chat = serve::dialable(&servers.addrs().chat);
+    let resource = serve::dialable(&servers.addrs().resource);
+    let mut alice = login(&chat, 1).await;
+    let kept = announce(&mut alice, 1, 2, "kept.png", "1-0-1").await;
+    let left = announce(&mut alice, 1, 2, "left.png", "1-0-2").await;
+    let swept = announce(&mut alice, 1, 2, "swept.png", "1-0-3").await;
+    let resumed = Upload::new("kept.png", bytes(13, 70_000), 1, 2, kept);
+    let abandoned = Upload::new("left.png", bytes(14, 70_000), 1, 2, left);
+    let forgotten = Upload::new("swept.png", bytes(15, 70_000), 1, 2, swept);
+    for upload in [&resumed, &abandoned, &forgotten] {
+        assert_eq!(upload.send(&resource, [1]).await, [0]);
+    }
+    // Resumed within the TTL: every chunk a little under a second after the last.
+    for seq in [2, 3] {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(resumed.send(&resource, [seq]).await, [0]);
+    }
+    assert_eq!(download_info(&resource, kept).await["md5"], resumed.md5());
+    // Resumed after the TTL: refused, and the file is gone.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(abandoned.send(&resource, [2, 3]).await, [1012, 1012]);
+    let files = dir.join(serve::FILES_DIR).join("1");
+    for name in ["left.png", "swept.png"] {
+        assert!(
+            !files.join(name).exists(),
+            "{name} is still on disk after its upload expired"
+        );
+    }
+    assert!(files.join("kept.png").exists());
+    servers.shutdown().await;
+}

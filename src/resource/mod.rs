@@ -12,7 +12,7 @@ mod upload;
 
 pub use names::check_file_name;
 
-use crate::hash::stable_hash;
+use crate::clock::Clock;
 use crate::net::{framed_with, next_frame, BoxStream, Listener, Network, ReplySlot};
 use crate::profile::Profile;
 use crate::protocol::body::{
@@ -30,7 +30,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use upload::ChunkJob;
+use upload::{ChunkJob, Job};
 
 /// `FILE_WORKER_COUNT` upstream.
 pub const FILE_WORKER_COUNT: usize = 4;
@@ -52,6 +52,9 @@ pub struct ResourceConfig {
     pub idle_timeout: Duration,
     /// A connection whose socket accepts nothing for this long while replies wait is closed.
     pub write_timeout: Duration,
+    /// An unfinished upload with no chunk for this long expires (upstream's Redis keys live
+    /// 3600 s). Needs a clock ([`ResourceServer::with_clock`]); `None` never expires.
+    pub upload_ttl: Option<Duration>,
     /// The seed's quirks to reproduce, if any.
     pub profile: Profile,
 }
@@ -67,6 +70,7 @@ impl Default for ResourceConfig {
             notify_timeout: Duration::from_secs(3),
             idle_timeout: Duration::from_secs(60),
             write_timeout: crate::net::WRITE_TIMEOUT,
+            upload_ttl: Some(Duration::from_secs(3600)),
             profile: Profile::reference(),
         }
     }
@@ -85,6 +89,8 @@ struct Inner {
     uploads: Arc<dyn UploadStore>,
     /// The chat server's messages, to bind each upload to its image message.
     messages: Option<Arc<dyn MessageStore>>,
+    /// For upload expiry; without one nothing expires.
+    clock: Option<Arc<dyn Clock>>,
     tracer: Tracer,
 }
 
@@ -112,6 +118,7 @@ impl ResourceServer {
                 files,
                 uploads,
                 messages: None,
+                clock: None,
                 tracer,
             }),
         }
@@ -124,6 +131,20 @@ impl ResourceServer {
             .expect("with_messages is called before the server is shared")
             .messages = Some(messages);
         self
+    }
+
+    /// Gives the server a clock, so that unfinished uploads expire after `config.upload_ttl`.
+    /// Call before [`Self::run`].
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_clock is called before the server is shared")
+            .clock = Some(clock);
+        self
+    }
+
+    /// Seconds since the epoch, if the server has a clock.
+    fn now_s(&self) -> Option<u64> {
+        self.inner.clock.as_ref().map(|c| c.now().as_secs())
     }
 
     /// Serves clients. A failed accept is retried, so this returns only when binding or reading
@@ -152,10 +173,13 @@ impl ResourceServer {
                 notifier.enqueue(record);
             }
         }
-        let workers: Vec<mpsc::Sender<ChunkJob>> = (0..FILE_WORKER_COUNT)
+        let workers: Vec<mpsc::Sender<Job>> = (0..FILE_WORKER_COUNT)
             .map(|_| upload::spawn_worker(self.clone(), notifier.clone()))
             .collect();
         let workers = Arc::new(workers);
+        if let (Some(ttl), Some(_)) = (self.inner.config.upload_ttl, &self.inner.clock) {
+            tokio::spawn(upload::sweep_expired(self.clone(), workers.clone(), ttl));
+        }
         loop {
             let (stream, peer) = crate::net::accept_next(listener.as_mut()).await;
             let server = self.clone();
@@ -168,7 +192,7 @@ impl ResourceServer {
         self,
         stream: BoxStream,
         peer: String,
-        workers: Arc<Vec<mpsc::Sender<ChunkJob>>>,
+        workers: Arc<Vec<mpsc::Sender<Job>>>,
     ) {
         let tracer = &self.inner.tracer;
         tracer.emit(Event::ConnOpened { peer: peer.clone() });
@@ -213,14 +237,12 @@ impl ResourceServer {
                 | ids::IMG_CHAT_CONTINUE_UPLOAD_REQ => {
                     match upload::validate(&self, &mut state, &frame) {
                         Ok(chunk) => {
-                            let worker = (stable_hash(chunk.req.name.as_bytes())
-                                % FILE_WORKER_COUNT as u64)
-                                as usize;
-                            let job = ChunkJob {
+                            let worker = upload::worker_of(&chunk.req.name);
+                            let job = Job::Chunk(Box::new(ChunkJob {
                                 chunk,
                                 slot,
                                 peer: peer.clone(),
-                            };
+                            }));
                             // A full worker queue stops this reader too. Workers live as long
                             // as the server; a send cannot fail while it runs.
                             let _ = workers[worker].send(job).await;
@@ -328,8 +350,9 @@ impl ResourceServer {
         let record = match self.inner.uploads.by_name(req.uid, &req.name) {
             Err(_) => return reply(ErrorCode::RedisReadErr),
             Ok(records) => {
-                let unfinished = records.iter().rev().find(|r| !r.complete).cloned();
-                match unfinished.or_else(|| records.last().cloned()) {
+                let live: Vec<&UploadRecord> = records.iter().filter(|r| !r.expired).collect();
+                let unfinished = live.iter().rev().find(|r| !r.complete).copied();
+                match unfinished.or(live.last().copied()).cloned() {
                     Some(record) => record,
                     None => return reply(ErrorCode::FileNotExists),
                 }

@@ -6,6 +6,7 @@
 //! in one place too, [`ResourceServer::chunk_reply`].
 
 use super::{check_file_name, notify::Notifier, ConnState, ResourceServer};
+use crate::hash::stable_hash;
 use crate::net::ReplySlot;
 use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{ChunkReq, ChunkRsp, ErrorRsp};
@@ -34,6 +35,17 @@ pub(super) struct ValidChunk {
     /// The uid whose token the connection presented: who really writes. The reference refuses a
     /// request unless it equals `uid`; the trace records it so the `confinement` oracle can tell.
     pub writer: Option<i32>,
+}
+
+/// Work for a file worker: a chunk, or an upload the sweeper found idle past the TTL.
+pub(super) enum Job {
+    Chunk(Box<ChunkJob>),
+    Expire(i64),
+}
+
+/// The worker of a file name: all uploads of one name are handled in order by one worker.
+pub(super) fn worker_of(name: &str) -> usize {
+    (stable_hash(name.as_bytes()) % super::FILE_WORKER_COUNT as u64) as usize
 }
 
 pub(super) struct ChunkJob {
@@ -300,15 +312,75 @@ impl ResourceServer {
     }
 }
 
-pub(super) fn spawn_worker(server: ResourceServer, notifier: Notifier) -> mpsc::Sender<ChunkJob> {
-    let (tx, mut rx) = mpsc::channel::<ChunkJob>(WORKER_QUEUE);
+pub(super) fn spawn_worker(server: ResourceServer, notifier: Notifier) -> mpsc::Sender<Job> {
+    let (tx, mut rx) = mpsc::channel::<Job>(WORKER_QUEUE);
     tokio::spawn(async move {
         while let Some(job) = rx.recv().await {
-            let reply = store_chunk(&server, &notifier, &job.chunk);
-            server.send(job.slot, &job.peer, reply);
+            match job {
+                Job::Chunk(job) => {
+                    let reply = store_chunk(&server, &notifier, &job.chunk);
+                    server.send(job.slot, &job.peer, reply);
+                }
+                Job::Expire(message_id) => {
+                    if let Ok(Some(record)) = server.inner.uploads.get(message_id) {
+                        let _ = expire_if_idle(&server, record);
+                    }
+                }
+            }
         }
     });
     tx
+}
+
+/// How long `record` has been idle, if past the TTL (never for a finished or expired upload).
+fn idle_past_ttl(server: &ResourceServer, record: &UploadRecord) -> Option<u64> {
+    let ttl = server.inner.config.upload_ttl?.as_secs();
+    let idle = server.now_s()?.saturating_sub(record.touched_s);
+    (!record.complete && !record.expired && idle > ttl).then_some(idle)
+}
+
+/// Expires `record` if it is idle past the TTL: its file is deleted, its row marked. Returns the
+/// record as it now stands.
+fn expire_if_idle(server: &ResourceServer, mut record: UploadRecord) -> io::Result<UploadRecord> {
+    let Some(idle_s) = idle_past_ttl(server, &record) else {
+        return Ok(record);
+    };
+    let inner = &server.inner;
+    match inner.files.remove(Path::new(&record.path)) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    record.expired = true;
+    record.received.clear();
+    inner.uploads.put(record.clone())?;
+    inner.tracer.emit(Event::UploadExpired {
+        message_id: record.message_id,
+        file: record.name.clone(),
+        idle_s,
+    });
+    Ok(record)
+}
+
+/// Finds unfinished uploads idle past the TTL (also those left from before a restart) and has
+/// their workers expire them.
+pub(super) async fn sweep_expired(
+    server: ResourceServer,
+    workers: std::sync::Arc<Vec<mpsc::Sender<Job>>>,
+    ttl: std::time::Duration,
+) {
+    let every = (ttl / 4).clamp(
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(60),
+    );
+    loop {
+        for record in server.inner.uploads.all().unwrap_or_default() {
+            if idle_past_ttl(&server, &record).is_some() {
+                let worker = &workers[worker_of(&record.name)];
+                let _ = worker.send(Job::Expire(record.message_id)).await;
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Stores one chunk and returns the reply. The reply is a success only when the bytes are durable.
@@ -351,6 +423,21 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
     };
     let mut record = match existing {
         Some(record) => {
+            let record = match expire_if_idle(server, record) {
+                Ok(record) => record,
+                Err(err) => {
+                    return refused(ErrorCode::RedisReadErr, format!("expire upload: {err}"))
+                }
+            };
+            if record.expired {
+                return refused(
+                    ErrorCode::FileNotExists,
+                    format!(
+                        "the upload of message {} expired: no chunk for longer than its TTL",
+                        record.message_id
+                    ),
+                );
+            }
             let by_name = profile.has(Quirk::UncheckedPath);
             if let Err(refusal) = same_upload(&record, chunk.uid, req, by_name) {
                 return refused(refusal.code, refusal.reason);
@@ -388,6 +475,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         }
     };
     let path = PathBuf::from(&record.path);
+    record.touched_s = server.now_s().unwrap_or(0);
     if record.complete || (writer.skips_duplicates() && record.received.contains(&req.seq)) {
         // A duplicate: the bytes are already durable, so it is acked again without a write.
         return reply(ErrorCode::Success);
@@ -514,7 +602,11 @@ fn new_record(server: &ResourceServer, chunk: &ValidChunk) -> Result<UploadRecor
     let plain = file_path(chunk.uid, &req.name);
     // seed: see `find_upload`; two uploads of one name share a file.
     let seed_path = inner.config.profile.has(Quirk::UncheckedPath);
-    let path = if !seed_path && taken.iter().any(|r| Path::new(&r.path) == plain) {
+    let path = if !seed_path
+        && taken
+            .iter()
+            .any(|r| !r.expired && Path::new(&r.path) == plain)
+    {
         file_path(chunk.uid, &format!("{}:{}", req.message_id, req.name))
     } else {
         plain
@@ -532,6 +624,8 @@ fn new_record(server: &ResourceServer, chunk: &ValidChunk) -> Result<UploadRecor
         received: Default::default(),
         complete: false,
         notified: false,
+        touched_s: 0,
+        expired: false,
     })
 }
 
@@ -687,6 +781,8 @@ mod tests {
             received: [2].into_iter().collect(),
             complete: false,
             notified: false,
+            touched_s: 0,
+            expired: false,
         };
         let last = ChunkReq {
             name: "a.png".into(),

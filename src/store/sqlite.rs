@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS upload_state (
     path       TEXT    NOT NULL,
     received   TEXT    NOT NULL,
     complete   INTEGER NOT NULL,
-    notified   INTEGER NOT NULL
+    notified   INTEGER NOT NULL,
+    touched_s  INTEGER NOT NULL,
+    expired    INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS upload_state_by_name ON upload_state (owner_uid, name);
 CREATE TABLE IF NOT EXISTS request_unique (
@@ -373,7 +375,7 @@ pub struct SqliteUploads {
 }
 
 const UPLOAD_COLUMNS: &str = "name, owner_uid, total_size, md5, message_id, sender, receiver, \
-     thread_id, received, complete, notified, path";
+     thread_id, received, complete, notified, path, touched_s, expired";
 
 /// A row as stored; turned into an [`UploadRecord`] after the SQLite borrow ends, so that a
 /// malformed `received` column is an `InvalidData` error rather than a SQLite conversion error.
@@ -390,6 +392,8 @@ struct UploadRow {
     complete: bool,
     notified: bool,
     path: String,
+    touched_s: i64,
+    expired: bool,
 }
 
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
@@ -406,6 +410,8 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
         complete: row.get(9)?,
         notified: row.get(10)?,
         path: row.get(11)?,
+        touched_s: row.get(12)?,
+        expired: row.get(13)?,
     })
 }
 
@@ -432,6 +438,8 @@ impl UploadRow {
             received,
             complete: self.complete,
             notified: self.notified,
+            touched_s: self.touched_s.max(0) as u64,
+            expired: self.expired,
         })
     }
 }
@@ -472,7 +480,7 @@ impl UploadStore for SqliteUploads {
             .execute(
                 &format!(
                     "INSERT OR REPLACE INTO upload_state ({UPLOAD_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
                 ),
                 params![
                     r.name,
@@ -486,7 +494,9 @@ impl UploadStore for SqliteUploads {
                     encode_seqs(&r.received),
                     r.complete,
                     r.notified,
-                    r.path
+                    r.path,
+                    i64::try_from(r.touched_s).unwrap_or(i64::MAX),
+                    r.expired
                 ],
             )
             .map_err(sql)?;
@@ -580,6 +590,8 @@ mod tests {
             received: received.iter().copied().collect(),
             complete: false,
             notified: false,
+            touched_s: 0,
+            expired: false,
         }
     }
 

@@ -29,6 +29,14 @@ pub struct UploadRecord {
     pub complete: bool,
     /// The chat server acknowledged the notify.
     pub notified: bool,
+    /// When a chunk last arrived (seconds since the epoch by the server's clock; 0 when the
+    /// server has no clock): an unfinished upload idle past the TTL expires.
+    #[serde(default)]
+    pub touched_s: u64,
+    /// Expired: its file is deleted and its chunks are refused; the row stays, small, so a late
+    /// chunk cannot start the upload again under the client's feet.
+    #[serde(default)]
+    pub expired: bool,
 }
 
 /// Upload state by message id. `put` and `remove` are durable when they return `Ok`: the resource
