@@ -43,7 +43,7 @@ impl Notifier {
                     // makes that harmless.
                     if let Ok(Some(mut current)) = uploads.get(record.message_id) {
                         current.notified = true;
-                        if let Err(err) = uploads.put(current) {
+                        if let Err(err) = uploads.save_fields(&current) {
                             tracing::warn!("cannot save notified state of {}: {err}", record.name);
                         }
                     }

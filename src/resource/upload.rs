@@ -12,7 +12,7 @@ use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{ChunkReq, ChunkRsp, ErrorRsp};
 use crate::protocol::codes::msg_type;
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame};
-use crate::store::{FileStore, MessageStore, UploadRecord};
+use crate::store::{ChunkHead, FileStore, MessageStore, UploadRecord};
 use crate::trace::Event;
 use base64::Engine as _;
 use md5::{Digest, Md5};
@@ -263,7 +263,8 @@ enum Completion {
     Unverified,
 }
 
-fn completion(profile: &Profile, record: &UploadRecord, req: &ChunkReq) -> Completion {
+/// `count` is how many seqs are stored, this one included.
+fn completion(profile: &Profile, count: u64, record: &UploadRecord, req: &ChunkReq) -> Completion {
     if profile.has(Quirk::LastFlagCompletes) {
         // seed: FileWorker::RegisterHandlers, `if (last) { ... }` after the write: the client's
         // `last` flag says the file is done and no md5 is ever computed (bug 2).
@@ -274,7 +275,7 @@ fn completion(profile: &Profile, record: &UploadRecord, req: &ChunkReq) -> Compl
         };
     }
     let plan = ChunkPlan::new(record.total_size);
-    if record.received.len() as u64 == u64::from(plan.max_seq()) {
+    if count == u64::from(plan.max_seq()) {
         Completion::Verify
     } else {
         Completion::NotYet
@@ -421,8 +422,12 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         Ok(existing) => existing,
         Err(err) => return refused(ErrorCode::RedisReadErr, format!("read upload state: {err}")),
     };
-    let mut record = match existing {
-        Some(record) => {
+    let (mut record, holds, count) = match existing {
+        Some(ChunkHead {
+            record,
+            holds,
+            count,
+        }) => {
             let record = match expire_if_idle(server, record) {
                 Ok(record) => record,
                 Err(err) => {
@@ -442,7 +447,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
             if let Err(refusal) = same_upload(&record, chunk.uid, req, by_name) {
                 return refused(refusal.code, refusal.reason);
             }
-            record
+            (record, holds, count)
         }
         None => {
             let record = match new_record(server, chunk) {
@@ -471,12 +476,12 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
                 path: record.path.clone(),
                 checked: inner.messages.is_some(),
             });
-            record
+            (record, false, 0)
         }
     };
     let path = PathBuf::from(&record.path);
     record.touched_s = server.now_s().unwrap_or(0);
-    if record.complete || (writer.skips_duplicates() && record.received.contains(&req.seq)) {
+    if record.complete || (writer.skips_duplicates() && holds) {
         // A duplicate: the bytes are already durable, so it is acked again without a write.
         return reply(ErrorCode::Success);
     }
@@ -489,7 +494,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
             format!("write {}: {err}", path.display()),
         );
     }
-    record.received.insert(req.seq);
+    let count = count + u64::from(!holds);
     inner.tracer.emit(Event::ChunkStored {
         file: req.name.clone(),
         seq: req.seq,
@@ -497,7 +502,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         path: path.display().to_string(),
         writer: chunk.writer,
     });
-    let done = completion(profile, &record, req);
+    let done = completion(profile, count, &record, req);
     if done != Completion::NotYet {
         let checked = match done {
             Completion::Verify => verify(server, &path, &record),
@@ -505,8 +510,10 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         };
         return match checked {
             Ok(()) => {
+                // The last seq and the completion are saved together: a crash between them would
+                // leave every seq held and the upload never complete.
                 record.complete = true;
-                if let Err(err) = inner.uploads.put(record.clone()) {
+                if let Err(err) = inner.uploads.add_chunk(&record, req.seq) {
                     return refused(
                         ErrorCode::FileSaveRedisFailed,
                         format!("save upload state: {err}"),
@@ -533,7 +540,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
             }
         };
     }
-    if let Err(err) = inner.uploads.put(record) {
+    if let Err(err) = inner.uploads.add_chunk(&record, req.seq) {
         return refused(
             ErrorCode::FileSaveRedisFailed,
             format!("save upload state: {err}"),
@@ -543,14 +550,20 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
 }
 
 /// The upload a chunk continues, if any: the one of its message.
-fn find_upload(server: &ResourceServer, chunk: &ValidChunk) -> io::Result<Option<UploadRecord>> {
+fn find_upload(server: &ResourceServer, chunk: &ValidChunk) -> io::Result<Option<ChunkHead>> {
     let uploads = &server.inner.uploads;
+    let seq = chunk.req.seq;
     if server.inner.config.profile.has(Quirk::UncheckedPath) {
         // seed: the upload state is the Redis key `file_upload_<name>` and the file
         // `<uid>/<name>` (bug 8's path): a chunk continues whichever upload has its name.
-        return Ok(uploads.by_name(chunk.uid, &chunk.req.name)?.pop());
+        let found = uploads.by_name(chunk.uid, &chunk.req.name)?.pop();
+        return Ok(found.map(|mut record| ChunkHead {
+            holds: record.received.contains(&seq),
+            count: std::mem::take(&mut record.received).len() as u64,
+            record,
+        }));
     }
-    uploads.get(chunk.req.message_id)
+    uploads.head(chunk.req.message_id, seq)
 }
 
 /// A chunk for a message that already has an upload must belong to that very upload.
@@ -803,16 +816,31 @@ mod tests {
         };
         // Only chunk 2 (the last) is stored.
         assert_eq!(
-            completion(&Profile::reference(), &record, &last),
+            completion(
+                &Profile::reference(),
+                record.received.len() as u64,
+                &record,
+                &last
+            ),
             Completion::NotYet
         );
         assert_eq!(
-            completion(&Profile::seed(), &record, &last),
+            completion(
+                &Profile::seed(),
+                record.received.len() as u64,
+                &record,
+                &last
+            ),
             Completion::Unverified
         );
         record.received.insert(1);
         assert_eq!(
-            completion(&Profile::reference(), &record, &last),
+            completion(
+                &Profile::reference(),
+                record.received.len() as u64,
+                &record,
+                &last
+            ),
             Completion::Verify
         );
     }

@@ -14,4 +14,4 @@ pub use messages::{
     MemoryMessages, MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage,
 };
 pub use sqlite::{SqliteDb, SqliteMessages, SqliteUploads};
-pub use uploads::{MemoryUploads, UploadRecord, UploadStore};
+pub use uploads::{ChunkHead, MemoryUploads, UploadRecord, UploadStore};

@@ -10,7 +10,8 @@
 //! which is why a blocking call inside an async task is acceptable here.
 
 use super::{
-    MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage, UploadRecord, UploadStore,
+    ChunkHead, MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage, UploadRecord,
+    UploadStore,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::BTreeSet;
@@ -39,13 +40,18 @@ CREATE TABLE IF NOT EXISTS upload_state (
     receiver   INTEGER NOT NULL,
     thread_id  INTEGER NOT NULL,
     path       TEXT    NOT NULL,
-    received   TEXT    NOT NULL,
     complete   INTEGER NOT NULL,
     notified   INTEGER NOT NULL,
     touched_s  INTEGER NOT NULL,
-    expired    INTEGER NOT NULL
+    expired    INTEGER NOT NULL,
+    held       INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS upload_state_by_name ON upload_state (owner_uid, name);
+CREATE TABLE IF NOT EXISTS upload_chunk (
+    message_id INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,
+    PRIMARY KEY (message_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS request_unique (
     sender     INTEGER NOT NULL,
     unique_id  TEXT    NOT NULL,
@@ -375,10 +381,10 @@ pub struct SqliteUploads {
 }
 
 const UPLOAD_COLUMNS: &str = "name, owner_uid, total_size, md5, message_id, sender, receiver, \
-     thread_id, received, complete, notified, path, touched_s, expired";
+     thread_id, complete, notified, path, touched_s, expired";
 
-/// A row as stored; turned into an [`UploadRecord`] after the SQLite borrow ends, so that a
-/// malformed `received` column is an `InvalidData` error rather than a SQLite conversion error.
+/// A row as stored (without its received seqs, which live in `upload_chunk`); turned into an
+/// [`UploadRecord`] after the SQLite borrow ends, so a bad value is an `InvalidData` error.
 struct UploadRow {
     name: String,
     owner_uid: i32,
@@ -388,7 +394,6 @@ struct UploadRow {
     sender: i32,
     receiver: i32,
     thread_id: i32,
-    received: String,
     complete: bool,
     notified: bool,
     path: String,
@@ -406,12 +411,11 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
         sender: row.get(5)?,
         receiver: row.get(6)?,
         thread_id: row.get(7)?,
-        received: row.get(8)?,
-        complete: row.get(9)?,
-        notified: row.get(10)?,
-        path: row.get(11)?,
-        touched_s: row.get(12)?,
-        expired: row.get(13)?,
+        complete: row.get(8)?,
+        notified: row.get(9)?,
+        path: row.get(10)?,
+        touched_s: row.get(11)?,
+        expired: row.get(12)?,
     })
 }
 
@@ -423,8 +427,6 @@ impl UploadRow {
                 self.name, self.total_size
             ))
         })?;
-        let received = decode_seqs(&self.received)
-            .map_err(|e| invalid(format!("upload {}: {e}", self.name)))?;
         Ok(UploadRecord {
             name: self.name,
             owner_uid: self.owner_uid,
@@ -435,7 +437,7 @@ impl UploadRow {
             receiver: self.receiver,
             thread_id: self.thread_id,
             path: self.path,
-            received,
+            received: BTreeSet::new(),
             complete: self.complete,
             notified: self.notified,
             touched_s: self.touched_s.max(0) as u64,
@@ -445,7 +447,81 @@ impl UploadRow {
 }
 
 impl SqliteUploads {
-    fn select(
+    /// Upserts `r`'s fields, keeping its received seqs and their count: those live in
+    /// `upload_chunk`, one row each, so a chunk adds a row instead of rewriting a list that grows
+    /// with the file (issue 11, item 8).
+    fn save(conn: &Connection, r: &UploadRecord) -> io::Result<()> {
+        let total_size = i64::try_from(r.total_size)
+            .map_err(|_| invalid(format!("total_size {} does not fit SQLite", r.total_size)))?;
+        let update: Vec<String> = UPLOAD_COLUMNS
+            .split(", ")
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        conn.prepare_cached(&format!(
+            "INSERT INTO upload_state ({UPLOAD_COLUMNS}, held)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)
+             ON CONFLICT (message_id) DO UPDATE SET {}",
+            update.join(", ")
+        ))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                r.name,
+                r.owner_uid,
+                total_size,
+                r.md5,
+                r.message_id,
+                r.sender,
+                r.receiver,
+                r.thread_id,
+                r.complete,
+                r.notified,
+                r.path,
+                i64::try_from(r.touched_s).unwrap_or(i64::MAX),
+                r.expired
+            ])
+        })
+        .map(drop)
+        .map_err(sql)
+    }
+
+    /// Adds `seq`; true when it was not there.
+    fn insert_seq(conn: &Connection, message_id: i64, seq: u32) -> io::Result<bool> {
+        let added = conn
+            .prepare_cached("INSERT OR IGNORE INTO upload_chunk (message_id, seq) VALUES (?1, ?2)")
+            .and_then(|mut stmt| stmt.execute(params![message_id, seq]))
+            .map_err(sql)?;
+        if added > 0 {
+            conn.prepare_cached("UPDATE upload_state SET held = held + 1 WHERE message_id = ?1")
+                .and_then(|mut stmt| stmt.execute([message_id]))
+                .map_err(sql)?;
+        }
+        Ok(added > 0)
+    }
+
+    fn held(conn: &Connection, message_id: i64) -> io::Result<u64> {
+        let held: i64 = conn
+            .query_row(
+                "SELECT held FROM upload_state WHERE message_id = ?1",
+                [message_id],
+                |row| row.get(0),
+            )
+            .map_err(sql)?;
+        Ok(held.max(0) as u64)
+    }
+
+    fn seqs(conn: &Connection, message_id: i64) -> io::Result<BTreeSet<u32>> {
+        let mut stmt = conn
+            .prepare_cached("SELECT seq FROM upload_chunk WHERE message_id = ?1")
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map([message_id], |row| row.get::<_, u32>(0))
+            .map_err(sql)?;
+        rows.collect::<rusqlite::Result<BTreeSet<u32>>>()
+            .map_err(sql)
+    }
+
+    /// Records without their received seqs.
+    fn heads(
         &self,
         filter: &str,
         params: &[&dyn rusqlite::ToSql],
@@ -462,9 +538,62 @@ impl SqliteUploads {
         };
         rows.into_iter().map(UploadRow::into_record).collect()
     }
+
+    /// Records with their received seqs.
+    fn select(
+        &self,
+        filter: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> io::Result<Vec<UploadRecord>> {
+        let mut records = self.heads(filter, params)?;
+        let conn = self.db.lock();
+        for record in &mut records {
+            record.received = Self::seqs(&conn, record.message_id)?;
+        }
+        Ok(records)
+    }
 }
 
 impl UploadStore for SqliteUploads {
+    fn head(&self, message_id: i64, seq: u32) -> io::Result<Option<ChunkHead>> {
+        let Some(record) = self
+            .heads("WHERE message_id = ?1", &[&message_id])?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let conn = self.db.lock();
+        let holds = conn
+            .prepare_cached("SELECT 1 FROM upload_chunk WHERE message_id = ?1 AND seq = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![message_id, seq], |_| Ok(()))
+                    .optional()
+            })
+            .map_err(sql)?
+            .is_some();
+        let count = Self::held(&conn, message_id)?;
+        Ok(Some(ChunkHead {
+            record,
+            holds,
+            count,
+        }))
+    }
+
+    fn add_chunk(&self, record: &UploadRecord, seq: u32) -> io::Result<u64> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(sql)?;
+        Self::save(&tx, record)?;
+        Self::insert_seq(&tx, record.message_id, seq)?;
+        let count = Self::held(&tx, record.message_id)?;
+        tx.commit().map_err(sql)?;
+        Ok(count)
+    }
+
+    fn save_fields(&self, record: &UploadRecord) -> io::Result<()> {
+        Self::save(&self.db.lock(), record)
+    }
+
     fn get(&self, message_id: i64) -> io::Result<Option<UploadRecord>> {
         Ok(self
             .select("WHERE message_id = ?1", &[&message_id])?
@@ -473,43 +602,32 @@ impl UploadStore for SqliteUploads {
     }
 
     fn put(&self, r: UploadRecord) -> io::Result<()> {
-        let total_size = i64::try_from(r.total_size)
-            .map_err(|_| invalid(format!("total_size {} does not fit SQLite", r.total_size)))?;
-        self.db
-            .lock()
-            .execute(
-                &format!(
-                    "INSERT OR REPLACE INTO upload_state ({UPLOAD_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-                ),
-                params![
-                    r.name,
-                    r.owner_uid,
-                    total_size,
-                    r.md5,
-                    r.message_id,
-                    r.sender,
-                    r.receiver,
-                    r.thread_id,
-                    encode_seqs(&r.received),
-                    r.complete,
-                    r.notified,
-                    r.path,
-                    i64::try_from(r.touched_s).unwrap_or(i64::MAX),
-                    r.expired
-                ],
-            )
-            .map_err(sql)?;
-        Ok(())
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(sql)?;
+        Self::save(&tx, &r)?;
+        tx.execute(
+            "DELETE FROM upload_chunk WHERE message_id = ?1",
+            [r.message_id],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "UPDATE upload_state SET held = 0 WHERE message_id = ?1",
+            [r.message_id],
+        )
+        .map_err(sql)?;
+        for &seq in &r.received {
+            Self::insert_seq(&tx, r.message_id, seq)?;
+        }
+        tx.commit().map_err(sql)
     }
 
     fn remove(&self, message_id: i64) -> io::Result<()> {
         self.db
             .lock()
-            .execute(
-                "DELETE FROM upload_state WHERE message_id = ?1",
-                [message_id],
-            )
+            .execute_batch(&format!(
+                "BEGIN; DELETE FROM upload_state WHERE message_id = {message_id};
+                 DELETE FROM upload_chunk WHERE message_id = {message_id}; COMMIT;"
+            ))
             .map_err(sql)?;
         Ok(())
     }
@@ -523,52 +641,6 @@ impl UploadStore for SqliteUploads {
     fn all(&self) -> io::Result<Vec<UploadRecord>> {
         self.select("", &[])
     }
-}
-
-/// The received seqs as runs, `"1-40,42,44-50"`: a large file's record stays a short row even
-/// though it is rewritten on every chunk.
-pub fn encode_seqs(seqs: &BTreeSet<u32>) -> String {
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for &seq in seqs {
-        match runs.last_mut() {
-            Some((_, end)) if end.checked_add(1) == Some(seq) => *end = seq,
-            _ => runs.push((seq, seq)),
-        }
-    }
-    runs.iter()
-        .map(|&(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// The inverse of [`encode_seqs`].
-pub fn decode_seqs(text: &str) -> Result<BTreeSet<u32>, String> {
-    let mut seqs = BTreeSet::new();
-    for part in text.split(',').filter(|p| !p.is_empty()) {
-        let number = |s: &str| {
-            s.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("bad seq {s:?} in received list {text:?}"))
-        };
-        let (a, b) = match part.split_once('-') {
-            Some((a, b)) => (number(a)?, number(b)?),
-            None => {
-                let n = number(part)?;
-                (n, n)
-            }
-        };
-        if a > b {
-            return Err(format!("bad run {part:?} in received list {text:?}"));
-        }
-        seqs.extend(a..=b);
-    }
-    Ok(seqs)
 }
 
 #[cfg(test)]
@@ -593,22 +665,6 @@ mod tests {
             touched_s: 0,
             expired: false,
         }
-    }
-
-    #[test]
-    fn seq_runs_round_trip() {
-        for seqs in [
-            vec![],
-            vec![1],
-            vec![1, 2, 3, 5, 7, 8],
-            vec![u32::MAX - 1, u32::MAX],
-        ] {
-            let set: BTreeSet<u32> = seqs.into_iter().collect();
-            assert_eq!(decode_seqs(&encode_seqs(&set)).unwrap(), set);
-        }
-        assert_eq!(encode_seqs(&[1, 2, 3, 5].into_iter().collect()), "1-3,5");
-        assert!(decode_seqs("3-1").is_err());
-        assert!(decode_seqs("x").is_err());
     }
 
     #[test]
@@ -838,6 +894,67 @@ mod tests {
             messages.get(1).unwrap().unwrap().message.status,
             status::UN_UPLOAD,
             "the status changed without its pushes"
+        );
+    }
+
+    fn chunk_books(uploads: &dyn UploadStore) {
+        uploads.put(record("c.bin", 5, &[1, 2])).unwrap();
+        let head = uploads.head(5, 2).unwrap().unwrap();
+        assert!(head.holds);
+        assert_eq!(head.count, 2);
+        assert!(head.record.received.is_empty());
+        assert!(!uploads.head(5, 3).unwrap().unwrap().holds);
+        assert!(uploads.head(6, 1).unwrap().is_none());
+        assert_eq!(uploads.add_chunk(&head.record, 3).unwrap(), 3);
+        assert_eq!(
+            uploads.add_chunk(&head.record, 3).unwrap(),
+            3,
+            "a duplicate"
+        );
+        let mut done = head.record.clone();
+        done.notified = true;
+        uploads.save_fields(&done).unwrap();
+        let got = uploads.get(5).unwrap().unwrap();
+        assert!(got.notified);
+        assert_eq!(got.received, [1, 2, 3].into());
+        uploads.put(record("c.bin", 5, &[])).unwrap();
+        assert_eq!(uploads.head(5, 1).unwrap().unwrap().count, 0);
+        uploads.remove(5).unwrap();
+        assert!(uploads.get(5).unwrap().is_none());
+    }
+
+    #[test]
+    fn chunk_books_in_memory_and_sqlite() {
+        chunk_books(&crate::store::MemoryUploads::default());
+        chunk_books(&SqliteDb::open_in_memory().unwrap().uploads());
+    }
+
+    /// Issue 11 item 8: the work for one chunk must not grow with the chunks already held (the
+    /// received list was read back and rewritten whole on every chunk). Timed on an in-memory
+    /// database; the bound is loose, a list rewritten whole is dozens of times slower by 8,000.
+    #[test]
+    fn the_cost_of_a_chunk_does_not_grow_with_the_file() {
+        let uploads = SqliteDb::open_in_memory().unwrap().uploads();
+        let head = record("big.bin", 1, &[]);
+        uploads.put(head.clone()).unwrap();
+        let thousand = |from: u32| {
+            let started = std::time::Instant::now();
+            for seq in from..from + 1000 {
+                let got = uploads.head(1, seq).unwrap().unwrap();
+                assert!(!got.holds);
+                uploads.add_chunk(&got.record, seq).unwrap();
+            }
+            started.elapsed()
+        };
+        let first = thousand(1);
+        for from in (1001..8001).step_by(1000) {
+            thousand(from);
+        }
+        let last = thousand(8001);
+        assert_eq!(uploads.head(1, 1).unwrap().unwrap().count, 9000);
+        assert!(
+            last < first * 3 + std::time::Duration::from_millis(50),
+            "1,000 chunks took {first:?} at first and {last:?} after 8,000"
         );
     }
 }

@@ -50,6 +50,55 @@ pub trait UploadStore: Send + Sync + 'static {
     fn by_name(&self, owner: i32, name: &str) -> io::Result<Vec<UploadRecord>>;
     /// Every record, in name order then message id order.
     fn all(&self) -> io::Result<Vec<UploadRecord>>;
+
+    /// The record without its received seqs (`received` empty), whether it holds `seq`, and how
+    /// many seqs it holds: what a chunk needs, at a cost that does not grow with the file.
+    fn head(&self, message_id: i64, seq: u32) -> io::Result<Option<ChunkHead>> {
+        Ok(self.get(message_id)?.map(|mut record| {
+            let holds = record.received.contains(&seq);
+            let count = record.received.len() as u64;
+            record.received.clear();
+            ChunkHead {
+                record,
+                holds,
+                count,
+            }
+        }))
+    }
+
+    /// Saves `record`'s fields, keeping the received seqs stored (`record.received` is ignored).
+    fn save_fields(&self, record: &UploadRecord) -> io::Result<()> {
+        let received = self
+            .get(record.message_id)?
+            .map_or_else(Default::default, |r| r.received);
+        self.put(UploadRecord {
+            received,
+            ..record.clone()
+        })
+    }
+
+    /// Saves `record`'s fields and adds `seq` to its received seqs, in one step; returns how many
+    /// it now holds. `record.received` is ignored.
+    fn add_chunk(&self, record: &UploadRecord, seq: u32) -> io::Result<u64> {
+        let mut stored = self
+            .get(record.message_id)?
+            .map_or_else(Default::default, |r| r.received);
+        stored.insert(seq);
+        let count = stored.len() as u64;
+        self.put(UploadRecord {
+            received: stored,
+            ..record.clone()
+        })?;
+        Ok(count)
+    }
+}
+
+/// See [`UploadStore::head`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkHead {
+    pub record: UploadRecord,
+    pub holds: bool,
+    pub count: u64,
 }
 
 #[derive(Debug, Default)]
