@@ -73,6 +73,10 @@ enum Command {
         /// `--quirk append_chunks`: a server with one known bug, for trying a conformance suite.
         #[arg(long = "quirk")]
         quirks: Vec<chatsim::profile::Quirk>,
+        /// Seconds an unfinished upload may go without a chunk before it expires (its file is
+        /// deleted and its chunks refused).
+        #[arg(long, default_value_t = 3600)]
+        upload_ttl: u64,
     },
     /// Runs conformance cases against a chat server and a resource server over real TCP.
     ///
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
             users,
             profile,
             quirks,
+            upload_ttl,
         } => serve(
             chatsim::serve::ServeConfig {
                 chat_addr,
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
                 profile: quirks.iter().fold(profile, |p, q| p.with(*q)),
             },
             users.as_deref(),
+            std::time::Duration::from_secs(upload_ttl),
         ),
         Command::Conform(args) => conform(args),
         Command::Explore(args) => explore(args),
@@ -225,7 +231,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     })
 }
 
-fn serve(mut config: chatsim::serve::ServeConfig, users: Option<&std::path::Path>) -> ExitCode {
+fn serve(
+    mut config: chatsim::serve::ServeConfig,
+    users: Option<&std::path::Path>,
+    upload_ttl: std::time::Duration,
+) -> ExitCode {
     init_logging("info");
     if let Some(path) = users {
         match chatsim::serve::load_users(path) {
@@ -241,9 +251,13 @@ fn serve(mut config: chatsim::serve::ServeConfig, users: Option<&std::path::Path
         Err(code) => return code,
     };
     print!("{}", chatsim::serve::banner(&config));
-    let served = runtime.block_on(chatsim::serve::run_until_ctrl_c(&config, || {
-        println!("ready; Ctrl-C stops");
-    }));
+    let served = runtime.block_on(chatsim::serve::run_until_ctrl_c(
+        &config,
+        upload_ttl,
+        || {
+            println!("ready; Ctrl-C stops");
+        },
+    ));
     match served {
         Ok(()) => {
             println!("stopped");

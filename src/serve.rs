@@ -27,6 +27,8 @@ use tokio::task::JoinHandle;
 pub const DB_FILE: &str = "chatsim.db";
 /// The folder inside the data directory that holds uploaded files (`<uid>/<name>`).
 pub const FILES_DIR: &str = "files";
+/// How long an unfinished upload may go without a chunk before it expires (`--upload-ttl`).
+pub const DEFAULT_UPLOAD_TTL: Duration = Duration::from_secs(3600);
 /// How long [`start`] waits for the servers to accept connections.
 const READY_WITHIN: Duration = Duration::from_secs(5);
 
@@ -240,6 +242,14 @@ fn describe_exit(joined: Result<io::Result<()>, tokio::task::JoinError>) -> Stri
 /// starts both servers on those listeners and waits until they accept connections. Must be
 /// called inside a tokio runtime.
 pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
+    start_with_ttl(config, DEFAULT_UPLOAD_TTL).await
+}
+
+/// Like [`start`], with unfinished uploads expiring after `upload_ttl` without a chunk.
+pub async fn start_with_ttl(
+    config: &ServeConfig,
+    upload_ttl: Duration,
+) -> Result<Servers, ServeError> {
     let data_error = |source| ServeError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -257,6 +267,7 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
     };
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let resource_clock = clock.clone();
     let chat = ChatServer::new(
         ChatConfig {
             listen: addrs.chat.clone(),
@@ -270,6 +281,7 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
         Tracer::logging("chat"),
     );
     let files: Arc<dyn FileStore> = Arc::new(RealFiles::new(config.data_dir.join(FILES_DIR)));
+    // Every upload is bound to its image message, read from the chat server's store.
     let resource = ResourceServer::new(
         ResourceConfig {
             listen: addrs.resource.clone(),
@@ -279,13 +291,16 @@ pub async fn start(config: &ServeConfig) -> Result<Servers, ServeError> {
                 .clone()
                 .unwrap_or_else(|| addrs.grpc.clone()),
             profile: config.profile.clone(),
+            upload_ttl: Some(upload_ttl),
             ..ResourceConfig::default()
         },
         config.users.clone(),
         files,
         Arc::new(db.uploads()),
         Tracer::logging("resource"),
-    );
+    )
+    .with_messages(Arc::new(db.messages()))
+    .with_clock(resource_clock);
     let mut servers = Servers {
         chat: tokio::spawn(chat.run_on(chat_listener, grpc_listener)),
         resource: tokio::spawn(resource.run_on(network, resource_listener)),
@@ -372,9 +387,10 @@ pub fn dialable(addr: &str) -> String {
 /// once both servers accept connections.
 pub async fn run_until_ctrl_c(
     config: &ServeConfig,
+    upload_ttl: Duration,
     on_ready: impl FnOnce(),
 ) -> Result<(), ServeError> {
-    let mut servers = start(config).await?;
+    let mut servers = start_with_ttl(config, upload_ttl).await?;
     on_ready();
     tokio::select! {
         biased;

@@ -302,6 +302,36 @@ pub enum Event {
         /// A short hash of every chunk, seq 1 first, for the durable-ack check.
         chunk_hashes: Vec<String>,
     },
+
+    // --- resource server: binding an upload to its chat message (issue 11) ---
+    /// The first stored chunk of message `message_id` created its upload: `owner` uploads `file`
+    /// for `receiver`, stored at `path`. `checked` is false when the server had no message store
+    /// to read, so the binding to the chat message was not checked.
+    UploadBound {
+        message_id: i64,
+        file: String,
+        owner: i32,
+        receiver: i32,
+        path: String,
+        checked: bool,
+    },
+    /// A 1046 answered for message `message_id` with a picture: what a receiver is told to
+    /// download.
+    DownloadInfoServed {
+        message_id: i64,
+        file: String,
+        sender: i32,
+        receiver: i32,
+        size: u64,
+        md5: String,
+    },
+    /// An unfinished upload had no chunk for longer than the upload TTL: its file was deleted and
+    /// its further chunks are refused.
+    UploadExpired {
+        message_id: i64,
+        file: String,
+        idle_s: u64,
+    },
 }
 
 impl Event {

@@ -4,7 +4,7 @@
 mod service;
 
 use crate::clock::Clock;
-use crate::net::{framed, next_frame, FrameSender, Listener, Network};
+use crate::net::{framed_with, next_frame, FrameSender, Listener, Network};
 use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{
     ChatData, ErrorRsp, HeartbeatReq, ImgMsgReq, ImgMsgRsp, ImgUploadedNotify, LoginReq, LoginRsp,
@@ -12,14 +12,15 @@ use crate::protocol::body::{
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
-use crate::store::{MessageStore, NewMessage, QueuedPush};
+use crate::store::{MessageStore, NewMessage, QueuedPush, Stored};
 use crate::trace::{Event, Tracer};
 use crate::users::Users;
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 pub use service::NotifyService;
@@ -37,6 +38,8 @@ pub struct ChatConfig {
     pub grpc_listen: String,
     /// A session with no frame for this long is dropped (upstream: 20 s).
     pub heartbeat_timeout: Duration,
+    /// A connection whose socket accepts nothing for this long while frames wait is closed.
+    pub write_timeout: Duration,
     /// The seed's quirks to reproduce, if any.
     pub profile: Profile,
 }
@@ -47,6 +50,7 @@ impl Default for ChatConfig {
             listen: "0.0.0.0:8090".into(),
             grpc_listen: "0.0.0.0:50051".into(),
             heartbeat_timeout: Duration::from_secs(20),
+            write_timeout: crate::net::WRITE_TIMEOUT,
             profile: Profile::reference(),
         }
     }
@@ -64,22 +68,39 @@ struct Inner {
     messages: Arc<dyn MessageStore>,
     clock: Arc<dyn Clock>,
     tracer: Tracer,
-    sessions: Mutex<BTreeMap<i32, Session>>,
-    /// When each kept push (uid, id, message id) was last sent; the pushes themselves live in
-    /// the message store.
-    push_sent_at: Mutex<BTreeMap<(i32, u16, i64), Instant>>,
+    sessions: Mutex<BTreeMap<i32, Arc<Session>>>,
     next_conn: AtomicU64,
 }
 
+/// A logged-in user's connection. Its pushes are delivered by one task, [`ChatServer::deliver`],
+/// from the message store.
 struct Session {
     conn: u64,
     sender: FrameSender,
     /// The client announced at login that it acknowledges pushes (extension 1053).
     acks_pushes: bool,
+    /// Woken when a push is queued for the user or the session ends.
+    wake: Notify,
+    ended: AtomicBool,
+}
+
+impl Session {
+    fn end(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
+    }
 }
 
 /// An unacknowledged push is sent again after this long.
 const PUSH_RETRY: Duration = Duration::from_secs(5);
+
+/// Pushes are taken from the store this many at a time, and only when fewer than this many frames
+/// wait for the socket: a user with thousands of pushes waiting costs one page of memory.
+const PUSH_PAGE: usize = 32;
 
 impl ChatServer {
     pub fn new(
@@ -97,7 +118,6 @@ impl ChatServer {
                 clock,
                 tracer,
                 sessions: Mutex::default(),
-                push_sent_at: Mutex::default(),
                 next_conn: AtomicU64::new(1),
             }),
         }
@@ -122,7 +142,6 @@ impl ChatServer {
         let grpc = tonic::transport::Server::builder()
             .add_service(NotifyService::new(self.clone()).into_server())
             .serve_with_incoming(crate::net::GrpcConn::incoming(grpc_listener));
-        tokio::spawn(self.clone().retry_pushes());
         let clients = async {
             loop {
                 let (stream, peer) = crate::net::accept_next(listener.as_mut()).await;
@@ -143,38 +162,41 @@ impl ChatServer {
         inner.tracer.emit(Event::ConnOpened { peer: peer.clone() });
         // Server-to-client frames may exceed the 2048 bytes a client may send (a batch of CJK
         // text is 3 bytes a character), so only the read side enforces upstream's limit.
-        let (mut reader, sender) = framed(
+        let (mut reader, sender) = framed_with(
             stream,
             FrameCodec::upstream(Framing::Chat),
             FrameCodec::with_limit(Framing::Chat, usize::MAX),
+            inner.config.write_timeout,
         );
         let mut uid: Option<i32> = None;
         let reason = loop {
-            if sender.is_closed() {
+            // No slot for one more reply: the client is not reading, so its next request waits
+            // in the socket rather than in memory.
+            let Some(slot) = sender.reserve().await else {
                 break crate::net::WRITER_STOPPED.to_owned();
-            }
+            };
             let next =
                 tokio::time::timeout(inner.config.heartbeat_timeout, next_frame(&mut reader));
-            let frame = match next.await {
-                Err(_) => break "heartbeat timeout".to_owned(),
-                Ok(Ok(None)) => break "closed by peer".to_owned(),
-                Ok(Err(err)) => {
-                    inner.tracer.emit(Event::BadInput {
-                        peer: peer.clone(),
-                        id: 0,
-                        error: err.to_string(),
-                    });
-                    break format!("bad frame: {err}");
-                }
-                Ok(Ok(Some(frame))) => frame,
+            let frame = tokio::select! {
+                next = next => match next {
+                    Err(_) => break "heartbeat timeout".to_owned(),
+                    Ok(Ok(None)) => break "closed by peer".to_owned(),
+                    Ok(Err(err)) => {
+                        inner.tracer.emit(Event::BadInput {
+                            peer: peer.clone(),
+                            id: 0,
+                            error: err.to_string(),
+                        });
+                        break format!("bad frame: {err}");
+                    }
+                    Ok(Ok(Some(frame))) => frame,
+                },
+                _ = sender.closed() => break crate::net::WRITER_STOPPED.to_owned(),
             };
             inner.tracer.emit(Event::frame("rx", &peer, &frame, None));
-            match self.handle(conn, &mut uid, &sender, &frame) {
-                Ok(Some(reply)) => {
-                    inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
-                    sender.send(reply);
-                }
-                Ok(None) => {}
+            let mut login = None;
+            let reply = match self.handle(&mut uid, &mut login, &frame) {
+                Ok(reply) => reply,
                 Err(error) => {
                     inner.tracer.emit(Event::BadInput {
                         peer: peer.clone(),
@@ -182,29 +204,35 @@ impl ChatServer {
                         error: error.to_string(),
                     });
                     match ids::reply_to(frame.id) {
-                        Some(reply_id) => {
-                            let reply = Frame::json(
-                                reply_id,
-                                &ErrorRsp {
-                                    error: error.code(),
-                                },
-                            );
-                            inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
-                            sender.send(reply);
-                        }
+                        Some(reply_id) => Some(Frame::json(
+                            reply_id,
+                            &ErrorRsp {
+                                error: error.code(),
+                            },
+                        )),
                         // An id with no reply to answer with: a clean close.
                         None if matches!(error, RequestError::UnknownId(_)) => {
                             break error.to_string();
                         }
-                        None => {}
+                        None => None,
                     }
                 }
+            };
+            if let Some(reply) = reply {
+                inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
+                slot.send(reply);
+            }
+            // The login reply is queued first, then what was kept while the user was away.
+            if let (Some(acks_pushes), Some(uid)) = (login, uid) {
+                self.start_session(conn, uid, sender.clone(), acks_pushes);
             }
         };
         if let Some(uid) = uid {
             let mut sessions = inner.sessions.lock().unwrap();
             if sessions.get(&uid).is_some_and(|s| s.conn == conn) {
-                sessions.remove(&uid);
+                if let Some(session) = sessions.remove(&uid) {
+                    session.end();
+                }
                 inner.tracer.emit(Event::SessionEnded {
                     uid,
                     reason: reason.clone(),
@@ -215,11 +243,11 @@ impl ChatServer {
     }
 
     /// Applies one request; returns the reply, if the request has one.
+    /// A successful login sets `uid` and `login` (whether the client acknowledges pushes).
     fn handle(
         &self,
-        conn: u64,
         uid: &mut Option<i32>,
-        sender: &FrameSender,
+        login: &mut Option<bool>,
         frame: &Frame,
     ) -> Result<Option<Frame>, RequestError> {
         let inner = &self.inner;
@@ -243,10 +271,7 @@ impl ChatServer {
                 );
                 if error == ErrorCode::Success {
                     *uid = Some(req.uid);
-                    // The reply goes first, then anything queued while the user was away.
-                    sender.send(reply);
-                    self.start_session(conn, req.uid, sender.clone(), req.push_ack);
-                    return Ok(None);
+                    *login = Some(req.push_ack);
                 }
                 Ok(Some(reply))
             }
@@ -300,86 +325,89 @@ impl ChatServer {
 
     fn start_session(&self, conn: u64, uid: i32, sender: FrameSender, acks_pushes: bool) {
         let inner = &self.inner;
-        inner.sessions.lock().unwrap().insert(
-            uid,
-            Session {
-                conn,
-                sender: sender.clone(),
-                acks_pushes,
-            },
-        );
-        inner.tracer.emit(Event::SessionStarted { uid });
-        // Everything kept while the user was away, or sent and never acknowledged.
-        let pending = inner.messages.pending_pushes(uid).unwrap_or_else(|err| {
-            tracing::warn!("cannot read the pushes kept for uid {uid}: {err}");
-            Vec::new()
+        let session = Arc::new(Session {
+            conn,
+            sender,
+            acks_pushes,
+            wake: Notify::new(),
+            ended: AtomicBool::new(false),
         });
-        let mut sent_at = inner.push_sent_at.lock().unwrap();
-        for push in pending {
-            self.send_push(uid, &sender, &push, &mut sent_at);
-            if !acks_pushes {
-                // An upstream client never says what it got: sent once is all it gets.
-                self.forget_push(uid, push.id, push.message_id, &mut sent_at);
+        if let Some(old) = inner.sessions.lock().unwrap().insert(uid, session.clone()) {
+            old.end();
+        }
+        inner.tracer.emit(Event::SessionStarted { uid });
+        tokio::spawn(self.clone().deliver(uid, session));
+    }
+
+    /// Delivers `uid`'s pushes from the message store for as long as the session lasts: a page at
+    /// a time, and only while the socket keeps up, so no backlog sits in memory. An upstream
+    /// client gets each push once; one that acknowledges pushes gets every unacknowledged push
+    /// again every [`PUSH_RETRY`] (a push written into a dead connection is otherwise lost).
+    async fn deliver(self, uid: i32, session: Arc<Session>) {
+        let inner = &self.inner;
+        let mut cursor = 0;
+        let mut pass_started = Instant::now();
+        while !session.is_ended() {
+            tokio::select! {
+                _ = session.sender.wait_below(PUSH_PAGE) => {}
+                _ = session.sender.closed() => return,
+            }
+            let page = inner
+                .messages
+                .pushes_after(uid, cursor, PUSH_PAGE)
+                .unwrap_or_else(|err| {
+                    tracing::warn!("cannot read the pushes kept for uid {uid}: {err}");
+                    Vec::new()
+                });
+            if page.is_empty() {
+                if !session.acks_pushes {
+                    session.wake.notified().await;
+                    continue;
+                }
+                let retry_at = pass_started + PUSH_RETRY;
+                tokio::select! {
+                    _ = session.wake.notified() => {}
+                    _ = tokio::time::sleep_until(retry_at) => {
+                        cursor = 0;
+                        pass_started = Instant::now();
+                    }
+                }
+                continue;
+            }
+            for (seq, push) in page {
+                cursor = seq;
+                if !session.sender.send(Frame::new(push.id, push.body.clone())) {
+                    return;
+                }
+                inner.tracer.emit(Event::Pushed {
+                    to: uid,
+                    id: push.id,
+                    message_id: push.message_id,
+                    queued: false,
+                });
+                if !session.acks_pushes {
+                    // An upstream client never says what it got: sent once is all it gets.
+                    self.forget_push(uid, push.id, push.message_id);
+                }
             }
         }
     }
 
-    fn send_push(
-        &self,
-        uid: i32,
-        sender: &FrameSender,
-        push: &QueuedPush,
-        sent_at: &mut BTreeMap<(i32, u16, i64), Instant>,
-    ) {
-        sender.send(Frame::new(push.id, push.body.clone()));
-        sent_at.insert((uid, push.id, push.message_id), Instant::now());
-        self.inner.tracer.emit(Event::Pushed {
-            to: uid,
-            id: push.id,
-            message_id: push.message_id,
-            queued: false,
-        });
-    }
-
-    fn forget_push(
-        &self,
-        uid: i32,
-        id: u16,
-        message_id: i64,
-        sent_at: &mut BTreeMap<(i32, u16, i64), Instant>,
-    ) {
-        sent_at.remove(&(uid, id, message_id));
+    fn forget_push(&self, uid: i32, id: u16, message_id: i64) {
         if let Err(err) = self.inner.messages.drop_push(uid, id, message_id) {
             tracing::warn!("cannot forget push {id} of message {message_id} for uid {uid}: {err}");
         }
     }
 
-    /// Pushes `frame` to `uid` now if online, else at the user's next login. The push is kept in
-    /// the message store (so it survives a restart) until it is sent to an upstream client or
-    /// acknowledged by one that acknowledges pushes.
-    fn push(&self, uid: i32, frame: Frame, message_id: i64) {
+    /// A push for `uid` was queued in the message store: its session delivers it now if the user
+    /// is online, else after the next login.
+    fn pushed(&self, uid: i32, id: u16, message_id: i64) {
         let inner = &self.inner;
-        let push = QueuedPush {
-            id: frame.id,
-            message_id,
-            body: frame.body.to_vec(),
-        };
-        let sessions = inner.sessions.lock().unwrap();
-        let session = sessions.get(&uid);
-        let keep = session.is_none_or(|s| s.acks_pushes);
-        if keep {
-            if let Err(err) = inner.messages.queue_push(uid, push.clone()) {
-                tracing::warn!("cannot keep push {} for uid {uid}: {err}", push.id);
-            }
-        }
-        match session {
-            Some(session) => {
-                let mut sent_at = inner.push_sent_at.lock().unwrap();
-                self.send_push(uid, &session.sender, &push, &mut sent_at);
-            }
+        match inner.sessions.lock().unwrap().get(&uid) {
+            Some(session) => session.wake.notify_one(),
             None => inner.tracer.emit(Event::Pushed {
                 to: uid,
-                id: push.id,
+                id,
                 message_id,
                 queued: true,
             }),
@@ -388,44 +416,17 @@ impl ChatServer {
 
     /// Extension 1053: `uid` has the push.
     fn push_acked(&self, uid: i32, ack: &PushAck) {
-        let mut sent_at = self.inner.push_sent_at.lock().unwrap();
-        self.forget_push(uid, ack.id, ack.message_id, &mut sent_at);
-    }
-
-    /// Sends again every push an acknowledging client has not acknowledged in time: a push
-    /// written into a connection that was already dead is otherwise lost without a trace.
-    async fn retry_pushes(self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let inner = &self.inner;
-            let sessions = inner.sessions.lock().unwrap();
-            let mut sent_at = inner.push_sent_at.lock().unwrap();
-            for (uid, session) in sessions.iter().filter(|(_, s)| s.acks_pushes) {
-                let Ok(pending) = inner.messages.pending_pushes(*uid) else {
-                    continue;
-                };
-                for push in pending {
-                    let key = (*uid, push.id, push.message_id);
-                    if sent_at
-                        .get(&key)
-                        .is_none_or(|at| at.elapsed() >= PUSH_RETRY)
-                    {
-                        self.send_push(*uid, &session.sender, &push, &mut sent_at);
-                    }
-                }
-            }
-        }
+        self.forget_push(uid, ack.id, ack.message_id);
     }
 
     fn store_texts(&self, req: TextReq) -> Result<Frame, RequestError> {
         let inner = &self.inner;
         let chat_time = inner.clock.chat_time();
-        let mut chat_datas = Vec::new();
-        let mut fresh = Vec::new();
-        for item in &req.text_array {
-            let (message_id, first) =
-                self.store_once(req.fromuid, &item.unique_id, || NewMessage {
+        let items = req
+            .text_array
+            .iter()
+            .map(|item| {
+                let message = NewMessage {
                     thread_id: req.thread_id,
                     sender_id: req.fromuid,
                     recv_id: req.touid,
@@ -433,25 +434,24 @@ impl ChatServer {
                     status: status::UN_READ,
                     msg_type: msg_type::TEXT,
                     created_at: chat_time.clone(),
-                })?;
-            let data = ChatData {
-                message_id,
-                unique_id: item.unique_id.clone(),
-                content: item.content.clone(),
-                status: status::UN_READ,
-                chat_time: chat_time.clone(),
-            };
-            if first {
-                inner.tracer.emit(Event::TextStored {
-                    message_id,
-                    from: req.fromuid,
-                    to: req.touid,
+                };
+                (item.unique_id.clone(), message)
+            })
+            .collect();
+        let datas = |outcome: &[Stored], only_new: bool| -> Vec<ChatData> {
+            req.text_array
+                .iter()
+                .zip(outcome)
+                .filter(|(_, stored)| stored.new || !only_new)
+                .map(|(item, stored)| ChatData {
+                    message_id: stored.message_id,
                     unique_id: item.unique_id.clone(),
-                });
-                fresh.push(data.clone());
-            }
-            chat_datas.push(data);
-        }
+                    content: item.content.clone(),
+                    status: status::UN_READ,
+                    chat_time: chat_time.clone(),
+                })
+                .collect()
+        };
         let reply = |chat_datas| TextRsp {
             error: 0,
             fromuid: req.fromuid,
@@ -459,36 +459,35 @@ impl ChatServer {
             thread_id: req.thread_id,
             chat_datas,
         };
-        // Only what was stored just now is pushed: a repeat was pushed the first time.
-        if let Some(first) = fresh.first().map(|d| d.message_id) {
-            self.push(
-                req.touid,
-                Frame::json(ids::NOTIFY_TEXT_CHAT_MSG_REQ, &reply(fresh)),
-                first,
-            );
+        // Only what is stored now is pushed (a repeat was pushed the first time), and the push is
+        // queued in the same transaction as the texts.
+        let push = |outcome: &[Stored]| {
+            let fresh = datas(outcome, true);
+            let first = fresh.first()?.message_id;
+            let frame = Frame::json(ids::NOTIFY_TEXT_CHAT_MSG_REQ, &reply(fresh));
+            Some((req.touid, queued(frame, first)))
+        };
+        let outcome = inner
+            .messages
+            .store_once(req.fromuid, items, &push)
+            .map_err(|_| RequestError::Store(CREATE_CHAT_FAILED))?;
+        for (item, stored) in req.text_array.iter().zip(&outcome) {
+            if stored.new {
+                inner.tracer.emit(Event::TextStored {
+                    message_id: stored.message_id,
+                    from: req.fromuid,
+                    to: req.touid,
+                    unique_id: item.unique_id.clone(),
+                });
+            }
         }
-        let body = reply(chat_datas);
-        Ok(Frame::json(ids::TEXT_CHAT_MSG_RSP, &body))
-    }
-
-    /// Stores the message unless this sender's unique id was stored before; returns the message
-    /// id and whether it was stored now.
-    fn store_once(
-        &self,
-        sender: i32,
-        unique_id: &str,
-        message: impl FnOnce() -> NewMessage,
-    ) -> Result<(i64, bool), RequestError> {
-        let store = &self.inner.messages;
-        let failed = |_| RequestError::Store(CREATE_CHAT_FAILED);
-        if let Some(id) = store.find_unique(sender, unique_id).map_err(failed)? {
-            return Ok((id, false));
+        if let Some(first) = outcome.iter().find(|s| s.new) {
+            self.pushed(req.touid, ids::NOTIFY_TEXT_CHAT_MSG_REQ, first.message_id);
         }
-        let id = store.insert(message()).map_err(failed)?;
-        store
-            .remember_unique(sender, unique_id, id)
-            .map_err(failed)?;
-        Ok((id, true))
+        Ok(Frame::json(
+            ids::TEXT_CHAT_MSG_RSP,
+            &reply(datas(&outcome, false)),
+        ))
     }
 
     fn store_image_message(&self, req: ImgMsgReq) -> Result<Frame, RequestError> {
@@ -502,7 +501,7 @@ impl ChatServer {
         } else {
             msg_type::PIC
         };
-        let (message_id, first) = self.store_once(req.fromuid, &req.unique_id, || NewMessage {
+        let message = NewMessage {
             thread_id: req.thread_id,
             sender_id: req.fromuid,
             recv_id: req.touid,
@@ -510,7 +509,22 @@ impl ChatServer {
             status: status::UN_UPLOAD,
             msg_type: stored_type,
             created_at: chat_time.clone(),
-        })?;
+        };
+        // The message and its unique id in one transaction: a crash between them stored the
+        // message twice when the client sent it again.
+        let outcome = inner
+            .messages
+            .store_once(req.fromuid, vec![(req.unique_id.clone(), message)], &|_| {
+                None
+            })
+            .map_err(|_| RequestError::Store(CREATE_CHAT_FAILED))?;
+        let Some(&Stored {
+            message_id,
+            new: first,
+        }) = outcome.first()
+        else {
+            return Err(RequestError::Store(CREATE_CHAT_FAILED));
+        };
         if first {
             inner.tracer.emit(Event::ImageMessageStored {
                 message_id,
@@ -548,9 +562,34 @@ impl ChatServer {
         if stored.message.content != file {
             return Err(LOAD_CHAT_FAILED);
         }
+        let m = &stored.message;
+        let notice = ImgUploadedNotify {
+            error: 0,
+            message_id,
+            sender_id: m.sender_id,
+            receiver_id: m.recv_id,
+            img_name: file.to_owned(),
+            total_size: WireSize::string(total_size),
+            thread_id: m.thread_id,
+        };
+        let pushes = vec![
+            (
+                m.recv_id,
+                queued(
+                    Frame::json(ids::NOTIFY_IMG_CHAT_MSG_REQ, &notice),
+                    message_id,
+                ),
+            ),
+            (
+                m.sender_id,
+                queued(Frame::json(ids::NOTIFY_IMG_UPLOADED, &notice), message_id),
+            ),
+        ];
+        // The status change and both pushes in one transaction: a crash between them made the
+        // retried notify "not the first" and nobody was ever told.
         let previous = inner
             .messages
-            .set_status(message_id, status::READED)
+            .change_status(message_id, status::UN_UPLOAD, status::READED, pushes)
             .map_err(|_| LOAD_CHAT_FAILED)?;
         let first = previous == Some(status::UN_UPLOAD);
         inner.tracer.emit(Event::NotifyReceived {
@@ -559,28 +598,18 @@ impl ChatServer {
             first,
         });
         if first {
-            let m = &stored.message;
-            let notice = ImgUploadedNotify {
-                error: 0,
-                message_id,
-                sender_id: m.sender_id,
-                receiver_id: m.recv_id,
-                img_name: file.to_owned(),
-                total_size: WireSize::string(total_size),
-                thread_id: m.thread_id,
-            };
-            self.push(
-                m.recv_id,
-                Frame::json(ids::NOTIFY_IMG_CHAT_MSG_REQ, &notice),
-                message_id,
-            );
-            self.push(
-                m.sender_id,
-                Frame::json(ids::NOTIFY_IMG_UPLOADED, &notice),
-                message_id,
-            );
+            self.pushed(m.recv_id, ids::NOTIFY_IMG_CHAT_MSG_REQ, message_id);
+            self.pushed(m.sender_id, ids::NOTIFY_IMG_UPLOADED, message_id);
         }
         Ok(())
+    }
+}
+
+fn queued(frame: Frame, message_id: i64) -> QueuedPush {
+    QueuedPush {
+        id: frame.id,
+        message_id,
+        body: frame.body.to_vec(),
     }
 }
 

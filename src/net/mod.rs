@@ -9,7 +9,10 @@ mod grpc;
 mod real;
 mod sim;
 
-pub use framed::{framed, next_frame, FrameReader, FrameSender, WRITER_STOPPED};
+pub use framed::{
+    framed, framed_with, next_frame, FrameReader, FrameSender, ReplySlot, REPLY_SLOTS,
+    WRITER_STOPPED, WRITE_TIMEOUT,
+};
 pub use grpc::{grpc_channel, GrpcConn, GrpcIncoming};
 pub use real::TokioNetwork;
 pub use sim::TurmoilNetwork;

@@ -12,8 +12,8 @@ mod upload;
 
 pub use names::check_file_name;
 
-use crate::hash::stable_hash;
-use crate::net::{framed, next_frame, BoxStream, FrameSender, Listener, Network};
+use crate::clock::Clock;
+use crate::net::{framed_with, next_frame, BoxStream, Listener, Network, ReplySlot};
 use crate::profile::Profile;
 use crate::protocol::body::{
     ChunkHint, ChunkRsp, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp, UploadStatusReq,
@@ -21,7 +21,7 @@ use crate::protocol::body::{
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize};
-use crate::store::{FileStore, UploadStore};
+use crate::store::{FileStore, MessageStore, UploadRecord, UploadStore};
 use crate::trace::{Event, Tracer};
 use crate::users::Users;
 use base64::Engine as _;
@@ -30,7 +30,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use upload::ChunkJob;
+use upload::{ChunkJob, Job};
 
 /// `FILE_WORKER_COUNT` upstream.
 pub const FILE_WORKER_COUNT: usize = 4;
@@ -50,6 +50,11 @@ pub struct ResourceConfig {
     pub notify_timeout: Duration,
     /// A connection with no frame for this long is closed.
     pub idle_timeout: Duration,
+    /// A connection whose socket accepts nothing for this long while replies wait is closed.
+    pub write_timeout: Duration,
+    /// An unfinished upload with no chunk for this long expires (upstream's Redis keys live
+    /// 3600 s). Needs a clock ([`ResourceServer::with_clock`]); `None` never expires.
+    pub upload_ttl: Option<Duration>,
     /// The seed's quirks to reproduce, if any.
     pub profile: Profile,
 }
@@ -64,6 +69,8 @@ impl Default for ResourceConfig {
             notify_backoff_max: Duration::from_secs(5),
             notify_timeout: Duration::from_secs(3),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: crate::net::WRITE_TIMEOUT,
+            upload_ttl: Some(Duration::from_secs(3600)),
             profile: Profile::reference(),
         }
     }
@@ -80,6 +87,10 @@ struct Inner {
     users: Users,
     files: Arc<dyn FileStore>,
     uploads: Arc<dyn UploadStore>,
+    /// The chat server's messages, to bind each upload to its image message.
+    messages: Option<Arc<dyn MessageStore>>,
+    /// For upload expiry; without one nothing expires.
+    clock: Option<Arc<dyn Clock>>,
     tracer: Tracer,
 }
 
@@ -88,8 +99,8 @@ struct Inner {
 struct ConnState {
     /// The uid whose token this connection presented.
     uid: Option<i32>,
-    /// Next expected download seq, per file.
-    downloads: BTreeMap<String, u32>,
+    /// Next expected download seq, per message.
+    downloads: BTreeMap<i64, u32>,
 }
 
 impl ResourceServer {
@@ -106,9 +117,34 @@ impl ResourceServer {
                 users,
                 files,
                 uploads,
+                messages: None,
+                clock: None,
                 tracer,
             }),
         }
+    }
+
+    /// Gives the server read access to the chat server's message store (upstream reads the same
+    /// MySQL row): every upload is then bound to its image message. Call before [`Self::run`].
+    pub fn with_messages(mut self, messages: Arc<dyn MessageStore>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_messages is called before the server is shared")
+            .messages = Some(messages);
+        self
+    }
+
+    /// Gives the server a clock, so that unfinished uploads expire after `config.upload_ttl`.
+    /// Call before [`Self::run`].
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_clock is called before the server is shared")
+            .clock = Some(clock);
+        self
+    }
+
+    /// Seconds since the epoch, if the server has a clock.
+    fn now_s(&self) -> Option<u64> {
+        self.inner.clock.as_ref().map(|c| c.now().as_secs())
     }
 
     /// Serves clients. A failed accept is retried, so this returns only when binding or reading
@@ -137,10 +173,13 @@ impl ResourceServer {
                 notifier.enqueue(record);
             }
         }
-        let workers: Vec<mpsc::UnboundedSender<ChunkJob>> = (0..FILE_WORKER_COUNT)
+        let workers: Vec<mpsc::Sender<Job>> = (0..FILE_WORKER_COUNT)
             .map(|_| upload::spawn_worker(self.clone(), notifier.clone()))
             .collect();
         let workers = Arc::new(workers);
+        if let (Some(ttl), Some(_)) = (self.inner.config.upload_ttl, &self.inner.clock) {
+            tokio::spawn(upload::sweep_expired(self.clone(), workers.clone(), ttl));
+        }
         loop {
             let (stream, peer) = crate::net::accept_next(listener.as_mut()).await;
             let server = self.clone();
@@ -153,36 +192,42 @@ impl ResourceServer {
         self,
         stream: BoxStream,
         peer: String,
-        workers: Arc<Vec<mpsc::UnboundedSender<ChunkJob>>>,
+        workers: Arc<Vec<mpsc::Sender<Job>>>,
     ) {
         let tracer = &self.inner.tracer;
         tracer.emit(Event::ConnOpened { peer: peer.clone() });
-        let (mut reader, sender) = framed(
+        let (mut reader, sender) = framed_with(
             stream,
             FrameCodec::upstream(Framing::Resource),
             FrameCodec::with_limit(Framing::Resource, u32::MAX as usize),
+            self.inner.config.write_timeout,
         );
         let mut state = ConnState::default();
         let reason = loop {
-            if sender.is_closed() {
+            // No slot for one more reply: the client is not reading what it asked for, so its
+            // next request waits in the socket (backpressure) rather than in memory.
+            let Some(slot) = sender.reserve().await else {
                 break crate::net::WRITER_STOPPED.to_owned();
-            }
+            };
             // A client that says nothing (or stops in the middle of a frame) must not hold a
             // connection, and a file descriptor, for ever.
             let next =
                 tokio::time::timeout(self.inner.config.idle_timeout, next_frame(&mut reader));
-            let frame = match next.await {
-                Err(_) => break "idle timeout".to_owned(),
-                Ok(Ok(Some(frame))) => frame,
-                Ok(Ok(None)) => break "closed by peer".to_owned(),
-                Ok(Err(err)) => {
-                    tracer.emit(Event::BadInput {
-                        peer: peer.clone(),
-                        id: 0,
-                        error: err.to_string(),
-                    });
-                    break format!("bad frame: {err}");
-                }
+            let frame = tokio::select! {
+                next = next => match next {
+                    Err(_) => break "idle timeout".to_owned(),
+                    Ok(Ok(Some(frame))) => frame,
+                    Ok(Ok(None)) => break "closed by peer".to_owned(),
+                    Ok(Err(err)) => {
+                        tracer.emit(Event::BadInput {
+                            peer: peer.clone(),
+                            id: 0,
+                            error: err.to_string(),
+                        });
+                        break format!("bad frame: {err}");
+                    }
+                },
+                _ = sender.closed() => break crate::net::WRITER_STOPPED.to_owned(),
             };
             let hint = ChunkHint::from_body(&frame.body);
             tracer.emit(Event::frame("rx", &peer, &frame, Some(&hint)));
@@ -192,33 +237,32 @@ impl ResourceServer {
                 | ids::IMG_CHAT_CONTINUE_UPLOAD_REQ => {
                     match upload::validate(&self, &mut state, &frame) {
                         Ok(chunk) => {
-                            let worker = (stable_hash(chunk.req.name.as_bytes())
-                                % FILE_WORKER_COUNT as u64)
-                                as usize;
-                            let job = ChunkJob {
+                            let worker = upload::worker_of(&chunk.req.name);
+                            let job = Job::Chunk(Box::new(ChunkJob {
                                 chunk,
-                                sender: sender.clone(),
+                                slot,
                                 peer: peer.clone(),
-                            };
-                            // Workers live as long as the server; a send cannot fail while it runs.
-                            let _ = workers[worker].send(job);
+                            }));
+                            // A full worker queue stops this reader too. Workers live as long
+                            // as the server; a send cannot fail while it runs.
+                            let _ = workers[worker].send(job).await;
                         }
                         Err(refusal) => {
-                            self.refuse_chunk(&sender, &peer, &frame, &hint, refusal);
+                            self.refuse_chunk(slot, &peer, &frame, &hint, refusal);
                         }
                     }
                 }
                 ids::UPLOAD_STATUS_REQ => {
                     let reply = self.upload_status(&frame);
-                    self.send(&sender, &peer, reply);
+                    self.send(slot, &peer, reply);
                 }
                 ids::IMG_CHAT_DOWN_INFO_SYNC_REQ => {
                     let reply = self.download_info(&frame);
-                    self.send(&sender, &peer, reply);
+                    self.send(slot, &peer, reply);
                 }
                 ids::IMG_CHAT_DOWN_REQ => {
                     let reply = self.download_chunk(&mut state, &frame);
-                    self.send(&sender, &peer, reply);
+                    self.send(slot, &peer, reply);
                 }
                 other => {
                     // No reply id to answer with: a clean close, as PROTOCOL.md section 8 asks.
@@ -235,18 +279,18 @@ impl ResourceServer {
         tracer.emit(Event::ConnClosed { peer, reason });
     }
 
-    fn send(&self, sender: &FrameSender, peer: &str, frame: Frame) {
+    fn send(&self, slot: ReplySlot, peer: &str, frame: Frame) {
         let hint = ChunkHint::from_body(&frame.body);
         self.inner
             .tracer
             .emit(Event::frame("tx", peer, &frame, Some(&hint)));
-        sender.send(frame);
+        slot.send(frame);
     }
 
     /// Answers a chunk request that was refused before reaching a worker.
     fn refuse_chunk(
         &self,
-        sender: &FrameSender,
+        slot: ReplySlot,
         peer: &str,
         frame: &Frame,
         hint: &ChunkHint,
@@ -274,7 +318,7 @@ impl ResourceServer {
                 receiver: 0,
             },
         );
-        self.send(sender, peer, reply);
+        self.send(slot, peer, reply);
     }
 
     /// Extension 1051: which chunks of an upload are stored, as ranges of seqs.
@@ -301,11 +345,18 @@ impl ResourceServer {
         if !self.inner.users.check(req.uid, &req.token) {
             return reply(ErrorCode::TokenInvalid);
         }
-        let record = match self.inner.uploads.get(&req.name) {
+        // The request names a file, not a message: the uploader's latest unfinished upload of
+        // that name, else its latest.
+        let record = match self.inner.uploads.by_name(req.uid, &req.name) {
             Err(_) => return reply(ErrorCode::RedisReadErr),
-            Ok(None) => return reply(ErrorCode::FileNotExists),
-            Ok(Some(record)) if record.owner_uid != req.uid => return reply(ErrorCode::UidInvalid),
-            Ok(Some(record)) => record,
+            Ok(records) => {
+                let live: Vec<&UploadRecord> = records.iter().filter(|r| !r.expired).collect();
+                let unfinished = live.iter().rev().find(|r| !r.complete).copied();
+                match unfinished.or(live.last().copied()).cloned() {
+                    Some(record) => record,
+                    None => return reply(ErrorCode::FileNotExists),
+                }
+            }
         };
         let mut held: Vec<[u32; 2]> = Vec::new();
         for &seq in &record.received {
@@ -348,25 +399,45 @@ impl ResourceServer {
             Ok(req) => req,
             Err(_) => return reply(ErrorCode::ErrorJson, 0),
         };
-        match self.inner.uploads.by_message(req.message_id) {
+        match self.inner.uploads.get(req.message_id) {
             Err(_) => reply(ErrorCode::RedisReadErr, req.message_id),
-            Ok(Some(record)) if record.complete => Frame::json(
-                ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
-                &DownInfoRsp {
-                    error: 0,
-                    message_id: req.message_id,
-                    thread_id: record.thread_id,
-                    sender_id: record.owner_uid,
-                    recv_id: record.receiver,
-                    name: record.name,
-                    msg_type: msg_type::PIC,
-                    status: status::READED,
-                    total_size: WireSize::string(record.total_size),
+            Ok(Some(record)) if record.complete && self.still_bound(&record) => {
+                self.inner.tracer.emit(Event::DownloadInfoServed {
+                    message_id: record.message_id,
+                    file: record.name.clone(),
+                    sender: record.owner_uid,
+                    receiver: record.receiver,
+                    size: record.total_size,
                     md5: record.md5.clone(),
-                },
-            ),
+                });
+                Frame::json(
+                    ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
+                    &DownInfoRsp {
+                        error: 0,
+                        message_id: req.message_id,
+                        thread_id: record.thread_id,
+                        sender_id: record.owner_uid,
+                        recv_id: record.receiver,
+                        name: record.name,
+                        msg_type: msg_type::PIC,
+                        status: status::READED,
+                        total_size: WireSize::string(record.total_size),
+                        md5: record.md5.clone(),
+                    },
+                )
+            }
             _ => reply(ErrorCode::FileNotExists, req.message_id),
         }
+    }
+
+    /// Whether a completed upload still matches its chat message (sender and file name): a record
+    /// made before uploads were bound, or a message changed since, is not offered.
+    fn still_bound(&self, record: &UploadRecord) -> bool {
+        let Some(messages) = &self.inner.messages else {
+            return true;
+        };
+        matches!(messages.get(record.message_id), Ok(Some(m))
+            if m.message.sender_id == record.owner_uid && m.message.content == record.name)
     }
 
     fn download_chunk(&self, state: &mut ConnState, frame: &Frame) -> Frame {
@@ -394,9 +465,9 @@ impl ResourceServer {
         if check_file_name(&req.name).is_err() {
             return error(ErrorCode::FileNotExists);
         }
-        let record = match self.inner.uploads.get(&req.name) {
+        let record = match self.inner.uploads.get(req.message_id) {
             Err(_) => return error(ErrorCode::RedisReadErr),
-            Ok(Some(record)) if record.complete => record,
+            Ok(Some(record)) if record.complete && record.name == req.name => record,
             Ok(_) => return error(ErrorCode::FileNotExists),
         };
         if req.seq == 1 {
@@ -406,16 +477,16 @@ impl ResourceServer {
             if req.uid != record.owner_uid && req.uid != record.receiver {
                 return error(ErrorCode::UidInvalid);
             }
-            state.downloads.insert(req.name.clone(), 1);
+            state.downloads.insert(req.message_id, 1);
         }
-        if state.downloads.get(&req.name) != Some(&req.seq) {
+        if state.downloads.get(&req.message_id) != Some(&req.seq) {
             return error(ErrorCode::FileSeqInvalid);
         }
         let plan = ChunkPlan::new(record.total_size);
         let Some(range) = plan.range(req.seq) else {
             return error(ErrorCode::FileSeqInvalid);
         };
-        let path = upload::file_path(record.owner_uid, &record.name);
+        let path = std::path::PathBuf::from(&record.path);
         let data =
             match self
                 .inner
@@ -425,7 +496,7 @@ impl ResourceServer {
                 Ok(data) if data.len() as u64 == range.end - range.start => data,
                 _ => return error(ErrorCode::FileReadFailed),
             };
-        state.downloads.insert(req.name.clone(), req.seq + 1);
+        state.downloads.insert(req.message_id, req.seq + 1);
         self.inner.tracer.emit(Event::DownloadServed {
             file: record.name.clone(),
             seq: req.seq,

@@ -6,11 +6,13 @@
 //! in one place too, [`ResourceServer::chunk_reply`].
 
 use super::{check_file_name, notify::Notifier, ConnState, ResourceServer};
-use crate::net::FrameSender;
+use crate::hash::stable_hash;
+use crate::net::ReplySlot;
 use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{ChunkReq, ChunkRsp, ErrorRsp};
+use crate::protocol::codes::msg_type;
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame};
-use crate::store::{FileStore, UploadRecord};
+use crate::store::{ChunkHead, FileStore, MessageStore, UploadRecord};
 use crate::trace::Event;
 use base64::Engine as _;
 use md5::{Digest, Md5};
@@ -35,11 +37,27 @@ pub(super) struct ValidChunk {
     pub writer: Option<i32>,
 }
 
+/// Work for a file worker: a chunk, or an upload the sweeper found idle past the TTL.
+pub(super) enum Job {
+    Chunk(Box<ChunkJob>),
+    Expire(i64),
+}
+
+/// The worker of a file name: all uploads of one name are handled in order by one worker.
+pub(super) fn worker_of(name: &str) -> usize {
+    (stable_hash(name.as_bytes()) % super::FILE_WORKER_COUNT as u64) as usize
+}
+
 pub(super) struct ChunkJob {
     pub chunk: ValidChunk,
-    pub sender: FrameSender,
+    /// Where the reply goes; holding it keeps the connection from reading more than its share.
+    pub slot: ReplySlot,
     pub peer: String,
 }
+
+/// Chunks waiting for one file worker. A full queue stops the connections that feed it from
+/// reading, so memory stays bounded whatever clients send.
+const WORKER_QUEUE: usize = 64;
 
 #[derive(Debug)]
 pub(super) struct Refusal {
@@ -122,6 +140,9 @@ pub(super) fn validate(
             ),
         ));
     }
+    // The base64 text is not needed again: a waiting chunk holds only its bytes.
+    let mut req = req;
+    req.data = String::new();
     Ok(ValidChunk {
         uid: req.uid,
         writer,
@@ -242,7 +263,8 @@ enum Completion {
     Unverified,
 }
 
-fn completion(profile: &Profile, record: &UploadRecord, req: &ChunkReq) -> Completion {
+/// `count` is how many seqs are stored, this one included.
+fn completion(profile: &Profile, count: u64, record: &UploadRecord, req: &ChunkReq) -> Completion {
     if profile.has(Quirk::LastFlagCompletes) {
         // seed: FileWorker::RegisterHandlers, `if (last) { ... }` after the write: the client's
         // `last` flag says the file is done and no md5 is ever computed (bug 2).
@@ -253,7 +275,7 @@ fn completion(profile: &Profile, record: &UploadRecord, req: &ChunkReq) -> Compl
         };
     }
     let plan = ChunkPlan::new(record.total_size);
-    if record.received.len() as u64 == u64::from(plan.max_seq()) {
+    if count == u64::from(plan.max_seq()) {
         Completion::Verify
     } else {
         Completion::NotYet
@@ -291,18 +313,75 @@ impl ResourceServer {
     }
 }
 
-pub(super) fn spawn_worker(
-    server: ResourceServer,
-    notifier: Notifier,
-) -> mpsc::UnboundedSender<ChunkJob> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<ChunkJob>();
+pub(super) fn spawn_worker(server: ResourceServer, notifier: Notifier) -> mpsc::Sender<Job> {
+    let (tx, mut rx) = mpsc::channel::<Job>(WORKER_QUEUE);
     tokio::spawn(async move {
         while let Some(job) = rx.recv().await {
-            let reply = store_chunk(&server, &notifier, &job.chunk);
-            server.send(&job.sender, &job.peer, reply);
+            match job {
+                Job::Chunk(job) => {
+                    let reply = store_chunk(&server, &notifier, &job.chunk);
+                    server.send(job.slot, &job.peer, reply);
+                }
+                Job::Expire(message_id) => {
+                    if let Ok(Some(record)) = server.inner.uploads.get(message_id) {
+                        let _ = expire_if_idle(&server, record);
+                    }
+                }
+            }
         }
     });
     tx
+}
+
+/// How long `record` has been idle, if past the TTL (never for a finished or expired upload).
+fn idle_past_ttl(server: &ResourceServer, record: &UploadRecord) -> Option<u64> {
+    let ttl = server.inner.config.upload_ttl?.as_secs();
+    let idle = server.now_s()?.saturating_sub(record.touched_s);
+    (!record.complete && !record.expired && idle > ttl).then_some(idle)
+}
+
+/// Expires `record` if it is idle past the TTL: its file is deleted, its row marked. Returns the
+/// record as it now stands.
+fn expire_if_idle(server: &ResourceServer, mut record: UploadRecord) -> io::Result<UploadRecord> {
+    let Some(idle_s) = idle_past_ttl(server, &record) else {
+        return Ok(record);
+    };
+    let inner = &server.inner;
+    match inner.files.remove(Path::new(&record.path)) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    record.expired = true;
+    record.received.clear();
+    inner.uploads.put(record.clone())?;
+    inner.tracer.emit(Event::UploadExpired {
+        message_id: record.message_id,
+        file: record.name.clone(),
+        idle_s,
+    });
+    Ok(record)
+}
+
+/// Finds unfinished uploads idle past the TTL (also those left from before a restart) and has
+/// their workers expire them.
+pub(super) async fn sweep_expired(
+    server: ResourceServer,
+    workers: std::sync::Arc<Vec<mpsc::Sender<Job>>>,
+    ttl: std::time::Duration,
+) {
+    let every = (ttl / 4).clamp(
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(60),
+    );
+    loop {
+        for record in server.inner.uploads.all().unwrap_or_default() {
+            if idle_past_ttl(&server, &record).is_some() {
+                let worker = &workers[worker_of(&record.name)];
+                let _ = worker.send(Job::Expire(record.message_id)).await;
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Stores one chunk and returns the reply. The reply is a success only when the bytes are durable.
@@ -339,31 +418,46 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         reply(error)
     };
 
-    let path = file_path(chunk.uid, &req.name);
-    let existing = match inner.uploads.get(&req.name) {
+    let existing = match find_upload(server, chunk) {
         Ok(existing) => existing,
         Err(err) => return refused(ErrorCode::RedisReadErr, format!("read upload state: {err}")),
     };
-    let mut record = match existing {
-        Some(record) => {
-            if record.owner_uid != chunk.uid {
+    let (mut record, holds, count) = match existing {
+        Some(ChunkHead {
+            record,
+            holds,
+            count,
+        }) => {
+            let record = match expire_if_idle(server, record) {
+                Ok(record) => record,
+                Err(err) => {
+                    return refused(ErrorCode::RedisReadErr, format!("expire upload: {err}"))
+                }
+            };
+            if record.expired {
                 return refused(
-                    ErrorCode::UidInvalid,
-                    format!("{} belongs to uid {}", req.name, record.owner_uid),
+                    ErrorCode::FileNotExists,
+                    format!(
+                        "the upload of message {} expired: no chunk for longer than its TTL",
+                        record.message_id
+                    ),
                 );
             }
-            if record.total_size != req.total_size.value || record.md5 != req.md5 {
-                return refused(
-                    ErrorCode::FileOffsetInvalid,
-                    "total_size or md5 differs from the upload in progress".into(),
-                );
+            let by_name = profile.has(Quirk::UncheckedPath);
+            if let Err(refusal) = same_upload(&record, chunk.uid, req, by_name) {
+                return refused(refusal.code, refusal.reason);
             }
-            record
+            (record, holds, count)
         }
         None => {
+            let record = match new_record(server, chunk) {
+                Ok(record) => record,
+                Err(refusal) => return refused(refusal.code, refusal.reason),
+            };
             // Any chunk may be the first to arrive: the file is created at its full size, so
             // every chunk has its place and a late chunk 1 never truncates anything.
-            if let Err(err) = writer.start(inner.files.as_ref(), &path, req.total_size.value) {
+            let path = Path::new(&record.path);
+            if let Err(err) = writer.start(inner.files.as_ref(), path, req.total_size.value) {
                 return store_failed(
                     profile,
                     refused,
@@ -374,22 +468,20 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
                     format!("create {}: {err}", path.display()),
                 );
             }
-            UploadRecord {
-                name: req.name.clone(),
-                owner_uid: chunk.uid,
-                total_size: req.total_size.value,
-                md5: req.md5.clone(),
-                message_id: req.message_id,
-                sender: req.sender,
-                receiver: req.receiver,
-                thread_id: req.thread_id.unwrap_or(0),
-                received: Default::default(),
-                complete: false,
-                notified: false,
-            }
+            inner.tracer.emit(Event::UploadBound {
+                message_id: record.message_id,
+                file: record.name.clone(),
+                owner: record.owner_uid,
+                receiver: record.receiver,
+                path: record.path.clone(),
+                checked: inner.messages.is_some(),
+            });
+            (record, false, 0)
         }
     };
-    if record.complete || (writer.skips_duplicates() && record.received.contains(&req.seq)) {
+    let path = PathBuf::from(&record.path);
+    record.touched_s = server.now_s().unwrap_or(0);
+    if record.complete || (writer.skips_duplicates() && holds) {
         // A duplicate: the bytes are already durable, so it is acked again without a write.
         return reply(ErrorCode::Success);
     }
@@ -402,7 +494,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
             format!("write {}: {err}", path.display()),
         );
     }
-    record.received.insert(req.seq);
+    let count = count + u64::from(!holds);
     inner.tracer.emit(Event::ChunkStored {
         file: req.name.clone(),
         seq: req.seq,
@@ -410,7 +502,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         path: path.display().to_string(),
         writer: chunk.writer,
     });
-    let done = completion(profile, &record, req);
+    let done = completion(profile, count, &record, req);
     if done != Completion::NotYet {
         let checked = match done {
             Completion::Verify => verify(server, &path, &record),
@@ -418,8 +510,10 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         };
         return match checked {
             Ok(()) => {
+                // The last seq and the completion are saved together: a crash between them would
+                // leave every seq held and the upload never complete.
                 record.complete = true;
-                if let Err(err) = inner.uploads.put(record.clone()) {
+                if let Err(err) = inner.uploads.add_chunk(&record, req.seq) {
                     return refused(
                         ErrorCode::FileSaveRedisFailed,
                         format!("save upload state: {err}"),
@@ -437,7 +531,7 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
             Err(reason) => {
                 // The stored bytes are wrong: drop them so a retry starts clean.
                 let _ = inner.files.remove(&path);
-                let _ = inner.uploads.remove(&record.name);
+                let _ = inner.uploads.remove(record.message_id);
                 inner.tracer.emit(Event::UploadRejected {
                     file: record.name.clone(),
                     reason: reason.clone(),
@@ -446,13 +540,160 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
             }
         };
     }
-    if let Err(err) = inner.uploads.put(record) {
+    if let Err(err) = inner.uploads.add_chunk(&record, req.seq) {
         return refused(
             ErrorCode::FileSaveRedisFailed,
             format!("save upload state: {err}"),
         );
     }
     reply(ErrorCode::Success)
+}
+
+/// The upload a chunk continues, if any: the one of its message.
+fn find_upload(server: &ResourceServer, chunk: &ValidChunk) -> io::Result<Option<ChunkHead>> {
+    let uploads = &server.inner.uploads;
+    let seq = chunk.req.seq;
+    if server.inner.config.profile.has(Quirk::UncheckedPath) {
+        // seed: the upload state is the Redis key `file_upload_<name>` and the file
+        // `<uid>/<name>` (bug 8's path): a chunk continues whichever upload has its name.
+        let found = uploads.by_name(chunk.uid, &chunk.req.name)?.pop();
+        return Ok(found.map(|mut record| ChunkHead {
+            holds: record.received.contains(&seq),
+            count: std::mem::take(&mut record.received).len() as u64,
+            record,
+        }));
+    }
+    uploads.head(chunk.req.message_id, seq)
+}
+
+/// A chunk for a message that already has an upload must belong to that very upload.
+fn same_upload(
+    record: &UploadRecord,
+    uid: i32,
+    req: &ChunkReq,
+    by_name: bool,
+) -> Result<(), Refusal> {
+    if record.owner_uid != uid {
+        return Err(refuse(
+            ErrorCode::UidInvalid,
+            format!(
+                "message {} is uploaded by uid {}, not uid {uid}",
+                req.message_id, record.owner_uid
+            ),
+        ));
+    }
+    if !by_name && (record.name != req.name || record.receiver != req.receiver) {
+        return Err(refuse(
+            ErrorCode::UidInvalid,
+            format!(
+                "message {} carries {} to uid {}, not {} to uid {}",
+                req.message_id, record.name, record.receiver, req.name, req.receiver
+            ),
+        ));
+    }
+    if record.total_size != req.total_size.value || record.md5 != req.md5 {
+        return Err(refuse(
+            ErrorCode::FileOffsetInvalid,
+            "total_size or md5 differs from the upload in progress",
+        ));
+    }
+    Ok(())
+}
+
+/// The record of a message's first chunk: bound to the message (when the server can read the
+/// message store) and given a path no other upload uses.
+fn new_record(server: &ResourceServer, chunk: &ValidChunk) -> Result<UploadRecord, Refusal> {
+    let inner = &server.inner;
+    let req = &chunk.req;
+    if let Some(messages) = &inner.messages {
+        bind(messages.as_ref(), &inner.config.profile, chunk.uid, req)?;
+    }
+    let taken = inner
+        .uploads
+        .by_name(chunk.uid, &req.name)
+        .map_err(|e| refuse(ErrorCode::RedisReadErr, format!("read upload state: {e}")))?;
+    let plain = file_path(chunk.uid, &req.name);
+    // seed: see `find_upload`; two uploads of one name share a file.
+    let seed_path = inner.config.profile.has(Quirk::UncheckedPath);
+    let path = if !seed_path
+        && taken
+            .iter()
+            .any(|r| !r.expired && Path::new(&r.path) == plain)
+    {
+        file_path(chunk.uid, &format!("{}:{}", req.message_id, req.name))
+    } else {
+        plain
+    };
+    Ok(UploadRecord {
+        name: req.name.clone(),
+        owner_uid: chunk.uid,
+        total_size: req.total_size.value,
+        md5: req.md5.clone(),
+        message_id: req.message_id,
+        sender: chunk.uid,
+        receiver: req.receiver,
+        thread_id: req.thread_id.unwrap_or(0),
+        path: path.display().to_string(),
+        received: Default::default(),
+        complete: false,
+        notified: false,
+        touched_s: 0,
+        expired: false,
+    })
+}
+
+/// Binds an upload to its chat message, as upstream's resource server reads the message row: the
+/// message exists, is an image message, was sent by the uploader, and names this receiver and
+/// this file. Anything else could swap or hide another user's picture, or claim a future message.
+fn bind(
+    messages: &dyn MessageStore,
+    profile: &Profile,
+    uid: i32,
+    req: &ChunkReq,
+) -> Result<(), Refusal> {
+    let id = req.message_id;
+    let message = match messages.get(id) {
+        Err(err) => {
+            return Err(refuse(
+                ErrorCode::RedisReadErr,
+                format!("read message {id}: {err}"),
+            ))
+        }
+        Ok(None) => {
+            return Err(refuse(
+                ErrorCode::FileNotExists,
+                format!("there is no message {id} to upload for"),
+            ))
+        }
+        Ok(Some(stored)) => stored.message,
+    };
+    // seed bug 11 stores the image message as a text; the binding holds all the same.
+    let kind_ok = message.msg_type == msg_type::PIC
+        || (profile.has(Quirk::ImageAsText) && message.msg_type == msg_type::TEXT);
+    let mismatch = if !kind_ok {
+        Some(format!("message {id} is not an image message"))
+    } else if message.sender_id != uid || req.sender != uid {
+        Some(format!(
+            "message {id} was sent by uid {}, not uid {uid}",
+            message.sender_id
+        ))
+    } else if message.recv_id != req.receiver {
+        Some(format!(
+            "message {id} goes to uid {}, not uid {}",
+            message.recv_id, req.receiver
+        ))
+    } else if message.content != req.name {
+        Some(format!(
+            "message {id} is for file {:?}, not {:?}",
+            message.content, req.name
+        ))
+    } else {
+        None
+    };
+    match mismatch {
+        Some(reason) => Err(refuse(ErrorCode::UidInvalid, reason)),
+        None => Ok(()),
+    }
 }
 
 /// Reads the stored file back in pieces (never the whole file at once: it may be up to the
@@ -549,9 +790,12 @@ mod tests {
             sender: 1,
             receiver: 2,
             thread_id: 0,
+            path: "1/a.png".into(),
             received: [2].into_iter().collect(),
             complete: false,
             notified: false,
+            touched_s: 0,
+            expired: false,
         };
         let last = ChunkReq {
             name: "a.png".into(),
@@ -572,16 +816,31 @@ mod tests {
         };
         // Only chunk 2 (the last) is stored.
         assert_eq!(
-            completion(&Profile::reference(), &record, &last),
+            completion(
+                &Profile::reference(),
+                record.received.len() as u64,
+                &record,
+                &last
+            ),
             Completion::NotYet
         );
         assert_eq!(
-            completion(&Profile::seed(), &record, &last),
+            completion(
+                &Profile::seed(),
+                record.received.len() as u64,
+                &record,
+                &last
+            ),
             Completion::Unverified
         );
         record.received.insert(1);
         assert_eq!(
-            completion(&Profile::reference(), &record, &last),
+            completion(
+                &Profile::reference(),
+                record.received.len() as u64,
+                &record,
+                &last
+            ),
             Completion::Verify
         );
     }

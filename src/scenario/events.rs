@@ -235,6 +235,32 @@ pub const EVENTS: &[(&str, &[(&str, FieldType)])] = &[
         ],
     ),
     (
+        "upload_bound",
+        &[
+            ("message_id", Num),
+            ("file", Str),
+            ("owner", Num),
+            ("receiver", Num),
+            ("path", Str),
+            ("checked", Bool),
+        ],
+    ),
+    (
+        "download_info_served",
+        &[
+            ("message_id", Num),
+            ("file", Str),
+            ("sender", Num),
+            ("receiver", Num),
+            ("size", Num),
+            ("md5", Str),
+        ],
+    ),
+    (
+        "upload_expired",
+        &[("message_id", Num), ("file", Str), ("idle_s", Num)],
+    ),
+    (
         "final_message",
         &[
             ("message_id", Num),
@@ -356,6 +382,9 @@ mod tests {
             Event::ActionOutcome { .. } => "action_outcome",
             Event::LivenessBound { .. } => "liveness_bound",
             Event::FaultOutcome { .. } => "fault_outcome",
+            Event::UploadBound { .. } => "upload_bound",
+            Event::DownloadInfoServed { .. } => "download_info_served",
+            Event::UploadExpired { .. } => "upload_expired",
             Event::FinalMessage { .. } => "final_message",
             Event::FinalFile { .. } => "final_file",
             Event::SourceFile { .. } => "source_file",
@@ -562,6 +591,27 @@ mod tests {
                 optional: true,
                 fired: 1,
                 times_ms: vec![1],
+            },
+            Event::UploadBound {
+                message_id: 1,
+                file: s(),
+                owner: 1,
+                receiver: 1,
+                path: s(),
+                checked: true,
+            },
+            Event::DownloadInfoServed {
+                message_id: 1,
+                file: s(),
+                sender: 1,
+                receiver: 1,
+                size: 1,
+                md5: s(),
+            },
+            Event::UploadExpired {
+                message_id: 1,
+                file: s(),
+                idle_s: 1,
             },
             Event::FinalMessage {
                 message_id: 1,

@@ -79,6 +79,8 @@ pub const MESSAGE_STORE_WRITES: &[&str] = &[
     "remember_unique",
     "queue_push",
     "drop_push",
+    "store_once",
+    "change_status",
 ];
 
 /// The keys every fault takes.

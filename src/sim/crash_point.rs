@@ -6,7 +6,7 @@
 //! world then crashes the host at the end of the step and repairs its links. What the server
 //! committed in two steps shows as half done.
 
-use crate::store::{MessageStore, NewMessage, QueuedPush, StoredMessage};
+use crate::store::{MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage};
 use std::io;
 use std::sync::{Arc, Mutex};
 
@@ -139,6 +139,36 @@ impl<S: MessageStore> MessageStore for CrashableMessages<S> {
 
     fn drop_push(&self, uid: i32, id: u16, message_id: i64) -> io::Result<()> {
         self.write("drop_push", |s| s.drop_push(uid, id, message_id))
+    }
+
+    fn pushes_after(
+        &self,
+        uid: i32,
+        after: u64,
+        limit: usize,
+    ) -> io::Result<Vec<(u64, QueuedPush)>> {
+        self.inner.pushes_after(uid, after, limit)
+    }
+
+    fn store_once(
+        &self,
+        sender: i32,
+        items: Vec<(String, NewMessage)>,
+        push: &PushFor<'_>,
+    ) -> io::Result<Vec<Stored>> {
+        self.write("store_once", |s| s.store_once(sender, items, push))
+    }
+
+    fn change_status(
+        &self,
+        message_id: i64,
+        from: i32,
+        status: i32,
+        pushes: Vec<(i32, QueuedPush)>,
+    ) -> io::Result<Option<i32>> {
+        self.write("change_status", |s| {
+            s.change_status(message_id, from, status, pushes)
+        })
     }
 }
 

@@ -179,7 +179,7 @@ impl<'a> World<'a> {
             &mut sim,
             &trace,
             &users,
-            (&uploads, &disk),
+            (&uploads, &disk, &messages),
             &options.profile,
             finish_rx,
         );
@@ -501,7 +501,7 @@ fn add_resource_host(
     sim: &mut turmoil::Sim<'static>,
     trace: &Arc<SimTrace>,
     users: &Users,
-    (uploads, disk): (&Arc<MemoryUploads>, &Arc<DiskFaults>),
+    (uploads, disk, messages): (&Arc<MemoryUploads>, &Arc<DiskFaults>, &Arc<MemoryMessages>),
     profile: &Profile,
     finish_rx: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -512,6 +512,9 @@ fn add_resource_host(
         disk.clone(),
         profile.clone(),
     );
+    // The resource server reads the chat server's message table, as upstream's reads MySQL, to
+    // bind each upload to its message.
+    let messages: Arc<dyn MessageStore> = messages.clone();
     sim.host(RESOURCE_HOST, move || {
         let tracer = Tracer::new(RESOURCE_HOST, trace.clone());
         let disk_files: Arc<dyn FileStore> = Arc::new(SimFiles::new("/data"));
@@ -531,7 +534,9 @@ fn add_resource_host(
             files,
             uploads.clone(),
             tracer.clone(),
-        );
+        )
+        .with_messages(messages.clone())
+        .with_clock(Arc::new(SimClock::default()));
         let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
         async move {
             tokio::spawn(auditor);
@@ -603,7 +608,11 @@ async fn audit_files(
         }
     }
     for record in uploads.all().unwrap_or_default() {
-        let path = std::path::PathBuf::from(record.owner_uid.to_string()).join(&record.name);
+        let path = if record.path.is_empty() {
+            std::path::PathBuf::from(record.owner_uid.to_string()).join(&record.name)
+        } else {
+            std::path::PathBuf::from(&record.path)
+        };
         let bytes = files.read(&path).unwrap_or_default();
         tracer.emit(Event::FinalFile {
             file: record.name.clone(),

@@ -10,6 +10,8 @@ mod uploads;
 
 pub use faulty::{DiskFaults, FaultyFiles};
 pub use files::{FileStore, RealFiles, SimFiles};
-pub use messages::{MemoryMessages, MessageStore, NewMessage, QueuedPush, StoredMessage};
+pub use messages::{
+    MemoryMessages, MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage,
+};
 pub use sqlite::{SqliteDb, SqliteMessages, SqliteUploads};
-pub use uploads::{MemoryUploads, UploadRecord, UploadStore};
+pub use uploads::{ChunkHead, MemoryUploads, UploadRecord, UploadStore};
