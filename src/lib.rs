@@ -14,6 +14,7 @@ pub mod clock;
 pub mod conform;
 pub mod explore;
 pub mod hash;
+pub mod html;
 pub mod profile;
 pub mod proxy;
 pub mod report;

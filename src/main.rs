@@ -538,7 +538,7 @@ fn explore(args: ExploreArgs) -> ExitCode {
             .map(|(k, n)| format!(" shard {k}/{n}"))
             .unwrap_or_default(),
         config.seeds.len(),
-        chatsim::explore::profile_name(&config.profile),
+        config.profile.label(),
         config.jobs
     );
     let report = chatsim::explore::progress::explore_with_bar(&config);

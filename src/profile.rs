@@ -126,6 +126,18 @@ impl Profile {
         self.quirks.iter().copied()
     }
 
+    /// The profile's name in reports: `reference`, `seed`, or `reference + quirk + ...`.
+    pub fn label(&self) -> String {
+        if self.is_reference() {
+            "reference".to_owned()
+        } else if *self == Profile::seed() {
+            "seed".to_owned()
+        } else {
+            let quirks: Vec<&str> = self.quirks().map(|q| q.name()).collect();
+            format!("reference + {}", quirks.join(" + "))
+        }
+    }
+
     pub fn is_reference(&self) -> bool {
         self.quirks.is_empty()
     }

@@ -39,7 +39,7 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
     let texts_received = count(&|e| matches!(e, Event::TextReceived { .. }));
     let _ = writeln!(out, "scenario  {scenario_path}");
     let _ = writeln!(out, "seed      {}", outcome.seed);
-    let _ = writeln!(out, "profile   {}", profile_name(&outcome.profile));
+    let _ = writeln!(out, "profile   {}", outcome.profile.label());
     let _ = writeln!(out, "texts     {texts_received} of {texts_sent} delivered");
     for record in records {
         if let Event::SourceFile { file, size, .. } = &record.event {
@@ -100,18 +100,6 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
         }
     }
     out
-}
-
-/// `reference`, `seed`, or the quirks by name.
-pub fn profile_name(profile: &Profile) -> String {
-    if profile.is_reference() {
-        "reference".to_owned()
-    } else if *profile == Profile::seed() {
-        "seed".to_owned()
-    } else {
-        let quirks: Vec<&str> = profile.quirks().map(|q| q.name()).collect();
-        format!("reference + {}", quirks.join(" + "))
-    }
 }
 
 /// The command that runs the same scenario with the same seed and profile again.

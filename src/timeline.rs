@@ -14,6 +14,7 @@
 //! markers. The output is deterministic: ordered maps and fixed-precision numbers, so the same records
 //! give the same bytes.
 
+use crate::html::escape as esc;
 use crate::protocol::MAX_CWND;
 use crate::trace::Record;
 use serde_json::Value;
@@ -208,22 +209,6 @@ fn host_key(host: &str) -> (u8, u64, String) {
             None => (3, 0, host.to_owned()),
         },
     }
-}
-
-/// Escapes text for SVG and HTML, in content and in attributes.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A number with one decimal: fixed precision keeps the output byte-stable.

@@ -4,22 +4,10 @@
 
 use chatsim::sim::{self, RunOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::path::{Path, PathBuf};
+mod common;
 
-fn scenario_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            scenario_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "toml") {
-            found.push(path);
-        }
-    }
-}
+use common::scenario_files;
+use std::path::Path;
 
 fn run_scenario(path: &Path) -> Result<(), Failed> {
     let scenario = chatsim::scenario::load(path).map_err(|e| e.to_string())?;

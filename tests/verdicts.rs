@@ -4,7 +4,10 @@
 use chatsim::scenario;
 use chatsim::sim::{self, Outcome, RunOptions};
 use chatsim::trace::Event;
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::scenario_files;
+use std::path::Path;
 
 fn parse(text: &str) -> scenario::Scenario {
     scenario::parse(Path::new("inline.toml"), text).unwrap_or_else(|e| panic!("{e}"))
@@ -152,21 +155,6 @@ fn a_quirk_run_that_reproduces_nothing_fails() {
         "{:?}",
         outcome.expectation.unmet
     );
-}
-
-fn scenario_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            scenario_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "toml") {
-            found.push(path);
-        }
-    }
 }
 
 /// The sender reported the image failed or cancelled: an outcome, not an absence.

@@ -4,6 +4,7 @@
 
 use super::report::{CaseReport, Report};
 use super::verdict::Verdict;
+use crate::html::escape;
 use std::fmt::Write as _;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
@@ -108,20 +109,6 @@ fn group(case: &CaseReport) -> &str {
         .split_once(' ')
         .and_then(|(_, name)| name.split_once('/'))
         .map_or("", |(group, _)| group)
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

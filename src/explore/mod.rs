@@ -106,18 +106,6 @@ impl Config {
     }
 }
 
-/// The profile's name in reports: `reference`, `seed` or `reference + quirk, ...`.
-pub fn profile_name(profile: &Profile) -> String {
-    if profile.is_reference() {
-        "reference".into()
-    } else if *profile == Profile::seed() {
-        "seed".into()
-    } else {
-        let quirks: Vec<&str> = profile.quirks().map(|q| q.name()).collect();
-        format!("reference + {}", quirks.join(", "))
-    }
-}
-
 /// What the workers tell the caller as they go.
 #[derive(Debug, Clone)]
 pub enum Tick {
@@ -161,7 +149,7 @@ pub fn explore(config: &Config, mut observe: impl FnMut(&Tick)) -> Report {
     let wall_s = started.elapsed().as_secs_f64();
     let (k, n) = config.seeds.shard_or_whole();
     Report {
-        profile: profile_name(&config.profile),
+        profile: config.profile.label(),
         ranges: vec![Range {
             start: config.seeds.start,
             end: config.seeds.end,
