@@ -263,7 +263,19 @@ impl Ctx {
     /// does (1035) and carries the chat server's message id; without, its id is invented and the
     /// case is reported as resting on one.
     pub async fn upload(&mut self, slug: &str, size: usize) -> Result<Upload, Finding> {
-        let mut upload = self.unreported_upload(slug, size);
+        let upload = self.unreported_upload(slug, size);
+        self.announced(upload).await
+    }
+
+    /// [`Ctx::upload`] under exactly `name` (a hostile one, say), announced under that name so
+    /// that a server binding uploads to their messages lets it reach the rule under test.
+    pub async fn upload_named(&mut self, name: String, size: usize) -> Result<Upload, Finding> {
+        let mut upload = self.unreported_upload("named", size);
+        upload.name = name;
+        self.announced(upload).await
+    }
+
+    async fn announced(&mut self, mut upload: Upload) -> Result<Upload, Finding> {
         if self.chat.is_some() {
             upload.message_id = self.announce(&upload).await?;
         } else {

@@ -18,8 +18,7 @@ async fn refuse_first_chunk(ctx: &mut Ctx, upload: &Upload) -> Outcome {
 
 /// Sends chunk 1 of a small file named `name` on a fresh connection; it must be refused.
 async fn refuse_name(ctx: &mut Ctx, name: String) -> Outcome {
-    let mut upload = ctx.upload("path", 1000).await?;
-    upload.name = name;
+    let upload = ctx.upload_named(name, 1000).await?;
     refuse_first_chunk(ctx, &upload).await
 }
 
