@@ -605,8 +605,12 @@ fn same_upload(
 fn new_record(server: &ResourceServer, chunk: &ValidChunk) -> Result<UploadRecord, Refusal> {
     let inner = &server.inner;
     let req = &chunk.req;
-    if let Some(messages) = &inner.messages {
-        bind(messages.as_ref(), &inner.config.profile, chunk.uid, req)?;
+    // seed bugs 8 and 9: the seed's `LogicSystem` handlers take the name and the uid from the
+    // request and never look the message up, so nothing binds the upload to its message.
+    let profile = &inner.config.profile;
+    let trusts_request = profile.has(Quirk::UncheckedPath) || profile.has(Quirk::NoTokenCheck);
+    if let Some(messages) = inner.messages.as_ref().filter(|_| !trusts_request) {
+        bind(messages.as_ref(), profile, chunk.uid, req)?;
     }
     let taken = inner
         .uploads
