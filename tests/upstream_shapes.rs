@@ -206,13 +206,15 @@ fn the_reference_server_answers_downloads_in_upstream_client_types() {
     config.resource_addr = "127.0.0.1:0".into();
     config.grpc_addr = "127.0.0.1:0".into();
     config.profile = Profile::reference();
+    let name = format!("shapes-{}.bin", std::process::id());
+    let message_id = image_message(&dir, &name);
     let servers = Background::start(config).expect("the servers start");
     let addr = servers.addrs().resource.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let replies = runtime.block_on(exchange(&addr));
+    let replies = runtime.block_on(exchange(&addr, name, message_id));
     drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
     for (id, body) in &replies {
@@ -224,13 +226,33 @@ fn the_reference_server_answers_downloads_in_upstream_client_types() {
     assert_eq!(replies[0].1["is_last"], serde_json::Value::Bool(false));
 }
 
+/// The image message from uid 1 to uid 2 that the upload is for, stored as the chat server
+/// would on a 1035 (the resource server binds each upload to its message).
+fn image_message(dir: &std::path::Path, name: &str) -> i64 {
+    use chatsim::protocol::codes::{msg_type, status};
+    use chatsim::store::{MessageStore, NewMessage, SqliteDb};
+    std::fs::create_dir_all(dir).unwrap();
+    let db = SqliteDb::open(&dir.join(chatsim::serve::DB_FILE)).unwrap();
+    db.messages()
+        .insert(NewMessage {
+            thread_id: 1,
+            sender_id: 1,
+            recv_id: 2,
+            content: name.to_owned(),
+            status: status::UN_UPLOAD,
+            msg_type: msg_type::PIC,
+            created_at: String::new(),
+        })
+        .unwrap()
+}
+
 /// Uploads a two-chunk file, then downloads it with number sizes; returns the two 1048 bodies.
-async fn exchange(addr: &str) -> Vec<(u16, serde_json::Value)> {
+async fn exchange(addr: &str, name: String, message_id: i64) -> Vec<(u16, serde_json::Value)> {
     let user = chatsim::serve::demo_users().iter().next().cloned().unwrap();
     let upload = Upload::new(
-        format!("shapes-{}.bin", std::process::id()),
+        name,
         conform::file_bytes("shapes", 40_000),
-        88,
+        message_id,
         &user,
         2,
     );
@@ -256,7 +278,7 @@ async fn exchange(addr: &str) -> Vec<(u16, serde_json::Value)> {
     for seq in 1..=2u32 {
         let req = serde_json::json!({
             "name": upload.name, "seq": seq, "trans_size": 0, "total_size": 40_000,
-            "token": user.token, "sender_id": 1, "receiver_id": 2, "message_id": 88, "uid": 1,
+            "token": user.token, "sender_id": 1, "receiver_id": 2, "message_id": message_id, "uid": 1,
         });
         conn.send(&Frame::new(ids::IMG_CHAT_DOWN_REQ, req.to_string()))
             .await
