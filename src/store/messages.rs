@@ -115,6 +115,13 @@ pub struct MemoryMessages {
 /// Per user, pushes with their queue position; the last position handed out.
 type PushQueues = (u64, BTreeMap<i32, Vec<(u64, QueuedPush)>>);
 
+/// Appends `push` to `uid`'s queue under the next position.
+fn enqueue(pushes: &mut PushQueues, uid: i32, push: QueuedPush) {
+    pushes.0 += 1;
+    let seq = pushes.0;
+    pushes.1.entry(uid).or_default().push((seq, push));
+}
+
 impl MessageStore for MemoryMessages {
     fn insert(&self, message: NewMessage) -> io::Result<i64> {
         let mut rows = self.rows.lock().unwrap();
@@ -152,10 +159,7 @@ impl MessageStore for MemoryMessages {
     }
 
     fn queue_push(&self, uid: i32, push: QueuedPush) -> io::Result<()> {
-        let mut pushes = self.pushes.lock().unwrap();
-        pushes.0 += 1;
-        let seq = pushes.0;
-        pushes.1.entry(uid).or_default().push((seq, push));
+        enqueue(&mut self.pushes.lock().unwrap(), uid, push);
         Ok(())
     }
 
@@ -217,9 +221,7 @@ impl MessageStore for MemoryMessages {
             });
         }
         if let Some((uid, queued)) = push(&outcome) {
-            pushes.0 += 1;
-            let seq = pushes.0;
-            pushes.1.entry(uid).or_default().push((seq, queued));
+            enqueue(&mut pushes, uid, queued);
         }
         Ok(outcome)
     }
@@ -239,9 +241,7 @@ impl MessageStore for MemoryMessages {
         let previous = std::mem::replace(&mut row.status, status);
         if previous == from {
             for (uid, push) in queued {
-                pushes.0 += 1;
-                let seq = pushes.0;
-                pushes.1.entry(uid).or_default().push((seq, push));
+                enqueue(&mut pushes, uid, push);
             }
         }
         Ok(Some(previous))

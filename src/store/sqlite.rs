@@ -183,21 +183,7 @@ impl MessageStore for SqliteMessages {
         let mut conn = self.db.lock();
         // Read and write in one transaction so the previous status returned is the one replaced.
         let tx = conn.transaction().map_err(sql)?;
-        let previous: Option<i32> = tx
-            .query_row(
-                "SELECT status FROM chat_message WHERE message_id = ?1",
-                [message_id],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(sql)?;
-        if previous.is_some() {
-            tx.execute(
-                "UPDATE chat_message SET status = ?1 WHERE message_id = ?2",
-                params![status, message_id],
-            )
-            .map_err(sql)?;
-        }
+        let previous = replace_status(&tx, message_id, status)?;
         tx.commit().map_err(sql)?;
         Ok(previous)
     }
@@ -329,21 +315,7 @@ impl MessageStore for SqliteMessages {
     ) -> io::Result<Option<i32>> {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(sql)?;
-        let previous: Option<i32> = tx
-            .query_row(
-                "SELECT status FROM chat_message WHERE message_id = ?1",
-                [message_id],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(sql)?;
-        if previous.is_some() {
-            tx.execute(
-                "UPDATE chat_message SET status = ?1 WHERE message_id = ?2",
-                params![status, message_id],
-            )
-            .map_err(sql)?;
-        }
+        let previous = replace_status(&tx, message_id, status)?;
         if previous == Some(from) {
             for (uid, push) in &pushes {
                 insert_push(&tx, *uid, push)?;
@@ -641,6 +613,31 @@ impl UploadStore for SqliteUploads {
     fn all(&self) -> io::Result<Vec<UploadRecord>> {
         self.select("", &[])
     }
+}
+
+/// Sets `message_id`'s status inside `tx` and returns the one it replaced (`None`: no such
+/// message, nothing written).
+fn replace_status(
+    tx: &rusqlite::Transaction<'_>,
+    message_id: i64,
+    status: i32,
+) -> io::Result<Option<i32>> {
+    let previous: Option<i32> = tx
+        .query_row(
+            "SELECT status FROM chat_message WHERE message_id = ?1",
+            [message_id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sql)?;
+    if previous.is_some() {
+        tx.execute(
+            "UPDATE chat_message SET status = ?1 WHERE message_id = ?2",
+            params![status, message_id],
+        )
+        .map_err(sql)?;
+    }
+    Ok(previous)
 }
 
 #[cfg(test)]
