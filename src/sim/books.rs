@@ -350,6 +350,60 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_text_is_not_waited_for() {
+        // Found by explore (seed 8): the reference client never sends an empty text, so an
+        // action of ["hello", ""] is done once "hello" is acknowledged and delivered.
+        let steps = vec![(
+            10,
+            1,
+            Step::Texts {
+                to: 2,
+                contents: vec!["hello".into(), String::new()],
+            },
+        )];
+        let mut books = Books::new(&steps);
+        let log = ActionLog::default();
+        log.mark(0, 10);
+        let at = |t_ms, event| Record {
+            t_ms,
+            host: "user1".into(),
+            event,
+        };
+        let records = [
+            at(
+                11,
+                Event::TextSent {
+                    from: 1,
+                    to: 2,
+                    unique_id: "u1".into(),
+                    content: "hello".into(),
+                },
+            ),
+            at(
+                15,
+                Event::TextAcked {
+                    unique_id: "u1".into(),
+                    message_id: 1,
+                },
+            ),
+        ];
+        books.update(&records, &log);
+        assert!(!books.settled(), "acknowledged but not yet delivered");
+        let delivered = at(
+            16,
+            Event::TextReceived {
+                from: 1,
+                to: 2,
+                message_id: 1,
+                unique_id: "u1".into(),
+                content: "hello".into(),
+            },
+        );
+        books.update(&[delivered], &log);
+        assert!(books.settled());
+    }
+
+    #[test]
     fn an_action_not_yet_carried_out_is_pending_whatever_the_trace_says() {
         let steps = vec![(
             100,
