@@ -1,5 +1,5 @@
 //! Profiles: `reference` is the correct behaviour; `seed` is the original C++ system's behaviour,
-//! bug for bug (PROTOCOL.md section 9), as named quirks that can also be switched on one at a time.
+//! bug for bug (docs/protocol.md section 9), as named quirks that can also be switched on one at a time.
 //! Each quirk is consulted at one explicit seam in a party, with a comment naming the seed function.
 
 use serde::Serialize;
@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-/// One bug of the seed, by its number in PROTOCOL.md section 9.
+/// One bug of the seed, by its number in docs/protocol.md section 9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Quirk {
@@ -71,7 +71,7 @@ impl Quirk {
         }
     }
 
-    /// The bug's number in PROTOCOL.md section 9.
+    /// The bug's number in docs/protocol.md section 9.
     pub fn bug(self) -> usize {
         Quirk::ALL.iter().position(|q| *q == self).expect("listed") + 1
     }

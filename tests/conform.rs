@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// The cases the seed's bugs (PROTOCOL.md section 9) should fail, when all quirks are on.
+/// The cases the seed's bugs (docs/protocol.md section 9) should fail, when all quirks are on.
 /// Written down from the bug list, not computed from a run:
 /// - bug 1 (append instead of offset writes): out-of-order, duplicate, late chunk 1, and the
 ///   resend of chunks in flight after a reconnect all leave a permuted or longer file; so do
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 /// - bug 8 (unchecked path): names with `..`, separators, absolute paths are written;
 /// - bug 9 (token never checked, uid from the body): impersonation, overwriting another user's
 ///   upload, a wrong token, a chunk without a token. Downloads are not affected: upstream checks
-///   the token on 1047 seq 1 (PROTOCOL.md section 4).
+///   the token on 1047 seq 1 (docs/protocol.md section 4).
 ///
 /// Bug 1 is read literally: the seed keeps no set of received seqs, so a duplicate chunk is
 /// appended again and a late chunk 1 (opened with `ios::trunc`) truncates the file.

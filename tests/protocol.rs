@@ -1,4 +1,4 @@
-//! Integration tests of the pure wire protocol (PROTOCOL.md sections 1-4): golden bytes of both
+//! Integration tests of the pure wire protocol (docs/protocol.md sections 1-4): golden bytes of both
 //! framings, limits, split/coalesced streams, JSON bodies and chunk arithmetic.
 
 use bytes::BytesMut;

@@ -1,4 +1,4 @@
-//! The seed's twelve transfer bugs (PROTOCOL.md section 9), each reproduced by one scenario under
+//! The seed's twelve transfer bugs (docs/protocol.md section 9), each reproduced by one scenario under
 //! `scenarios/seed-bugs/`. Every scenario is run three ways:
 //!
 //! (a) under the seed profile (every quirk at once): the scenario's `[expect.seed]` is met and the
@@ -8,7 +8,7 @@
 //!     a helper quirk): the bug's oracle is violated for the bug's reason, and with the helper
 //!     alone it holds, so it is the bug's own quirk that breaks it.
 //!
-//! The table below is written by hand from PROTOCOL.md, not computed from a run.
+//! The table below is written by hand from docs/protocol.md, not computed from a run.
 
 use chatsim::profile::{Profile, Quirk};
 use chatsim::sim::oracles::Violation;

@@ -1,5 +1,5 @@
 //! Bodies as the upstream C++ servers write them (jsoncpp `toStyledString`: sorted keys, three
-//! spaces of indent, `" : "`), with the field types of the seed's code and PROTOCOL.md section 4,
+//! spaces of indent, `" : "`), with the field types of the seed's code and docs/protocol.md section 4,
 //! decode into our types; and the reference servers answer with the JSON types the upstream Qt
 //! client reads (`is_last` a bool, sizes strings), whatever form the request used.
 
@@ -79,7 +79,7 @@ const FIRST_CHUNK_ACK: &str = r#"{
 }
 "#;
 
-/// 1036 as `LogicSystem::DealChatImgMsg` fills it, plus the message id of PROTOCOL.md.
+/// 1036 as `LogicSystem::DealChatImgMsg` fills it, plus the message id of docs/protocol.md.
 const IMAGE_MESSAGE_ACK: &str = r#"{
    "chat_time" : "2025-11-14 21:16:32",
    "error" : 0,

@@ -1,4 +1,4 @@
-//! `message.ChatService` (PROTOCOL.md section 5): the resource server's report that an upload is
+//! `message.ChatService` (docs/protocol.md section 5): the resource server's report that an upload is
 //! stored.
 
 use super::ChatServer;

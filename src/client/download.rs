@@ -1,6 +1,7 @@
 //! Downloads, one at a time, each on a fresh resource connection: 1045 for the file's details, then
 //! 1047 for seq 1, 2, ... in order, then the md5 of what arrived is checked against the upload's.
-//! A download that stalls or fails starts over, a few times.
+//! A download that stalls or fails starts over after a wait that doubles up to 20 s, without a
+//! limit; only an answer no retry can change (1001, 1010, 1011, 1012) ends it.
 
 use super::ClientConfig;
 use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};

@@ -2,7 +2,7 @@
 //! real TCP, the way h2spec does for HTTP/2, and reports a verdict per case.
 //!
 //! Cases speak raw frames built with [`crate::protocol`], so they test exactly the wire format of
-//! PROTOCOL.md and nothing of our own client. Every wait has a timeout; whatever the server
+//! docs/protocol.md and nothing of our own client. Every wait has a timeout; whatever the server
 //! sends, a case ends with a verdict and never panics.
 //!
 //! The cases only know addresses ([`Options::resource`], [`Options::chat`]). The proxy cases

@@ -1,4 +1,4 @@
-//! The JSON types the upstream Qt client reads from each reply (PROTOCOL.md section 4, "What the
+//! The JSON types the upstream Qt client reads from each reply (docs/protocol.md section 4, "What the
 //! upstream Qt client reads"). Qt converts silently: `toInt()` reads a string as 0, `toString()`
 //! reads a number as "", `toBool()` reads a number as false. So a field of the wrong JSON type is
 //! a wrong value in the real client, with no error anywhere: the checks here name it.

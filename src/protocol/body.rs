@@ -1,4 +1,4 @@
-//! Typed JSON bodies of every message the parties use (PROTOCOL.md section 4).
+//! Typed JSON bodies of every message the parties use (docs/protocol.md section 4).
 //!
 //! Upstream is loose about types: sizes travel as strings on 1041/1037 and as numbers on 1043.
 //! [`WireSize`] reads both and remembers which form it saw, so a reply can answer in kind.

@@ -1,4 +1,4 @@
-//! Error codes carried in the `error` field of replies (PROTOCOL.md section 4).
+//! Error codes carried in the `error` field of replies (docs/protocol.md section 4).
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,7 @@ pub enum ErrorCode {
     ServerIpErr = 1021,
     MsgIdErr = 1022,
     /// Extension: all chunks are stored but the md5 of the stored bytes differs from the declared
-    /// one. Upstream has no code for this because it never checks (PROTOCOL.md section 9, bug 2).
+    /// one. Upstream has no code for this because it never checks (docs/protocol.md section 9, bug 2).
     Md5Mismatch = 1023,
 }
 

@@ -1,4 +1,4 @@
-//! Message ids (PROTOCOL.md section 2) and the extensions of this project (from 1049 up).
+//! Message ids (docs/protocol.md section 2) and the extensions of this project (from 1049 up).
 
 pub const CHAT_LOGIN: u16 = 1005;
 pub const CHAT_LOGIN_RSP: u16 = 1006;

@@ -265,7 +265,7 @@ impl ResourceServer {
                     self.send(slot, &peer, reply);
                 }
                 other => {
-                    // No reply id to answer with: a clean close, as PROTOCOL.md section 8 asks.
+                    // No reply id to answer with: a clean close, as docs/protocol.md section 8 asks.
                     let error = format!("unknown message id {other}");
                     tracer.emit(Event::BadInput {
                         peer: peer.clone(),
@@ -508,7 +508,7 @@ impl ResourceServer {
                 data: base64::engine::general_purpose::STANDARD.encode(&data),
                 seq: req.seq,
                 // Strings and a bool whatever the request used: the upstream client reads the
-                // sizes with toString() and is_last with toBool() (PROTOCOL.md section 4).
+                // sizes with toString() and is_last with toBool() (docs/protocol.md section 4).
                 total_size: WireSize::string(record.total_size),
                 current_size: WireSize::string(range.end),
                 is_last: plan.is_last(req.seq),

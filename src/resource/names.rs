@@ -1,4 +1,4 @@
-//! A file name from a request is a name, never a path (PROTOCOL.md section 8; seed bug 8 builds
+//! A file name from a request is a name, never a path (docs/protocol.md section 8; seed bug 8 builds
 //! `dir / uid / name` from it unchecked).
 
 /// Longest name accepted, in bytes (a common file system limit).

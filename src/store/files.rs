@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// What the resource server needs from a disk. Every mutating call is durable when it returns:
-/// an ack must mean the data survives a crash (PROTOCOL.md section 8).
+/// an ack must mean the data survives a crash (docs/protocol.md section 8).
 pub trait FileStore: Send + Sync + 'static {
     /// Creates (or, if it exists, leaves alone) a file of exactly `size` bytes, durably.
     fn create_sized(&self, path: &Path, size: u64) -> io::Result<()>;

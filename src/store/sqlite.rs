@@ -4,7 +4,7 @@
 //! `upload_state` (upstream's Redis keys `file_upload_<name>`, here keyed by message id). Every call is one short statement
 //! in its own transaction, committed with `synchronous = FULL`, so a `put` that returned `Ok` is on
 //! disk: the resource server acks a chunk only after its record is saved, and an ack must survive a
-//! crash (PROTOCOL.md section 8).
+//! crash (docs/protocol.md section 8).
 //!
 //! The connection sits behind a `std::sync::Mutex`. The writes are synchronous and short (one row),
 //! which is why a blocking call inside an async task is acceptable here.

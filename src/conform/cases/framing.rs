@@ -1,5 +1,5 @@
 //! Sections 1 and 2: a first round trip, many connections, and the framing of the resource
-//! socket (PROTOCOL.md section 1).
+//! socket (docs/protocol.md section 1).
 
 use super::flows::{acks_for, answers_probe, expect_identical, probe_frame, upload_all};
 use crate::conform::ctx::{ChunkKind, Ctx};

@@ -78,7 +78,7 @@ fn check_size_forms(
     ] {
         match size(ack, key) {
             None => ctx.non_strict(format!(
-                "the ack of seq {seq} has no {key} (PROTOCOL.md section 4 lists it)"
+                "the ack of seq {seq} has no {key} (docs/protocol.md section 4 lists it)"
             )),
             Some((value, _)) if value != expected => {
                 return Err(fail(format!(
@@ -214,7 +214,7 @@ pub async fn upstream_style_resume(ctx: &mut Ctx) -> Outcome {
     expect_identical(ctx, &mut second, &upload).await
 }
 
-/// Extension 1051/1052 ("which chunks do you hold?"), numbered from 1049 up as PROTOCOL.md
+/// Extension 1051/1052 ("which chunks do you hold?"), numbered from 1049 up as docs/protocol.md
 /// section 2 asks. Kept local so that this case speaks the wire format, not our types.
 const UPLOAD_STATUS_REQ: u16 = 1051;
 const UPLOAD_STATUS_RSP: u16 = 1052;
