@@ -15,6 +15,7 @@ pub mod conform;
 pub mod explore;
 pub mod hash;
 pub mod html;
+pub mod perfetto;
 pub mod profile;
 pub mod proxy;
 pub mod report;

@@ -32,6 +32,13 @@ enum Command {
         /// Writes a timeline of the run (frames, window, progress, faults): `.svg` or `.html`.
         #[arg(long)]
         timeline: Option<PathBuf>,
+        /// Writes the trace in the Chrome Trace Event format, for ui.perfetto.dev or
+        /// chrome://tracing: a track per host and connection, a slice per chunk.
+        #[arg(long, value_name = "FILE")]
+        perfetto: Option<PathBuf>,
+        /// How to print the report: `text` (default) or `json` (for scripts and CI).
+        #[arg(long, value_enum, default_value = "text")]
+        summary: SummaryFormat,
         /// Overrides the scenario's profile: `reference` or `seed`.
         #[arg(long)]
         profile: Option<chatsim::profile::Profile>,
@@ -105,6 +112,8 @@ fn main() -> ExitCode {
             seed,
             trace,
             timeline,
+            perfetto,
+            summary,
             profile,
             quirks,
         } => run(&RunArgs {
@@ -112,6 +121,8 @@ fn main() -> ExitCode {
             seed,
             trace,
             timeline,
+            perfetto,
+            summary,
             profile,
             quirks,
         }),
@@ -148,8 +159,16 @@ struct RunArgs {
     seed: Option<u64>,
     trace: Option<PathBuf>,
     timeline: Option<PathBuf>,
+    perfetto: Option<PathBuf>,
+    summary: SummaryFormat,
     profile: Option<chatsim::profile::Profile>,
     quirks: Vec<chatsim::profile::Quirk>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SummaryFormat {
+    Text,
+    Json,
 }
 
 fn run(args: &RunArgs) -> ExitCode {
@@ -170,28 +189,19 @@ fn run(args: &RunArgs) -> ExitCode {
         skip_actions: false,
     };
     let outcome = chatsim::sim::run_with(&scenario, &options);
-    if let Some(trace_path) = &args.trace {
-        if let Err(err) = std::fs::write(trace_path, chatsim::trace::to_jsonl(&outcome.records)) {
-            eprintln!(
-                "error: cannot write the trace to {}: {err}",
-                trace_path.display()
-            );
-            return ExitCode::from(2);
-        }
+    if let Err(code) = write_outputs(args, &outcome) {
+        return code;
     }
-    if let Some(timeline_path) = &args.timeline {
-        let title = path.display().to_string();
-        let picture = match timeline_path.extension().and_then(|e| e.to_str()) {
-            Some("svg") => chatsim::timeline::render_svg(&outcome.records, &title),
-            _ => chatsim::timeline::render_html(&outcome.records, &title),
+    if let SummaryFormat::Json = args.summary {
+        print!(
+            "{}",
+            chatsim::report::summary_json(&path.display().to_string(), &outcome)
+        );
+        return if outcome.passed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
         };
-        if let Err(err) = std::fs::write(timeline_path, picture) {
-            eprintln!(
-                "error: cannot write the timeline to {}: {err}",
-                timeline_path.display()
-            );
-            return ExitCode::from(2);
-        }
     }
     print!(
         "{}",
@@ -211,6 +221,47 @@ fn run(args: &RunArgs) -> ExitCode {
         );
         ExitCode::from(1)
     }
+}
+
+/// Writes the files a run was asked for: the trace, the timeline, the Perfetto trace.
+fn write_outputs(args: &RunArgs, outcome: &chatsim::sim::Outcome) -> Result<(), ExitCode> {
+    let title = args.path.display().to_string();
+    let mut files: Vec<(&PathBuf, &str, String)> = Vec::new();
+    if let Some(path) = &args.trace {
+        files.push((path, "trace", chatsim::trace::to_jsonl(&outcome.records)));
+    }
+    if let Some(path) = &args.timeline {
+        let picture = match path.extension().and_then(|e| e.to_str()) {
+            Some("svg") => chatsim::timeline::render_svg(&outcome.records, &title),
+            _ => chatsim::timeline::render_html(&outcome.records, &title),
+        };
+        files.push((path, "timeline", picture));
+    }
+    if let Some(path) = &args.perfetto {
+        let markers: Vec<_> = outcome
+            .verdicts
+            .iter()
+            .filter_map(|v| {
+                v.violation.as_ref().map(|x| chatsim::perfetto::Marker {
+                    t_ms: x.t_ms,
+                    host: &x.host,
+                    label: format!("{} violated: {}", v.oracle, x.detail),
+                })
+            })
+            .collect();
+        let json = chatsim::perfetto::chrome_trace(&outcome.records, &title, &markers);
+        files.push((path, "Perfetto trace", json));
+    }
+    for (path, what, contents) in files {
+        if let Err(err) = std::fs::write(path, contents) {
+            eprintln!(
+                "error: cannot write the {what} to {}: {err}",
+                path.display()
+            );
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(())
 }
 
 /// Logs to stderr, filtered by RUST_LOG, or at `default` when it is not set.

@@ -2,7 +2,9 @@
 
 use crate::profile::Profile;
 use crate::sim::{Outcome, RunOptions};
-use crate::trace::Event;
+use crate::trace::{Event, Record};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -41,31 +43,14 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
     let _ = writeln!(out, "seed      {}", outcome.seed);
     let _ = writeln!(out, "profile   {}", outcome.profile.label());
     let _ = writeln!(out, "texts     {texts_received} of {texts_sent} delivered");
-    for record in records {
-        if let Event::SourceFile { file, size, .. } = &record.event {
-            let stored = records
-                .iter()
-                .any(|r| matches!(&r.event, Event::UploadCommitted { file: f, .. } if f == file));
-            let downloaded = records.iter().find_map(|r| match &r.event {
-                Event::DownloadDone { file: f, md5, .. } if f == file => Some(md5.clone()),
-                _ => None,
-            });
-            let failed = records.iter().find_map(|r| match &r.event {
-                Event::UploadFailed {
-                    file: f,
-                    error,
-                    reason,
-                } if f == file => Some(format!("{error} ({reason})")),
-                _ => None,
-            });
-            let state = match (stored, downloaded, failed) {
-                (_, _, Some(why)) => format!("upload failed: {why}"),
-                (true, Some(_), _) => "stored, downloaded".to_owned(),
-                (true, None, _) => "stored, not downloaded".to_owned(),
-                (false, _, _) => "not stored".to_owned(),
-            };
-            let _ = writeln!(out, "image     {file} {size} bytes: {state}");
-        }
+    for file in file_outcomes(records) {
+        let _ = writeln!(
+            out,
+            "image     {} {} bytes: {}",
+            file.file,
+            file.size,
+            file.state()
+        );
     }
     let _ = writeln!(
         out,
@@ -114,4 +99,100 @@ pub fn reproduce_command(path: &Path, options: &RunOptions) -> String {
         }
     }
     command
+}
+
+/// What became of one source file of the scenario.
+#[derive(Debug, Serialize)]
+pub struct FileOutcome {
+    pub file: String,
+    pub size: u64,
+    pub stored: bool,
+    pub downloaded: bool,
+    /// The sender's failure: the error code and its reason.
+    pub failed: Option<String>,
+}
+
+impl FileOutcome {
+    fn state(&self) -> String {
+        match (&self.failed, self.stored, self.downloaded) {
+            (Some(why), _, _) => format!("upload failed: {why}"),
+            (None, true, true) => "stored, downloaded".to_owned(),
+            (None, true, false) => "stored, not downloaded".to_owned(),
+            (None, false, _) => "not stored".to_owned(),
+        }
+    }
+}
+
+/// Every source file in the order the trace introduces them, with what the trace says of it.
+pub fn file_outcomes(records: &[Record]) -> Vec<FileOutcome> {
+    let mut files: Vec<FileOutcome> = Vec::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    for record in records {
+        if let Event::SourceFile { file, size, .. } = &record.event {
+            index.insert(file, files.len());
+            files.push(FileOutcome {
+                file: file.clone(),
+                size: *size,
+                stored: false,
+                downloaded: false,
+                failed: None,
+            });
+        }
+    }
+    for record in records {
+        let (file, apply): (&str, fn(&mut FileOutcome, &Event)) = match &record.event {
+            Event::UploadCommitted { file, .. } => (file, |f, _| f.stored = true),
+            Event::DownloadDone { file, .. } => (file, |f, _| f.downloaded = true),
+            Event::UploadFailed { file, .. } => (file, |f, e| {
+                if let (None, Event::UploadFailed { error, reason, .. }) = (&f.failed, e) {
+                    f.failed = Some(format!("{error} ({reason})"));
+                }
+            }),
+            _ => continue,
+        };
+        if let Some(&i) = index.get(file) {
+            apply(&mut files[i], &record.event);
+        }
+    }
+    files
+}
+
+/// The run report as JSON for scripts and CI: the same facts as [`summary`], plus the verdict.
+pub fn summary_json(scenario_path: &str, outcome: &Outcome) -> String {
+    let records = &outcome.records;
+    let count = |f: &dyn Fn(&Event) -> bool| records.iter().filter(|r| f(&r.event)).count();
+    let faults: Vec<_> = outcome
+        .faults
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "name": f.name, "optional": f.optional,
+                "fired": f.fired_ms.len(), "fired_ms": f.fired_ms,
+            })
+        })
+        .collect();
+    let oracles: Vec<_> = outcome
+        .verdicts
+        .iter()
+        .map(|v| serde_json::json!({"oracle": v.oracle, "holds": v.violation.is_none(), "violation": v.violation}))
+        .collect();
+    let doc = serde_json::json!({
+        "scenario": scenario_path,
+        "seed": outcome.seed,
+        "profile": outcome.profile.label(),
+        "passed": outcome.passed(),
+        "unmet": outcome.expectation.unmet,
+        "settled": outcome.settled,
+        "sim_time_s": outcome.sim_time.as_secs_f64(),
+        "wall_time_s": outcome.wall_time.as_secs_f64(),
+        "trace_events": records.len(),
+        "texts": {
+            "sent": count(&|e| matches!(e, Event::TextSent { .. })),
+            "delivered": count(&|e| matches!(e, Event::TextReceived { .. })),
+        },
+        "files": file_outcomes(records),
+        "faults": faults,
+        "oracles": oracles,
+    });
+    serde_json::to_string_pretty(&doc).expect("a JSON value always serialises") + "\n"
 }
