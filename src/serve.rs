@@ -90,21 +90,8 @@ pub enum ServeError {
     Stopped { what: &'static str, reason: String },
 }
 
-/// The two documented demo users of `serve` and `conform` when no users file is given.
-pub fn demo_users() -> Users {
-    Users::new([
-        User {
-            uid: 1,
-            token: "token-1".into(),
-            name: "alice".into(),
-        },
-        User {
-            uid: 2,
-            token: "token-2".into(),
-            name: "bob".into(),
-        },
-    ])
-}
+/// The demo users live with the user directory; `serve` prints them at start-up.
+pub use crate::users::demo_users;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -44,3 +44,18 @@ impl Users {
         self.by_uid.values()
     }
 }
+/// The two documented demo users of `serve` and `conform` when no users file is given.
+pub fn demo_users() -> Users {
+    Users::new([
+        User {
+            uid: 1,
+            token: "token-1".into(),
+            name: "alice".into(),
+        },
+        User {
+            uid: 2,
+            token: "token-2".into(),
+            name: "bob".into(),
+        },
+    ])
+}

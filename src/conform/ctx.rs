@@ -595,7 +595,7 @@ mod tests {
         let mut ctx = Ctx::new(
             "127.0.0.1:1".into(),
             None,
-            crate::serve::demo_users().iter().cloned().collect(),
+            crate::users::demo_users().iter().cloned().collect(),
             Duration::from_millis(100),
             None,
         );

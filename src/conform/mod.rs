@@ -59,7 +59,7 @@ impl Options {
             resource: resource.into(),
             chat: None,
             notify_listen: None,
-            users: crate::serve::demo_users(),
+            users: crate::users::demo_users(),
             cases: Vec::new(),
             skip: Vec::new(),
             timeout: Duration::from_millis(3000),

@@ -8,6 +8,7 @@ pub mod chunk;
 pub mod codes;
 pub mod frame;
 pub mod ids;
+pub mod names;
 
 pub use body::WireSize;
 pub use chunk::{ChunkPlan, CHUNK_SIZE, MAX_CWND};

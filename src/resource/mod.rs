@@ -6,11 +6,10 @@
 //! workers chosen by a stable hash of the file name, so all writes of one file are serialised
 //! while different files proceed side by side, as upstream does.
 
-mod names;
 mod notify;
 mod upload;
 
-pub use names::check_file_name;
+pub use crate::protocol::names::check_file_name;
 
 use crate::clock::Clock;
 use crate::net::{framed_with, next_frame, BoxStream, Listener, Network, ReplySlot};

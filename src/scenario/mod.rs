@@ -10,12 +10,27 @@ mod schema;
 pub use faults::{Direction, FaultKind, FaultSpec, FrameAction, FrameFault, Trigger};
 
 use crate::profile::{Profile, Quirk};
-use crate::resource::check_file_name;
-use crate::sim::oracles::ORACLES;
+use crate::protocol::names::check_file_name;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// Every oracle a scenario may name in `expect.violated`, in report order (`sim::oracles` runs
+/// exactly these; a test there keeps the two equal).
+pub const ORACLES: &[&str] = &[
+    "window",
+    "purge",
+    "integrity",
+    "notify",
+    "messages",
+    "liveness",
+    "progress",
+    "no_panic",
+    "durable_ack",
+    "confinement",
+    "binding",
+];
 
 /// Largest image a scenario may send: the simulation keeps files in memory.
 pub const MAX_IMAGE_SIZE: u64 = 64 << 20;

@@ -1,4 +1,4 @@
-//! Oracles: named, stable checks computed from the trace alone (DESIGN.md, "Oracles"). Each
+//! Oracles: named, stable checks computed from the trace alone (README.md, "Oracles"). Each
 //! returns the first event that breaks it, so a report can say when and where.
 
 use crate::protocol::codes::{msg_type, status};
@@ -8,20 +8,9 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 
-/// Every oracle this build knows, in report order.
-pub const ORACLES: &[&str] = &[
-    "window",
-    "purge",
-    "integrity",
-    "notify",
-    "messages",
-    "liveness",
-    "progress",
-    "no_panic",
-    "durable_ack",
-    "confinement",
-    "binding",
-];
+/// The oracles' ids are the scenario format's vocabulary (`expect.violated`), so the list lives
+/// with the format; `run_all` runs them in this order.
+pub use crate::scenario::ORACLES;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Violation {
