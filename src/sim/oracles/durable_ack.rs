@@ -1,0 +1,147 @@
+//! The `durable_ack` oracle: every acked chunk is durable.
+
+use super::*;
+use crate::trace::{Event, Record};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Every chunk acked to a client is, at the end, listed as stored and holds the source's bytes.
+/// Only a file the server rejected on purpose (`upload_rejected`, e.g. an md5 mismatch that
+/// discards it) may have lost its record; any other acked upload the server no longer holds fails.
+pub fn durable_ack(records: &[Record]) -> Option<Violation> {
+    let sources = source_chunk_hashes(records);
+    let rejected: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::UploadRejected { file, .. } => Some(file.as_str()),
+            _ => None,
+        })
+        .collect();
+    let finals: BTreeMap<&str, (&Vec<u32>, &Vec<String>)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::FinalFile {
+                file,
+                received,
+                chunk_hashes,
+                ..
+            } => Some((file.as_str(), (received, chunk_hashes))),
+            _ => None,
+        })
+        .collect();
+    for record in records {
+        let Event::ChunkAcked {
+            file,
+            seq,
+            error: 0,
+            ..
+        } = &record.event
+        else {
+            continue;
+        };
+        if rejected.contains(file.as_str()) {
+            continue;
+        }
+        let Some(source) = sources.get(file.as_str()) else {
+            continue;
+        };
+        let Some((received, stored)) = finals.get(file.as_str()) else {
+            return Some(violation(
+                record,
+                format!("seq {seq} of {file} was acked but the server holds no upload of {file}"),
+            ));
+        };
+        let index = (*seq as usize).saturating_sub(1);
+        if !received.contains(seq) {
+            return Some(violation(
+                record,
+                format!("seq {seq} of {file} was acked but is not in the upload state"),
+            ));
+        }
+        if stored.get(index) != source.get(index) {
+            return Some(violation(
+                record,
+                format!(
+                    "seq {seq} of {file} was acked but the bytes on disk differ from the source"
+                ),
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::oracles::testing::*;
+
+    #[test]
+    fn durable_ack_catches_a_whole_acked_upload_that_vanished_unless_rejected() {
+        let source = at(
+            0,
+            "user1",
+            Event::SourceFile {
+                file: "a".into(),
+                size: 10,
+                md5: "m".into(),
+                chunk_hashes: vec!["h1".into()],
+            },
+        );
+        let vanished = [source.clone(), acked("a", 1, 0)];
+        let v = durable_ack(&vanished).expect("an acked upload with no record at the end");
+        assert!(v.detail.contains("holds no upload of a"), "{}", v.detail);
+        let rejected = at(
+            50,
+            "resource",
+            Event::UploadRejected {
+                file: "a".into(),
+                reason: "md5 mismatch".into(),
+            },
+        );
+        assert_eq!(durable_ack(&[source, acked("a", 1, 0), rejected]), None);
+    }
+
+    #[test]
+    fn durable_ack_catches_an_acked_chunk_missing_or_different_at_the_end() {
+        let trace = |received: Vec<u32>, stored: [&str; 2]| {
+            vec![
+                at(
+                    0,
+                    "user1",
+                    Event::SourceFile {
+                        file: "a".into(),
+                        size: 40_000,
+                        md5: "m".into(),
+                        chunk_hashes: vec!["h1".into(), "h2".into()],
+                    },
+                ),
+                acked("a", 2, 0),
+                at(
+                    99,
+                    "resource",
+                    Event::FinalFile {
+                        file: "a".into(),
+                        owner: 1,
+                        size: 40_000,
+                        md5: "m".into(),
+                        complete: false,
+                        received,
+                        chunk_hashes: stored.iter().map(|h| h.to_string()).collect(),
+                    },
+                ),
+            ]
+        };
+        let lost = durable_ack(&trace(vec![1], ["h1", "h2"])).unwrap();
+        assert!(
+            lost.detail.contains("not in the upload state"),
+            "{}",
+            lost.detail
+        );
+        let changed = durable_ack(&trace(vec![1, 2], ["h1", "xx"])).unwrap();
+        assert!(
+            changed.detail.contains("differ from the source"),
+            "{}",
+            changed.detail
+        );
+        assert_eq!(durable_ack(&trace(vec![1, 2], ["h1", "h2"])), None);
+    }
+}
