@@ -8,6 +8,7 @@ pub mod protocol;
 pub mod rpc {
     tonic::include_proto!("message");
 }
+pub mod backoff;
 pub mod chat;
 pub mod client;
 pub mod clock;

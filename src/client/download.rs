@@ -4,6 +4,7 @@
 //! limit; only an answer no retry can change (1001, 1010, 1011, 1012) ends it.
 
 use super::ClientConfig;
+use crate::backoff::Backoff;
 use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
 use crate::protocol::body::{
     ChunkHint, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp, ImgUploadedNotify,
@@ -61,7 +62,7 @@ async fn download(
     tracer: &Tracer,
     push: &ImgUploadedNotify,
 ) {
-    let mut backoff = config.download_timeout / 4;
+    let mut backoff = Backoff::new(config.download_timeout / 4, MAX_BACKOFF);
     let last = loop {
         match try_download(config, network, tracer, push).await {
             Ok((data, md5)) => {
@@ -78,8 +79,7 @@ async fn download(
             // A lost connection, a timeout, a corrupted transfer: the file is there, so keep
             // trying, less and less often.
             Err(_) => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff.wait().await;
             }
         }
     };

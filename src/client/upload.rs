@@ -16,6 +16,7 @@
 //! ([`Engine::on_tick`]) and what happens when a file completes ([`Engine::after_completion`]).
 
 use super::{ClientConfig, SourceFile};
+use crate::backoff::Backoff;
 use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
 use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{ChunkHint, ChunkReq, ChunkRsp, UploadStatusReq, UploadStatusRsp};
@@ -34,6 +35,9 @@ const CHUNK_RETRIES: u32 = 3;
 const FILE_RETRIES: u32 = 2;
 /// Wait before a chunk refused with a transient error is sent again.
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The pause between two attempts to reach the resource server.
+const REDIAL_PAUSE: Duration = Duration::from_secs(1);
 
 /// A file whose image message the chat server accepted.
 pub(super) struct NewUpload {
@@ -325,6 +329,7 @@ impl Engine {
     /// file can be paused or cancelled while the server is unreachable; with no file left, it
     /// stops dialling.
     async fn connect(&mut self, rx: &mut mpsc::UnboundedReceiver<Command>) {
+        let mut redial = Backoff::fixed(REDIAL_PAUSE);
         loop {
             let attempt =
                 tokio::time::timeout(self.config.chunk_timeout, self.network.connect(self.peer()));
@@ -353,7 +358,7 @@ impl Engine {
                     reason: "connect timed out".into(),
                 }),
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            redial.wait().await;
             while let Ok(command) = rx.try_recv() {
                 self.on_command(command);
             }

@@ -3,6 +3,7 @@
 //! the chat server makes repeats harmless.
 
 use super::ResourceConfig;
+use crate::backoff::Backoff;
 use crate::net::{grpc_channel, Network};
 use crate::profile::Quirk;
 use crate::rpc::chat_service_client::ChatServiceClient;
@@ -90,7 +91,7 @@ async fn notify_until_answered(
         total_size: i64::try_from(record.total_size).unwrap_or(i64::MAX),
         thread_id: record.thread_id,
     };
-    let mut backoff = config.notify_backoff;
+    let mut backoff = Backoff::new(config.notify_backoff, config.notify_backoff_max);
     let mut client = None;
     for attempt in 1.. {
         let outcome = match client.get_or_insert_with(|| fresh_client(&network, &config.chat_grpc))
@@ -128,7 +129,6 @@ async fn notify_until_answered(
         // A connection that timed out may be stalled for good (a silent partition leaves HTTP/2
         // waiting forever): the next attempt dials anew.
         client = None;
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(config.notify_backoff_max);
+        backoff.wait().await;
     }
 }
