@@ -150,7 +150,10 @@ fn main() -> ExitCode {
             std::time::Duration::from_secs(upload_ttl),
         ),
         Command::Conform(args) => conform(args),
-        Command::Explore(args) => explore(args),
+        Command::Explore(args) => {
+            restore_sigpipe();
+            explore(args)
+        }
     }
 }
 
@@ -172,6 +175,7 @@ enum SummaryFormat {
 }
 
 fn run(args: &RunArgs) -> ExitCode {
+    restore_sigpipe();
     let path = &args.path;
     let scenario = match chatsim::scenario::load(path) {
         Ok(scenario) => scenario,
@@ -262,6 +266,17 @@ fn write_outputs(args: &RunArgs, outcome: &chatsim::sim::Outcome) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Rust ignores SIGPIPE, so printing to a closed pipe (`chatsim run x | head`) would panic; the
+/// default action ends the process quietly, as other command-line tools do. Only for commands that
+/// touch no real socket: a server writing to a peer that reset would be killed by it.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Logs to stderr, filtered by RUST_LOG, or at `default` when it is not set.
