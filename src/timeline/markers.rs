@@ -5,7 +5,7 @@
 
 use super::item::{Item, Tag};
 use super::scale::TimeScale;
-use super::svg::{Anchor, Colour, El, Writer, ORANGE, RED};
+use super::svg::{Anchor, Colour, El, Writer, ORANGE, RED, WHITE};
 use super::{text_width, truncate};
 
 /// At most this many rows of labels.
@@ -149,11 +149,19 @@ pub fn draw_markers(
     w.open(El::group().class("marker-labels").font_size(FONT));
     for l in &m.labels {
         let marker = m.markers[l.first];
-        let text = El::text(l.x, label_y(l.row), &l.text).class("marker-label");
+        let (y, width) = (label_y(l.row), text_width(&l.text, FONT));
+        let left = if l.anchor == Anchor::End {
+            l.x - width
+        } else {
+            l.x
+        };
+        // A pale box under the text hides the marker lines that run through its row.
+        let backing = El::rect(left - 1.0, y - FONT + 1.0, width + 2.0, FONT + 2.0);
+        w.put(backing.fill(WHITE).fill_opacity(0.85));
+        let text = El::text(l.x, y, &l.text).class("marker-label");
         w.put(
             text.fill(colour(marker))
                 .anchor(l.anchor)
-                .halo()
                 .title(&marker.json),
         );
     }

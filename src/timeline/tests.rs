@@ -318,6 +318,23 @@ fn marker_labels_close_together_never_overlap() {
 }
 
 #[test]
+fn the_purge_scenarios_labels_do_not_overlap() {
+    // The scenario whose labels printed over each other: fifteen markers within 130 ms.
+    let path = std::path::Path::new("scenarios/faults/purge-one-of-two-files.toml");
+    let s = crate::scenario::load(path).unwrap();
+    let boxes = label_boxes(&render_svg(&crate::sim::run(&s, s.seed).records, "t"));
+    assert!(boxes.len() >= 10, "{}", boxes.len());
+    for (i, a) in boxes.iter().enumerate() {
+        for b in &boxes[i + 1..] {
+            assert!(
+                a.0 != b.0 || a.2 <= b.1 || b.2 <= a.1,
+                "{a:?} overlaps {b:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn repeated_labels_side_by_side_are_drawn_once_with_a_count() {
     let mut records = sample("a.png");
     for i in 0..3 {
