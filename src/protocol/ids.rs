@@ -89,3 +89,75 @@ pub fn name(id: u16) -> &'static str {
         _ => "unknown",
     }
 }
+
+/// What a message is part of: the chat server's traffic (login, texts, heartbeats, pushes), an
+/// upload to the resource server (chunks, the head icon, the upload status) or a download from it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Area {
+    Chat,
+    Upload,
+    Download,
+}
+
+/// Every message id this project knows, with its area; [`name`] names exactly these.
+pub const ALL: &[(u16, Area)] = &[
+    (CHAT_LOGIN, Area::Chat),
+    (CHAT_LOGIN_RSP, Area::Chat),
+    (TEXT_CHAT_MSG_REQ, Area::Chat),
+    (TEXT_CHAT_MSG_RSP, Area::Chat),
+    (NOTIFY_TEXT_CHAT_MSG_REQ, Area::Chat),
+    (HEART_BEAT_REQ, Area::Chat),
+    (HEARTBEAT_RSP, Area::Chat),
+    (UPLOAD_HEAD_ICON_REQ, Area::Upload),
+    (UPLOAD_HEAD_ICON_RSP, Area::Upload),
+    (IMG_CHAT_MSG_REQ, Area::Chat),
+    (IMG_CHAT_MSG_RSP, Area::Chat),
+    (IMG_CHAT_UPLOAD_REQ, Area::Upload),
+    (IMG_CHAT_UPLOAD_RSP, Area::Upload),
+    (NOTIFY_IMG_CHAT_MSG_REQ, Area::Chat),
+    (FILE_INFO_SYNC_REQ, Area::Upload),
+    (FILE_INFO_SYNC_RSP, Area::Upload),
+    (IMG_CHAT_CONTINUE_UPLOAD_REQ, Area::Upload),
+    (IMG_CHAT_CONTINUE_UPLOAD_RSP, Area::Upload),
+    (IMG_CHAT_DOWN_INFO_SYNC_REQ, Area::Download),
+    (IMG_CHAT_DOWN_INFO_SYNC_RSP, Area::Download),
+    (IMG_CHAT_DOWN_REQ, Area::Download),
+    (IMG_CHAT_DOWN_RSP, Area::Download),
+    (NOTIFY_IMG_UPLOADED, Area::Chat),
+    (UPLOAD_STATUS_REQ, Area::Upload),
+    (UPLOAD_STATUS_RSP, Area::Upload),
+    (PUSH_ACK, Area::Chat),
+];
+
+/// The area of a known id; `None` for an id this project does not know.
+pub fn area(id: u16) -> Option<Area> {
+    ALL.iter().find(|(known, _)| *known == id).map(|(_, a)| *a)
+}
+
+/// Whether `id` answers a request (by [`reply_to`]).
+pub fn is_reply(id: u16) -> bool {
+    ALL.iter()
+        .any(|&(request, _)| reply_to(request) == Some(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_named_id_has_an_area_and_only_those() {
+        for id in 0..=u16::MAX {
+            assert_eq!(name(id) != "unknown", area(id).is_some(), "id {id}");
+        }
+    }
+
+    #[test]
+    fn requests_and_replies_share_an_area() {
+        for &(request, a) in ALL {
+            if let Some(reply) = reply_to(request) {
+                assert_eq!(area(reply), Some(a), "{request} -> {reply}");
+                assert!(is_reply(reply) && !is_reply(request));
+            }
+        }
+    }
+}
