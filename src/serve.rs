@@ -153,8 +153,8 @@ pub fn banner(config: &ServeConfig) -> String {
     let quirks: Vec<&str> = config.profile.quirks().map(|q| q.name()).collect();
     let profile = if config.profile.is_reference() {
         "reference".to_owned()
-    } else if config.profile == Profile::seed() {
-        format!("seed ({})", quirks.join(", "))
+    } else if let Some(name) = config.profile.named() {
+        format!("{name} ({})", quirks.join(", "))
     } else {
         // `--quirk`: the reference with some of the seed's bugs.
         format!("reference with quirks {}", quirks.join(", "))

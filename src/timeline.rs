@@ -28,6 +28,7 @@ const MARKER_TAGS: &[&str] = &[
     "fault",
     "panicked",
     "host_failed",
+    "server_died",
     "conn_closed",
     "upload_failed",
     "chunk_refused",

@@ -41,7 +41,7 @@ pub struct Scenario {
     pub users: Vec<UserSpec>,
     #[serde(default)]
     pub actions: Vec<Action>,
-    /// `reference` (default) or `seed`; `chatsim run --profile` overrides it.
+    /// `reference` (default), `seed` or `upstream`; `chatsim run --profile` overrides it.
     #[serde(default)]
     pub profile: Option<String>,
     /// Quirks added to the profile (names from `chatsim::profile::Quirk`).
@@ -62,6 +62,8 @@ pub struct Expect {
     pub base: Expectation,
     /// Replaces the expectation when the run uses the seed profile.
     pub seed: Option<Expectation>,
+    /// Replaces the expectation when the run uses the upstream profile (issue 15).
+    pub upstream: Option<Expectation>,
 }
 
 /// `[expect]` as written: the base expectation's keys beside `seed`. Spelt out rather than
@@ -77,6 +79,8 @@ struct RawExpect {
     failed: Vec<String>,
     #[serde(default)]
     seed: Option<Expectation>,
+    #[serde(default)]
+    upstream: Option<Expectation>,
 }
 
 impl From<RawExpect> for Expect {
@@ -88,6 +92,7 @@ impl From<RawExpect> for Expect {
                 failed: raw.failed,
             },
             seed: raw.seed,
+            upstream: raw.upstream,
         }
     }
 }
@@ -107,11 +112,19 @@ pub struct Expectation {
 }
 
 impl Expect {
+    /// `[expect]` for the reference; for the upstream profile, or some quirks among which one of
+    /// the deployed server's own, `[expect.upstream]` (else `[expect.seed]`); for any other
+    /// profile `[expect.seed]` (else `[expect.upstream]`); the base when neither is written.
     pub fn for_profile(&self, profile: &Profile) -> &Expectation {
-        match (&self.seed, profile.is_reference()) {
-            (Some(seed), false) => seed,
-            _ => &self.base,
+        if profile.is_reference() {
+            return &self.base;
         }
+        let (first, second) = if profile.leans_upstream() || *profile == Profile::upstream() {
+            (&self.upstream, &self.seed)
+        } else {
+            (&self.seed, &self.upstream)
+        };
+        first.as_ref().or(second.as_ref()).unwrap_or(&self.base)
     }
 }
 
@@ -503,6 +516,9 @@ fn validate(s: &Scenario) -> Result<(), String> {
     if let Some(seed) = &s.expect.seed {
         validate_expect(seed, "expect.seed")?;
     }
+    if let Some(upstream) = &s.expect.upstream {
+        validate_expect(upstream, "expect.upstream")?;
+    }
     for (here, _, _, step) in s.located_steps() {
         match step {
             Step::Image { name, .. } => {
@@ -543,6 +559,7 @@ fn validate_expected_files(s: &Scenario, names: &BTreeSet<String>) -> Result<(),
     let expectations = [
         ("expect", Some(&s.expect.base)),
         ("expect.seed", s.expect.seed.as_ref()),
+        ("expect.upstream", s.expect.upstream.as_ref()),
     ];
     for (field, expectation) in expectations {
         let Some(e) = expectation else { continue };

@@ -277,6 +277,7 @@ impl<'a> World<'a> {
             let now = self.sim.elapsed();
             let new_records = self.trace.since(self.cursor);
             self.cursor += new_records.len();
+            self.crash_the_dead(&new_records);
             if self.store_crash.take_tripped() {
                 self.schedule.store_crash_struck(
                     &mut self.sim,
@@ -304,6 +305,18 @@ impl<'a> World<'a> {
         }
     }
 
+    /// A server that died on an input (`server_died`) is crashed, as its process would be gone:
+    /// it stays down until a scenario fault restarts it (`bounce` or `restart`).
+    fn crash_the_dead(&mut self, new_records: &[Record]) {
+        for record in new_records {
+            if matches!(record.event, Event::ServerDied { .. })
+                && self.sim.is_host_running(record.host.as_str())
+            {
+                self.sim.crash(record.host.as_str());
+            }
+        }
+    }
+
     /// Reads the final state of the stores into the trace, writes the world's own account of the
     /// actions and faults, and judges the run.
     fn finish(mut self, wall_start: Instant) -> Outcome {
@@ -327,7 +340,7 @@ impl<'a> World<'a> {
         let records = self.trace.take();
         let verdicts = oracles::judge(&records, self.settled);
         let profile = &self.options.profile;
-        let strictness = if profile.is_reference() || *profile == Profile::seed() {
+        let strictness = if profile.named().is_some() {
             Strictness::Exact
         } else {
             Strictness::AtMost
@@ -538,9 +551,14 @@ fn add_resource_host(
         .with_messages(messages.clone())
         .with_clock(Arc::new(SimClock::default()));
         let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
+        let dying = server.clone();
         async move {
             tokio::spawn(auditor);
-            server.run(Arc::new(TurmoilNetwork)).await?;
+            match server.run(Arc::new(TurmoilNetwork)).await {
+                // Died on an input: the world sees `server_died` and crashes the host.
+                Err(_) if dying.died_on().is_some() => std::future::pending().await,
+                other => other?,
+            }
             Ok(())
         }
     });
