@@ -300,7 +300,11 @@ pub async fn start_with_ttl(
         Tracer::logging("resource"),
     )
     .with_messages(Arc::new(db.messages()))
-    .with_clock(resource_clock);
+    .with_clock(resource_clock)
+    .with_presence({
+        let chat = chat.clone();
+        Arc::new(move |uid| chat.is_online(uid))
+    });
     let mut servers = Servers {
         chat: tokio::spawn(chat.run_on(chat_listener, grpc_listener)),
         resource: tokio::spawn(resource.run_on(network, resource_listener)),

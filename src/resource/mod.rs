@@ -43,6 +43,10 @@ fn input_of(frame: &Frame) -> String {
     format!("frame {} ({} bytes): {shown}", frame.id, frame.body.len())
 }
 
+/// Whether a uid is logged in to a chat server: upstream's ResourceServer reads Redis
+/// `uip_<uid>` before its notify. Consulted only by the `dies_on_missing_message` quirk.
+pub type Presence = Arc<dyn Fn(i32) -> bool + Send + Sync>;
+
 /// `FILE_WORKER_COUNT` upstream.
 pub const FILE_WORKER_COUNT: usize = 4;
 
@@ -102,6 +106,8 @@ struct Inner {
     messages: Option<Arc<dyn MessageStore>>,
     /// For upload expiry; without one nothing expires.
     clock: Option<Arc<dyn Clock>>,
+    /// Who is online; without it every receiver counts as online.
+    presence: Option<Presence>,
     tracer: Tracer,
     /// Set when the server dies on an input (the `upstream` profile's fatal quirks): the input.
     died: tokio::sync::watch::Sender<Option<String>>,
@@ -132,6 +138,7 @@ impl ResourceServer {
                 uploads,
                 messages: None,
                 clock: None,
+                presence: None,
                 tracer,
                 died: tokio::sync::watch::channel(None).0,
             }),
@@ -174,6 +181,22 @@ impl ResourceServer {
     /// The input the server died on, if it did.
     pub fn died_on(&self) -> Option<String> {
         self.inner.died.borrow().clone()
+    }
+
+    /// Tells the server who is online (see [`Presence`]). Call before [`Self::run`].
+    pub fn with_presence(mut self, presence: Presence) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_presence is called before the server is shared")
+            .presence = Some(presence);
+        self
+    }
+
+    /// Whether `uid` is online, as far as the server knows (online when it cannot tell).
+    fn is_online(&self, uid: i32) -> bool {
+        self.inner
+            .presence
+            .as_ref()
+            .is_none_or(|online| online(uid))
     }
 
     /// Seconds since the epoch, if the server has a clock.

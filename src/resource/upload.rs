@@ -578,11 +578,12 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
 }
 
 /// upstream: ChatServerGrpcClient.cpp:14-15 looks the completed upload's message up and uses
-/// the row without checking it: for a message id with no row the server dies. (Upstream does this
-/// only when the receiver is online; this server does not know presence, so it dies whenever.)
-/// Returns whether it died.
+/// the row without checking it, when the receiver is online: for a message id with no row the
+/// server dies. Returns whether it died.
 fn dies_on_missing_message(server: &ResourceServer, record: &UploadRecord) -> bool {
-    if !server.inner.config.profile.has(Quirk::DiesOnMissingMessage) {
+    if !server.inner.config.profile.has(Quirk::DiesOnMissingMessage)
+        || !server.is_online(record.receiver)
+    {
         return false;
     }
     let Some(messages) = &server.inner.messages else {
