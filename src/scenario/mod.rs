@@ -645,6 +645,14 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
         if let Some((key, host)) = named.into_iter().find(|(_, h)| !hosts.contains(*h)) {
             return Err(unknown_host(format!("{here}.{key}"), host));
         }
+        if let FaultKind::Reset { host, to: Some(to) } = &fault.kind {
+            if !host.starts_with("user") || !["chat", "resource"].contains(&to.as_str()) {
+                return Err(format!(
+                    "{here}: a reset with `to` closes one user's connection to one server: \
+                     `host` is a user and `to` is \"chat\" or \"resource\", not {host:?} -> {to:?}"
+                ));
+            }
+        }
         if let Some(trigger) = &fault.after {
             // A trigger on a host or a user that does not exist would never fire.
             if let Some(host) = trigger.host.as_deref().filter(|h| !hosts.contains(*h)) {
@@ -678,10 +686,13 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
         if fault.action == FrameAction::Delay && fault.delay_ms == 0 {
             return Err(format!("{here}: action \"delay\" needs delay_ms > 0"));
         }
-        let paced = matches!(fault.action, FrameAction::Delay | FrameAction::Slice);
+        let paced = matches!(
+            fault.action,
+            FrameAction::Delay | FrameAction::Slice | FrameAction::Duplicate
+        );
         if !paced && fault.delay_ms > 0 {
             return Err(format!(
-                "{here}.delay_ms: only actions \"delay\" and \"slice\" use delay_ms, not {:?}",
+                "{here}.delay_ms: only actions \"delay\", \"slice\" and \"duplicate\" use delay_ms, not {:?}",
                 format!("{:?}", fault.action).to_lowercase()
             ));
         }

@@ -281,7 +281,18 @@ fn apply(
             sim.release(a.as_str(), b.as_str());
             format!("{a} <-> {b} released")
         }
-        FaultKind::Reset { host } => match targets.proxies.get(host) {
+        FaultKind::Reset {
+            host,
+            to: Some(server),
+        } => match targets.proxies.get(host) {
+            // One user's connection to one server.
+            Some(proxy) => {
+                proxy.reset_to(server);
+                format!("{host}'s connection to {server} reset")
+            }
+            None => format!("{host} is not a user: nothing reset"),
+        },
+        FaultKind::Reset { host, to: None } => match targets.proxies.get(host) {
             // A client: every connection it has.
             Some(proxy) => {
                 proxy.reset();
@@ -315,9 +326,16 @@ fn apply(
             });
             format!("{host} crashed, restarts in {after_ms} ms")
         }
-        FaultKind::DiskError { count } => {
+        FaultKind::DiskError { count, file: None } => {
             targets.disk.fail_writes(*count);
             format!("the next {count} disk writes fail")
+        }
+        FaultKind::DiskError {
+            count,
+            file: Some(file),
+        } => {
+            targets.disk.fail_writes_of(file, *count);
+            format!("the next {count} disk writes of {file} fail")
         }
         FaultKind::DiskFull => {
             targets.disk.set_full(true);
@@ -352,11 +370,16 @@ pub fn describe(kind: &FaultKind) -> String {
             format!("{name} {a} {arrow} {b}")
         }
         FaultKind::Hold { a, b } | FaultKind::Release { a, b } => format!("{name} {a} <-> {b}"),
-        FaultKind::Reset { host } | FaultKind::Crash { host } | FaultKind::Bounce { host } => {
-            format!("{name} {host}")
-        }
+        FaultKind::Reset { host, to: Some(to) } => format!("{name} {host} -> {to}"),
+        FaultKind::Reset { host, to: None }
+        | FaultKind::Crash { host }
+        | FaultKind::Bounce { host } => format!("{name} {host}"),
         FaultKind::Restart { host, after_ms } => format!("{name} {host} after {after_ms} ms"),
-        FaultKind::DiskError { count } => format!("{name} x{count}"),
+        FaultKind::DiskError { count, file: None } => format!("{name} x{count}"),
+        FaultKind::DiskError {
+            count,
+            file: Some(file),
+        } => format!("{name} {file} x{count}"),
         FaultKind::StoreCrash { host, op, nth, .. } => format!("{name} {host} after {op} x{nth}"),
         FaultKind::DiskFull | FaultKind::DiskOk => name.to_owned(),
     }
