@@ -59,7 +59,8 @@ fn a_reset_of_one_connection_closes_that_one_only() {
     assert_eq!(fired.1, "user2's connection to resource reset");
     let closed_then: Vec<&str> = records
         .iter()
-        .filter(|r| r.t_ms == fired.0 && r.host.starts_with("user"))
+        // The clients see it when they next run, the millisecond after.
+        .filter(|r| (fired.0..=fired.0 + 1).contains(&r.t_ms) && r.host.starts_with("user"))
         .filter(|r| matches!(r.event, Event::ConnClosed { .. }))
         .map(|r| r.host.as_str())
         .collect();
@@ -78,4 +79,25 @@ fn a_disk_error_on_a_chosen_file_fails_a_write_of_that_file_only() {
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].contains("1/b.png"), "{}", failed[0]);
+}
+
+#[test]
+fn triggered_faults_fire_exactly_at_the_event_plus_their_delay() {
+    let records = records("exact-trigger-timing.toml");
+    let stored = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::ChunkStored { file, seq: 2, .. } if file == "photo.png" => Some(r.t_ms),
+            _ => None,
+        })
+        .expect("seq 2 stored");
+    let fired: Vec<u64> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::FaultOutcome { times_ms, .. } => Some(times_ms[0]),
+            _ => None,
+        })
+        .collect();
+    // The reset and the partition in the event's millisecond, together; the heal 300 ms on.
+    assert_eq!(fired, [stored, stored, stored + 300]);
 }

@@ -141,17 +141,22 @@ impl Schedule {
         }
         let mut follow_ups = Vec::new();
         for pending in self.pending.iter_mut() {
-            if pending.fired || pending.due.is_none_or(|due| due > now) {
+            let Some(due) = pending.due.filter(|due| *due <= now && !pending.fired) else {
                 continue;
-            }
+            };
             pending.fired = true;
+            // Exactly at its time: a fault triggered by an event of the step just run, without
+            // a delay, is due in that event's millisecond. It acts after that step, before any
+            // host runs again, so it is recorded at its due time, not at the step's end (which
+            // made it 1 ms late and set a `restart`'s clock 1 ms late too).
+            let at = due;
             // A store crash point fires when it strikes, not when it is armed.
             let arms_only = matches!(pending.kind, FaultKind::StoreCrash { .. });
             if let Some(index) = pending.spec.filter(|_| !arms_only) {
-                self.fired[index].push(now.as_millis() as u64);
+                self.fired[index].push(at.as_millis() as u64);
             }
-            self.last_heal = self.last_heal.max(now);
-            if let Some(next) = apply(sim, &pending.kind, targets, now) {
+            self.last_heal = self.last_heal.max(at);
+            if let Some(next) = apply(sim, &pending.kind, targets, at) {
                 follow_ups.push(next);
             }
         }
