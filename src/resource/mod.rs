@@ -109,7 +109,8 @@ struct Inner {
     /// Who is online; without it every receiver counts as online.
     presence: Option<Presence>,
     tracer: Tracer,
-    /// Set when the server dies on an input (the `upstream` profile's fatal quirks): the input.
+    /// Set when the server dies on an input (the `upstream` profile's fatal quirks): the input
+    /// and the upstream code that fails on it.
     died: tokio::sync::watch::Sender<Option<String>>,
 }
 
@@ -173,12 +174,12 @@ impl ResourceServer {
         });
         self.inner.died.send_if_modified(|died| {
             let first = died.is_none();
-            died.get_or_insert(input);
+            died.get_or_insert_with(|| format!("{input} ({reason})"));
             first
         });
     }
 
-    /// The input the server died on, if it did.
+    /// The input the server died on and why, if it did.
     pub fn died_on(&self) -> Option<String> {
         self.inner.died.borrow().clone()
     }
@@ -244,7 +245,7 @@ impl ResourceServer {
                 _ = died.wait_for(Option::is_some) => {
                     let input = self.died_on().unwrap_or_default();
                     return Err(io::Error::other(format!(
-                        "the resource server died on {input} (profile {})",
+                        "the resource server died on {input}, profile {}",
                         self.inner.config.profile.label()
                     )));
                 }
