@@ -1,6 +1,5 @@
 //! The human summary of a run, printed by `chatsim run`.
 
-use crate::profile::Profile;
 use crate::sim::{Outcome, RunOptions};
 use crate::trace::{Event, Record};
 use serde::Serialize;
@@ -90,8 +89,8 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
 /// The command that runs the same scenario with the same seed and profile again.
 pub fn reproduce_command(path: &Path, options: &RunOptions) -> String {
     let mut command = format!("chatsim run {} --seed {}", path.display(), options.seed);
-    if options.profile == Profile::seed() {
-        command.push_str(" --profile seed");
+    if let Some(name) = options.profile.named() {
+        command.push_str(&format!(" --profile {name}"));
     } else {
         command.push_str(" --profile reference");
         for quirk in options.profile.quirks() {

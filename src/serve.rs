@@ -140,8 +140,8 @@ pub fn banner(config: &ServeConfig) -> String {
     let quirks: Vec<&str> = config.profile.quirks().map(|q| q.name()).collect();
     let profile = if config.profile.is_reference() {
         "reference".to_owned()
-    } else if config.profile == Profile::seed() {
-        format!("seed ({})", quirks.join(", "))
+    } else if let Some(name) = config.profile.named() {
+        format!("{name} ({})", quirks.join(", "))
     } else {
         // `--quirk`: the reference with some of the seed's bugs.
         format!("reference with quirks {}", quirks.join(", "))
@@ -287,7 +287,11 @@ pub async fn start_with_ttl(
         Tracer::logging("resource"),
     )
     .with_messages(Arc::new(db.messages()))
-    .with_clock(resource_clock);
+    .with_clock(resource_clock)
+    .with_presence({
+        let chat = chat.clone();
+        Arc::new(move |uid| chat.is_online(uid))
+    });
     let mut servers = Servers {
         chat: tokio::spawn(chat.run_on(chat_listener, grpc_listener)),
         resource: tokio::spawn(resource.run_on(network, resource_listener)),

@@ -242,6 +242,13 @@ pub enum Event {
     HostFailed {
         error: String,
     },
+    /// A server died on an input, as the deployed C++ server does on an uncaught exception
+    /// (`upstream` profile): `input` names the frame, `reason` the upstream code that fails.
+    /// The world then crashes the host; it stays down until a fault restarts it.
+    ServerDied {
+        input: String,
+        reason: String,
+    },
     /// The world's account, at the end of a run, of one scenario action: when it was due, when
     /// its user carried it out, and when it reached a final outcome (`outcome`), or what it was
     /// still waiting for. The `liveness` oracle judges these.

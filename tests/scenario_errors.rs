@@ -237,7 +237,13 @@ fn the_new_keys_parse_and_default_to_the_old_meaning() {
     let s = parse(Path::new("f.toml"), &text).unwrap();
     assert_eq!(s.liveness_s, 5);
     assert!(s.faults[0].optional);
-    assert_eq!(s.faults[0].kind, FaultKind::DiskError { count: 1 });
+    assert_eq!(
+        s.faults[0].kind,
+        FaultKind::DiskError {
+            count: 1,
+            file: None
+        }
+    );
     let trigger = s.faults[0].after.as_ref().unwrap();
     assert_eq!((trigger.event.as_str(), trigger.nth), ("chunk_stored", 2));
     assert_eq!(trigger.fields["seq"], toml::Value::Integer(2));
@@ -439,7 +445,7 @@ fn a_key_that_would_mean_nothing_is_refused() {
     );
     assert_eq!(
         error(&frame("action = \"drop\"\ndelay_ms = 100\n")),
-        "f.toml:11: frame_faults[0].delay_ms: only actions \"delay\" and \"slice\" use delay_ms, not \"drop\""
+        "f.toml:11: frame_faults[0].delay_ms: only actions \"delay\", \"slice\" and \"duplicate\" use delay_ms, not \"drop\""
     );
     assert_eq!(
         error(&format!("{USERS}[link]\nbandwidth_kbps = 0\n")),

@@ -399,6 +399,11 @@ impl ChatServer {
         }
     }
 
+    /// Whether `uid` has a session here (upstream's Redis `uip_<uid>`).
+    pub fn is_online(&self, uid: i32) -> bool {
+        self.inner.sessions.lock().unwrap().contains_key(&uid)
+    }
+
     /// A push for `uid` was queued in the message store: its session delivers it now if the user
     /// is online, else after the next login.
     fn pushed(&self, uid: i32, id: u16, message_id: i64) {

@@ -236,8 +236,12 @@ impl Schedule {
     }
 
     fn write_profile(&self, s: &mut String) {
-        if self.profile == Profile::seed() {
-            s.push_str("profile = \"seed\"\n");
+        if let Some(name) = self
+            .profile
+            .named()
+            .filter(|_| !self.profile.is_reference())
+        {
+            let _ = writeln!(s, "profile = {}", quote(name));
         } else if !self.profile.is_reference() {
             let names: Vec<String> = self.profile.quirks().map(|q| quote(q.name())).collect();
             let _ = writeln!(s, "quirks = [{}]", names.join(", "));

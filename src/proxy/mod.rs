@@ -264,9 +264,23 @@ where
                     proxy.fault("frame_drop", describe());
                     None
                 }
-                Some((FrameAction::Duplicate, _)) => {
+                Some((FrameAction::Duplicate, delay)) if delay.is_zero() => {
                     proxy.fault("frame_duplicate", describe());
                     let _ = tx.send(frame.clone());
+                    Some(frame.clone())
+                }
+                // A delayed duplicate: the original now, the copy `delay` later.
+                Some((FrameAction::Duplicate, delay)) => {
+                    proxy.fault(
+                        "frame_duplicate",
+                        format!("{}, the copy {} ms later", describe(), delay.as_millis()),
+                    );
+                    let tx = tx.clone();
+                    let copy = frame.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = tx.send(copy);
+                    });
                     Some(frame.clone())
                 }
                 Some((FrameAction::Delay, delay)) => {

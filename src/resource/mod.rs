@@ -13,7 +13,7 @@ pub use crate::protocol::names::check_file_name;
 
 use crate::clock::Clock;
 use crate::net::{framed_with, next_frame, BoxStream, Listener, Network, ReplySlot};
-use crate::profile::Profile;
+use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{
     ChunkHint, ChunkRsp, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp, UploadStatusReq,
     UploadStatusRsp,
@@ -30,6 +30,21 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use upload::{ChunkJob, Job};
+
+/// A frame in a few words for a death report: `frame 1037 (123 bytes): {"name":...`.
+fn input_of(frame: &Frame) -> String {
+    const SHOWN: usize = 80;
+    let body = String::from_utf8_lossy(&frame.body);
+    let mut shown: String = body.chars().take(SHOWN).collect();
+    if body.chars().count() > SHOWN {
+        shown.push_str("...");
+    }
+    format!("frame {} ({} bytes): {shown}", frame.id, frame.body.len())
+}
+
+/// Whether a uid is logged in to a chat server: upstream's ResourceServer reads Redis
+/// `uip_<uid>` before its notify. Consulted only by the `dies_on_missing_message` quirk.
+pub type Presence = Arc<dyn Fn(i32) -> bool + Send + Sync>;
 
 /// `FILE_WORKER_COUNT` upstream.
 pub const FILE_WORKER_COUNT: usize = 4;
@@ -90,7 +105,12 @@ struct Inner {
     messages: Option<Arc<dyn MessageStore>>,
     /// For upload expiry; without one nothing expires.
     clock: Option<Arc<dyn Clock>>,
+    /// Who is online; without it every receiver counts as online.
+    presence: Option<Presence>,
     tracer: Tracer,
+    /// Set when the server dies on an input (the `upstream` profile's fatal quirks): the input
+    /// and the upstream code that fails on it.
+    died: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// Per-connection state.
@@ -118,7 +138,9 @@ impl ResourceServer {
                 uploads,
                 messages: None,
                 clock: None,
+                presence: None,
                 tracer,
+                died: tokio::sync::watch::channel(None).0,
             }),
         }
     }
@@ -139,6 +161,42 @@ impl ResourceServer {
             .expect("with_clock is called before the server is shared")
             .clock = Some(clock);
         self
+    }
+
+    /// The server dies on `input`, as the deployed C++ server does on an exception nothing catches
+    /// (`reason` names the upstream code): the listener and every connection close and
+    /// [`Self::run`] returns an error naming the input. Only the `upstream` profile's quirks call it.
+    pub(crate) fn die(&self, input: String, reason: &str) {
+        self.inner.tracer.emit(Event::ServerDied {
+            input: input.clone(),
+            reason: reason.to_owned(),
+        });
+        self.inner.died.send_if_modified(|died| {
+            let first = died.is_none();
+            died.get_or_insert_with(|| format!("{input} ({reason})"));
+            first
+        });
+    }
+
+    /// The input the server died on and why, if it did.
+    pub fn died_on(&self) -> Option<String> {
+        self.inner.died.borrow().clone()
+    }
+
+    /// Tells the server who is online (see [`Presence`]). Call before [`Self::run`].
+    pub fn with_presence(mut self, presence: Presence) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_presence is called before the server is shared")
+            .presence = Some(presence);
+        self
+    }
+
+    /// Whether `uid` is online, as far as the server knows (online when it cannot tell).
+    fn is_online(&self, uid: i32) -> bool {
+        self.inner
+            .presence
+            .as_ref()
+            .is_none_or(|online| online(uid))
     }
 
     /// Seconds since the epoch, if the server has a clock.
@@ -179,8 +237,19 @@ impl ResourceServer {
         if let (Some(ttl), Some(_)) = (self.inner.config.upload_ttl, &self.inner.clock) {
             tokio::spawn(upload::sweep_expired(self.clone(), workers.clone(), ttl));
         }
+        let mut died = self.inner.died.subscribe();
         loop {
-            let (stream, peer) = crate::net::accept_next(listener.as_mut()).await;
+            let (stream, peer) = tokio::select! {
+                biased;
+                _ = died.wait_for(Option::is_some) => {
+                    let input = self.died_on().unwrap_or_default();
+                    return Err(io::Error::other(format!(
+                        "the resource server died on {input}, profile {}",
+                        self.inner.config.profile.label()
+                    )));
+                }
+                accepted = crate::net::accept_next(listener.as_mut()) => accepted,
+            };
             let server = self.clone();
             let workers = workers.clone();
             tokio::spawn(async move { server.serve_connection(stream, peer, workers).await });
@@ -223,11 +292,16 @@ impl ResourceServer {
                             id: 0,
                             error: err.to_string(),
                         });
+                        self.dies_on_negative_length(&peer, &err);
                         break format!("bad frame: {err}");
                     }
                 },
                 _ = sender.closed() => break crate::net::WRITER_STOPPED.to_owned(),
             };
+            // A dead server reads nothing more (its process is gone upstream).
+            if self.died_on().is_some() {
+                break "the server died".to_owned();
+            }
             let hint = ChunkHint::from_body(&frame.body);
             tracer.emit(Event::frame("rx", &peer, &frame, Some(&hint)));
             match frame.id {
@@ -246,6 +320,8 @@ impl ResourceServer {
                             // as the server; a send cannot fail while it runs.
                             let _ = workers[worker].send(job).await;
                         }
+                        // Died on it (`dies_on_bad_chunk`): no reply, the connection goes too.
+                        Err(_) if self.died_on().is_some() => break "the server died".to_owned(),
                         Err(refusal) => {
                             self.refuse_chunk(slot, &peer, &frame, &hint, refusal);
                         }
@@ -255,10 +331,12 @@ impl ResourceServer {
                     let reply = self.upload_status(&frame);
                     self.send(slot, &peer, reply);
                 }
-                ids::IMG_CHAT_DOWN_INFO_SYNC_REQ => {
-                    let reply = self.download_info(&frame);
-                    self.send(slot, &peer, reply);
-                }
+                ids::IMG_CHAT_DOWN_INFO_SYNC_REQ => match self.download_info(&peer, &frame) {
+                    Some(reply) => self.send(slot, &peer, reply),
+                    None if self.died_on().is_some() => break "the server died".to_owned(),
+                    // upstream sends nothing (`silent_download_info`); the slot is freed unused.
+                    None => drop(slot),
+                },
                 ids::IMG_CHAT_DOWN_REQ => {
                     let reply = self.download_chunk(&mut state, &frame);
                     self.send(slot, &peer, reply);
@@ -276,6 +354,22 @@ impl ResourceServer {
             }
         };
         tracer.emit(Event::ConnClosed { peer, reason });
+    }
+
+    /// upstream: CSession::AsyncReadBody reads the 4-byte length into a signed int (MsgNode.h:14);
+    /// a length with the top bit set is negative, passes `if (data_len > MAX_LENGTH)`
+    /// (CSession.cpp:162-169) and the allocation of that many bytes throws, uncaught.
+    fn dies_on_negative_length(&self, peer: &str, err: &crate::protocol::FrameError) {
+        let crate::protocol::FrameError::TooLong { id, len, .. } = err else {
+            return;
+        };
+        if self.inner.config.profile.has(Quirk::DiesOnNegativeLength) && (*len as u32 as i32) < 0 {
+            self.die(
+                format!("frame {id} from {peer} with length header {len:#010x}"),
+                "CSession.cpp:162-169: the length read as a signed int is negative, passes the \
+                 size check and the body allocation throws",
+            );
+        }
     }
 
     fn send(&self, slot: ReplySlot, peer: &str, frame: Frame) {
@@ -376,7 +470,72 @@ impl ResourceServer {
         )
     }
 
-    fn download_info(&self, frame: &Frame) -> Frame {
+    /// The answer to 1045; `None` for no answer at all (the `upstream` profile).
+    fn download_info(&self, peer: &str, frame: &Frame) -> Option<Frame> {
+        if let Ok(req) = frame.parse::<DownInfoReq>() {
+            if let Some(upstream) = self.upstream_download_info(peer, frame, &req) {
+                return upstream;
+            }
+        }
+        Some(self.reference_download_info(frame))
+    }
+
+    /// upstream's 1045 (LogicWorker.cpp:649-682), where it differs from the reference: `None`
+    /// when the reference answers. It reads the message row, not the upload state: an unknown
+    /// message gets no reply at all (656-659); a known one is offered with the size of whatever
+    /// file is on disk, finished or not, and `file_size` throws when there is none (667).
+    fn upstream_download_info(
+        &self,
+        peer: &str,
+        frame: &Frame,
+        req: &DownInfoReq,
+    ) -> Option<Option<Frame>> {
+        let profile = &self.inner.config.profile;
+        let (silent, unfinished) = (
+            profile.has(Quirk::SilentDownloadInfo),
+            profile.has(Quirk::DownloadInfoUnfinished),
+        );
+        if !silent && !unfinished {
+            return None;
+        }
+        let record = self.inner.uploads.get(req.message_id).ok()?;
+        let known = match &self.inner.messages {
+            Some(messages) => messages.get(req.message_id).ok()?.is_some(),
+            None => record.is_some(),
+        };
+        if !known {
+            return silent.then_some(None);
+        }
+        if !unfinished || record.as_ref().is_some_and(|r| r.complete) {
+            return None;
+        }
+        let Some(record) = record else {
+            self.die(
+                format!("{} from {peer}", input_of(frame)),
+                "LogicWorker.cpp:667: std::filesystem::file_size throws for a message never uploaded",
+            );
+            return Some(None);
+        };
+        let path = std::path::PathBuf::from(&record.path);
+        let on_disk = self.inner.files.size(&path).ok().flatten().unwrap_or(0);
+        Some(Some(Frame::json(
+            ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
+            &DownInfoRsp {
+                error: 0,
+                message_id: req.message_id,
+                thread_id: record.thread_id,
+                sender_id: record.owner_uid,
+                recv_id: record.receiver,
+                name: record.name,
+                msg_type: msg_type::PIC,
+                status: status::READED,
+                total_size: WireSize::string(on_disk),
+                md5: record.md5,
+            },
+        )))
+    }
+
+    fn reference_download_info(&self, frame: &Frame) -> Frame {
         let reply = |error: ErrorCode, message_id: i64| {
             Frame::json(
                 ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
@@ -478,11 +637,30 @@ impl ResourceServer {
             }
             state.downloads.insert(req.message_id, 1);
         }
-        if state.downloads.get(&req.message_id) != Some(&req.seq) {
+        let plan = ChunkPlan::new(record.total_size);
+        let range = plan.range(req.seq);
+        if state.downloads.get(&req.message_id) != Some(&req.seq) || range.is_none() {
+            if self.inner.config.profile.has(Quirk::BadSeqSucceeds) {
+                // upstream: FileWorker.cpp:581, 590 set FileSeqInvalid / RedisReadErr, then the
+                // reply callback (LogicWorker.cpp:705) sets `error` to Success: no data.
+                return Frame::json(
+                    ids::IMG_CHAT_DOWN_RSP,
+                    &DownChunkRsp {
+                        error: 0,
+                        data: String::new(),
+                        seq: req.seq,
+                        total_size: WireSize::string(record.total_size),
+                        current_size: WireSize::string(0),
+                        is_last: false,
+                        name: record.name,
+                        sender_id: record.owner_uid,
+                        receiver_id: record.receiver,
+                    },
+                );
+            }
             return error(ErrorCode::FileSeqInvalid);
         }
-        let plan = ChunkPlan::new(record.total_size);
-        let Some(range) = plan.range(req.seq) else {
+        let Some(range) = range else {
             return error(ErrorCode::FileSeqInvalid);
         };
         let path = std::path::PathBuf::from(&record.path);

@@ -126,6 +126,11 @@ async fn notify_until_answered(
         if ok {
             return;
         }
+        if config.profile.has(Quirk::NotifyOnce) {
+            // upstream: ChatServerGrpcClient.cpp:33-37 calls NotifyChatImgMsg once and ignores
+            // the status: a notify lost to a network fault is never sent again.
+            return;
+        }
         // A connection that timed out may be stalled for good (a silent partition leaves HTTP/2
         // waiting forever): the next attempt dials anew.
         client = None;

@@ -82,6 +82,17 @@ pub(super) fn validate(
     let profile = &server.inner.config.profile;
     let reply_id = ids::reply_to(frame.id).unwrap_or(ids::FILE_INFO_SYNC_RSP);
     let req: ChunkReq = frame.parse().map_err(|e| {
+        if profile.has(Quirk::DiesOnBadChunk) {
+            // upstream: LogicWorker.cpp:384, 471, 477 ignore the parse result and call
+            // `std::stoll(root["total_size"].asString())` and `asString()` on whatever is there:
+            // an empty string or an array throws in the logic worker's thread, and nothing
+            // catches it, so the whole process ends.
+            server.die(
+                super::input_of(frame),
+                "LogicWorker.cpp:384/471/477: stoll(\"\") or asString() on a wrong type throws, \
+                 uncaught in the worker thread",
+            );
+        }
         refuse(
             ErrorCode::ErrorJson,
             format!("malformed chunk request: {e}"),
@@ -309,6 +320,12 @@ impl ResourceServer {
             // holds only `error` (bug 3): no name, no seq, and an id the client does not expect.
             return Frame::json(ids::UPLOAD_HEAD_ICON_RSP, &ErrorRsp { error: rsp.error });
         }
+        if rsp.error != 0 && self.inner.config.profile.has(Quirk::BareChunkError) {
+            // upstream: LogicWorker.cpp:533 (and the other chunk handlers) fill `rtvalue` with
+            // only `error` before `session->Send(rtvalue.toStyledString(), reply_id)`: the right
+            // id this time, but no name and no seq for the client to match.
+            return Frame::json(reply_id, &ErrorRsp { error: rsp.error });
+        }
         Frame::json(reply_id, &rsp)
     }
 }
@@ -320,7 +337,10 @@ pub(super) fn spawn_worker(server: ResourceServer, notifier: Notifier) -> mpsc::
             match job {
                 Job::Chunk(job) => {
                     let reply = store_chunk(&server, &notifier, &job.chunk);
-                    server.send(job.slot, &job.peer, reply);
+                    // A server that died on this chunk answers nothing.
+                    if server.died_on().is_none() {
+                        server.send(job.slot, &job.peer, reply);
+                    }
                 }
                 Job::Expire(message_id) => {
                     if let Ok(Some(record)) = server.inner.uploads.get(message_id) {
@@ -481,6 +501,11 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
     };
     let path = PathBuf::from(&record.path);
     record.touched_s = server.now_s().unwrap_or(0);
+    if record.complete && profile.has(Quirk::NotifyOnce) && plan.is_last(req.seq) {
+        return restore_last_chunk(server, notifier, chunk, record, &path, || {
+            reply(ErrorCode::Success)
+        });
+    }
     if record.complete || (writer.skips_duplicates() && holds) {
         // A duplicate: the bytes are already durable, so it is acked again without a write.
         return reply(ErrorCode::Success);
@@ -525,6 +550,9 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
                     size: record.total_size,
                     md5: record.md5.clone(),
                 });
+                if dies_on_missing_message(server, &record) {
+                    return reply(ErrorCode::Success);
+                }
                 notifier.enqueue(record);
                 reply(ErrorCode::Success)
             }
@@ -547,6 +575,56 @@ fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk)
         );
     }
     reply(ErrorCode::Success)
+}
+
+/// upstream: ChatServerGrpcClient.cpp:14-15 looks the completed upload's message up and uses
+/// the row without checking it, when the receiver is online: for a message id with no row the
+/// server dies. Returns whether it died.
+fn dies_on_missing_message(server: &ResourceServer, record: &UploadRecord) -> bool {
+    if !server.inner.config.profile.has(Quirk::DiesOnMissingMessage)
+        || !server.is_online(record.receiver)
+    {
+        return false;
+    }
+    let Some(messages) = &server.inner.messages else {
+        return false;
+    };
+    if !matches!(messages.get(record.message_id), Ok(None)) {
+        return false;
+    }
+    server.die(
+        format!(
+            "the last chunk of {} for message {}, which has no row",
+            record.name, record.message_id
+        ),
+        "ChatServerGrpcClient.cpp:14-15: the message row is dereferenced without a null check",
+    );
+    true
+}
+
+/// upstream: FileWorker.cpp:253 keeps no book of a finished upload: a duplicate of the last
+/// chunk is appended to the file (`std::ios::app`) and, being `last`, starts the notify again.
+fn restore_last_chunk(
+    server: &ResourceServer,
+    notifier: &Notifier,
+    chunk: &ValidChunk,
+    record: UploadRecord,
+    path: &Path,
+    acked: impl FnOnce() -> Frame,
+) -> Frame {
+    let files = server.inner.files.as_ref();
+    let end = files.size(path).ok().flatten().unwrap_or(0);
+    if files.write_at(path, end, &chunk.data).is_ok() {
+        server.inner.tracer.emit(Event::ChunkStored {
+            file: chunk.req.name.clone(),
+            seq: chunk.req.seq,
+            owner: chunk.uid,
+            path: path.display().to_string(),
+            writer: chunk.writer,
+        });
+    }
+    notifier.enqueue(record);
+    acked()
 }
 
 /// The upload a chunk continues, if any: the one of its message.

@@ -208,6 +208,7 @@ pub const EVENTS: &[(&str, &[(&str, FieldType)])] = &[
     ("fault", &[("kind", Str), ("detail", Str)]),
     ("panicked", &[("message", Str)]),
     ("host_failed", &[("error", Str)]),
+    ("server_died", &[("input", Str), ("reason", Str)]),
     (
         "action_outcome",
         &[
@@ -379,6 +380,7 @@ mod tests {
             Event::Fault { .. } => "fault",
             Event::Panicked { .. } => "panicked",
             Event::HostFailed { .. } => "host_failed",
+            Event::ServerDied { .. } => "server_died",
             Event::ActionOutcome { .. } => "action_outcome",
             Event::LivenessBound { .. } => "liveness_bound",
             Event::FaultOutcome { .. } => "fault_outcome",
@@ -572,6 +574,10 @@ mod tests {
             },
             Event::Panicked { message: s() },
             Event::HostFailed { error: s() },
+            Event::ServerDied {
+                input: s(),
+                reason: s(),
+            },
             Event::ActionOutcome {
                 user: 1,
                 action: s(),

@@ -50,6 +50,10 @@ struct RawFault {
     op: Option<String>,
     #[serde(default)]
     nth: Option<u32>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    file: Option<String>,
 }
 
 /// Every fault kind with the keys it takes besides the common ones (`FAULT_KEYS`).
@@ -58,18 +62,18 @@ pub const FAULT_KINDS: &[(&str, &[&str])] = &[
     ("heal", &["a", "b", "oneway"]),
     ("hold", &["a", "b"]),
     ("release", &["a", "b"]),
-    ("reset", &["host"]),
+    ("reset", &["host", "to"]),
     ("crash", &["host"]),
     ("bounce", &["host"]),
     ("restart", &["host", "after_ms"]),
-    ("disk_error", &["count"]),
+    ("disk_error", &["count", "file"]),
     ("disk_full", &[]),
     ("disk_ok", &[]),
     ("store_crash", &["host", "op", "nth", "after_ms"]),
 ];
 
 /// The kinds' keys that have a default; every other key of a kind is required.
-pub const OPTIONAL_KIND_KEYS: &[&str] = &["oneway", "count", "nth"];
+pub const OPTIONAL_KIND_KEYS: &[&str] = &["oneway", "count", "nth", "to", "file"];
 
 /// The writes of the chat server's message store at which a `store_crash` can strike, by the
 /// store method's name (`chatsim::store::MessageStore`).
@@ -103,6 +107,8 @@ impl TryFrom<RawFault> for FaultSpec {
             ("count", raw.count.is_some()),
             ("op", raw.op.is_some()),
             ("nth", raw.nth.is_some()),
+            ("to", raw.to.is_some()),
+            ("file", raw.file.is_some()),
         ];
         if let Some((key, _)) = given.iter().find(|(k, set)| *set && !keys.contains(k)) {
             return Err(format!("kind {kind:?} takes no `{key}`"));
@@ -132,6 +138,7 @@ impl TryFrom<RawFault> for FaultSpec {
             },
             "reset" => FaultKind::Reset {
                 host: need(raw.host, "host")?,
+                to: raw.to,
             },
             "crash" => FaultKind::Crash {
                 host: need(raw.host, "host")?,
@@ -147,6 +154,7 @@ impl TryFrom<RawFault> for FaultSpec {
             },
             "disk_error" => FaultKind::DiskError {
                 count: raw.count.unwrap_or(1),
+                file: raw.file,
             },
             "disk_full" => FaultKind::DiskFull,
             "store_crash" => store_crash(raw.host.clone(), raw.op.clone(), raw.nth, raw.after_ms)?,
@@ -220,6 +228,8 @@ pub enum FaultKind {
     /// user host, or every client's connections to a server host.
     Reset {
         host: String,
+        /// Only the connection of user `host` to this server (`chat` or `resource`).
+        to: Option<String>,
     },
     /// Kill a host: its tasks and sockets die, unsynced disk data is lost.
     Crash {
@@ -234,9 +244,11 @@ pub enum FaultKind {
         host: String,
         after_ms: u64,
     },
-    /// The next `count` writes on the resource server's disk fail.
+    /// The next `count` writes on the resource server's disk fail; with `file`, the next
+    /// `count` writes of that file (an upload's name), whatever is written in between.
     DiskError {
         count: u32,
+        file: Option<String>,
     },
     /// Every write on the resource server's disk fails as "no space" until `disk_ok`.
     DiskFull,
@@ -424,7 +436,8 @@ impl FaultKind {
             | FaultKind::Heal { a, b, .. }
             | FaultKind::Hold { a, b }
             | FaultKind::Release { a, b } => vec![("a", a), ("b", b)],
-            FaultKind::Reset { host }
+            FaultKind::Reset { host, to: Some(to) } => vec![("host", host), ("to", to)],
+            FaultKind::Reset { host, to: None }
             | FaultKind::Crash { host }
             | FaultKind::Bounce { host }
             | FaultKind::Restart { host, .. }

@@ -56,7 +56,7 @@ pub struct Scenario {
     pub users: Vec<UserSpec>,
     #[serde(default)]
     pub actions: Vec<Action>,
-    /// `reference` (default) or `seed`; `chatsim run --profile` overrides it.
+    /// `reference` (default), `seed` or `upstream`; `chatsim run --profile` overrides it.
     #[serde(default)]
     pub profile: Option<String>,
     /// Quirks added to the profile (names from `chatsim::profile::Quirk`).
@@ -77,6 +77,8 @@ pub struct Expect {
     pub base: Expectation,
     /// Replaces the expectation when the run uses the seed profile.
     pub seed: Option<Expectation>,
+    /// Replaces the expectation when the run uses the upstream profile (issue 15).
+    pub upstream: Option<Expectation>,
 }
 
 /// `[expect]` as written: the base expectation's keys beside `seed`. Spelt out rather than
@@ -92,6 +94,8 @@ struct RawExpect {
     failed: Vec<String>,
     #[serde(default)]
     seed: Option<Expectation>,
+    #[serde(default)]
+    upstream: Option<Expectation>,
 }
 
 impl From<RawExpect> for Expect {
@@ -103,6 +107,7 @@ impl From<RawExpect> for Expect {
                 failed: raw.failed,
             },
             seed: raw.seed,
+            upstream: raw.upstream,
         }
     }
 }
@@ -122,11 +127,19 @@ pub struct Expectation {
 }
 
 impl Expect {
+    /// `[expect]` for the reference; for the upstream profile, or some quirks among which one of
+    /// the deployed server's own, `[expect.upstream]` (else `[expect.seed]`); for any other
+    /// profile `[expect.seed]` (else `[expect.upstream]`); the base when neither is written.
     pub fn for_profile(&self, profile: &Profile) -> &Expectation {
-        match (&self.seed, profile.is_reference()) {
-            (Some(seed), false) => seed,
-            _ => &self.base,
+        if profile.is_reference() {
+            return &self.base;
         }
+        let (first, second) = if profile.leans_upstream() || *profile == Profile::upstream() {
+            (&self.upstream, &self.seed)
+        } else {
+            (&self.seed, &self.upstream)
+        };
+        first.as_ref().or(second.as_ref()).unwrap_or(&self.base)
     }
 }
 
@@ -518,6 +531,9 @@ fn validate(s: &Scenario) -> Result<(), String> {
     if let Some(seed) = &s.expect.seed {
         validate_expect(seed, "expect.seed")?;
     }
+    if let Some(upstream) = &s.expect.upstream {
+        validate_expect(upstream, "expect.upstream")?;
+    }
     for (here, _, _, step) in s.located_steps() {
         match step {
             Step::Image { name, .. } => {
@@ -558,6 +574,7 @@ fn validate_expected_files(s: &Scenario, names: &BTreeSet<String>) -> Result<(),
     let expectations = [
         ("expect", Some(&s.expect.base)),
         ("expect.seed", s.expect.seed.as_ref()),
+        ("expect.upstream", s.expect.upstream.as_ref()),
     ];
     for (field, expectation) in expectations {
         let Some(e) = expectation else { continue };
@@ -643,6 +660,14 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
         if let Some((key, host)) = named.into_iter().find(|(_, h)| !hosts.contains(*h)) {
             return Err(unknown_host(format!("{here}.{key}"), host));
         }
+        if let FaultKind::Reset { host, to: Some(to) } = &fault.kind {
+            if !host.starts_with("user") || !["chat", "resource"].contains(&to.as_str()) {
+                return Err(format!(
+                    "{here}: a reset with `to` closes one user's connection to one server: \
+                     `host` is a user and `to` is \"chat\" or \"resource\", not {host:?} -> {to:?}"
+                ));
+            }
+        }
         if let Some(trigger) = &fault.after {
             // A trigger on a host or a user that does not exist would never fire.
             if let Some(host) = trigger.host.as_deref().filter(|h| !hosts.contains(*h)) {
@@ -676,10 +701,13 @@ fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
         if fault.action == FrameAction::Delay && fault.delay_ms == 0 {
             return Err(format!("{here}: action \"delay\" needs delay_ms > 0"));
         }
-        let paced = matches!(fault.action, FrameAction::Delay | FrameAction::Slice);
+        let paced = matches!(
+            fault.action,
+            FrameAction::Delay | FrameAction::Slice | FrameAction::Duplicate
+        );
         if !paced && fault.delay_ms > 0 {
             return Err(format!(
-                "{here}.delay_ms: only actions \"delay\" and \"slice\" use delay_ms, not {:?}",
+                "{here}.delay_ms: only actions \"delay\", \"slice\" and \"duplicate\" use delay_ms, not {:?}",
                 format!("{:?}", fault.action).to_lowercase()
             ));
         }

@@ -39,7 +39,7 @@ pub const ACTION_KEYS: &[&str] = &[
 pub const TEXT_KEYS: &[&str] = &["to", "contents"];
 pub const IMAGE_KEYS: &[&str] = &["to", "size", "name"];
 pub const FILE_REF_KEYS: &[&str] = &["file"];
-pub const EXPECT_KEYS: &[&str] = &["violated", "downloaded", "failed", "seed"];
+pub const EXPECT_KEYS: &[&str] = &["violated", "downloaded", "failed", "seed", "upstream"];
 pub const EXPECTATION_KEYS: &[&str] = &["violated", "downloaded", "failed"];
 /// The values of a frame fault's `action` and `direction` (`FrameAction`, `Direction`).
 pub const FRAME_ACTIONS: &[&str] = &[
@@ -76,8 +76,10 @@ pub fn check(doc: &DeTable) -> Vec<Problem> {
     }
     if let Some(expect) = table(doc, "expect") {
         walk.keys(expect, "expect", EXPECT_KEYS);
-        if let Some(seed) = table(expect, "seed") {
-            walk.keys(seed, "expect.seed", EXPECTATION_KEYS);
+        for profile in ["seed", "upstream"] {
+            if let Some(sub) = table(expect, profile) {
+                walk.keys(sub, &format!("expect.{profile}"), EXPECTATION_KEYS);
+            }
         }
     }
     walk.problems.sort_by_key(|p| p.at);

@@ -141,17 +141,22 @@ impl Schedule {
         }
         let mut follow_ups = Vec::new();
         for pending in self.pending.iter_mut() {
-            if pending.fired || pending.due.is_none_or(|due| due > now) {
+            let Some(due) = pending.due.filter(|due| *due <= now && !pending.fired) else {
                 continue;
-            }
+            };
             pending.fired = true;
+            // Exactly at its time: a fault triggered by an event of the step just run, without
+            // a delay, is due in that event's millisecond. It acts after that step, before any
+            // host runs again, so it is recorded at its due time, not at the step's end (which
+            // made it 1 ms late and set a `restart`'s clock 1 ms late too).
+            let at = due;
             // A store crash point fires when it strikes, not when it is armed.
             let arms_only = matches!(pending.kind, FaultKind::StoreCrash { .. });
             if let Some(index) = pending.spec.filter(|_| !arms_only) {
-                self.fired[index].push(now.as_millis() as u64);
+                self.fired[index].push(at.as_millis() as u64);
             }
-            self.last_heal = self.last_heal.max(now);
-            if let Some(next) = apply(sim, &pending.kind, targets, now) {
+            self.last_heal = self.last_heal.max(at);
+            if let Some(next) = apply(sim, &pending.kind, targets, at) {
                 follow_ups.push(next);
             }
         }
@@ -281,7 +286,18 @@ fn apply(
             sim.release(a.as_str(), b.as_str());
             format!("{a} <-> {b} released")
         }
-        FaultKind::Reset { host } => match targets.proxies.get(host) {
+        FaultKind::Reset {
+            host,
+            to: Some(server),
+        } => match targets.proxies.get(host) {
+            // One user's connection to one server.
+            Some(proxy) => {
+                proxy.reset_to(server);
+                format!("{host}'s connection to {server} reset")
+            }
+            None => format!("{host} is not a user: nothing reset"),
+        },
+        FaultKind::Reset { host, to: None } => match targets.proxies.get(host) {
             // A client: every connection it has.
             Some(proxy) => {
                 proxy.reset();
@@ -315,9 +331,16 @@ fn apply(
             });
             format!("{host} crashed, restarts in {after_ms} ms")
         }
-        FaultKind::DiskError { count } => {
+        FaultKind::DiskError { count, file: None } => {
             targets.disk.fail_writes(*count);
             format!("the next {count} disk writes fail")
+        }
+        FaultKind::DiskError {
+            count,
+            file: Some(file),
+        } => {
+            targets.disk.fail_writes_of(file, *count);
+            format!("the next {count} disk writes of {file} fail")
         }
         FaultKind::DiskFull => {
             targets.disk.set_full(true);
@@ -352,11 +375,16 @@ pub fn describe(kind: &FaultKind) -> String {
             format!("{name} {a} {arrow} {b}")
         }
         FaultKind::Hold { a, b } | FaultKind::Release { a, b } => format!("{name} {a} <-> {b}"),
-        FaultKind::Reset { host } | FaultKind::Crash { host } | FaultKind::Bounce { host } => {
-            format!("{name} {host}")
-        }
+        FaultKind::Reset { host, to: Some(to) } => format!("{name} {host} -> {to}"),
+        FaultKind::Reset { host, to: None }
+        | FaultKind::Crash { host }
+        | FaultKind::Bounce { host } => format!("{name} {host}"),
         FaultKind::Restart { host, after_ms } => format!("{name} {host} after {after_ms} ms"),
-        FaultKind::DiskError { count } => format!("{name} x{count}"),
+        FaultKind::DiskError { count, file: None } => format!("{name} x{count}"),
+        FaultKind::DiskError {
+            count,
+            file: Some(file),
+        } => format!("{name} {file} x{count}"),
         FaultKind::StoreCrash { host, op, nth, .. } => format!("{name} {host} after {op} x{nth}"),
         FaultKind::DiskFull | FaultKind::DiskOk => name.to_owned(),
     }

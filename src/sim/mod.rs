@@ -174,13 +174,21 @@ impl<'a> World<'a> {
             messages.clone(),
             store_crash.clone(),
         ));
-        add_chat_host(&mut sim, &trace, &users, &chat_messages, &options.profile);
+        // The chat server of the moment, so that the resource server can ask who is online.
+        let chat_now: Arc<std::sync::Mutex<Option<ChatServer>>> = Arc::default();
+        add_chat_host(
+            &mut sim,
+            &trace,
+            &users,
+            (&chat_messages, &chat_now),
+            &options.profile,
+        );
         add_resource_host(
             &mut sim,
             &trace,
             &users,
             (&uploads, &disk, &messages),
-            &options.profile,
+            (&options.profile, &chat_now),
             finish_rx,
         );
         let log = Arc::new(ActionLog::default());
@@ -277,6 +285,7 @@ impl<'a> World<'a> {
             let now = self.sim.elapsed();
             let new_records = self.trace.since(self.cursor);
             self.cursor += new_records.len();
+            self.crash_the_dead(&new_records);
             if self.store_crash.take_tripped() {
                 self.schedule.store_crash_struck(
                     &mut self.sim,
@@ -304,6 +313,18 @@ impl<'a> World<'a> {
         }
     }
 
+    /// A server that died on an input (`server_died`) is crashed, as its process would be gone:
+    /// it stays down until a scenario fault restarts it (`bounce` or `restart`).
+    fn crash_the_dead(&mut self, new_records: &[Record]) {
+        for record in new_records {
+            if matches!(record.event, Event::ServerDied { .. })
+                && self.sim.is_host_running(record.host.as_str())
+            {
+                self.sim.crash(record.host.as_str());
+            }
+        }
+    }
+
     /// Reads the final state of the stores into the trace, writes the world's own account of the
     /// actions and faults, and judges the run.
     fn finish(mut self, wall_start: Instant) -> Outcome {
@@ -327,7 +348,7 @@ impl<'a> World<'a> {
         let records = self.trace.take();
         let verdicts = oracles::judge(&records, self.settled);
         let profile = &self.options.profile;
-        let strictness = if profile.is_reference() || *profile == Profile::seed() {
+        let strictness = if profile.named().is_some() {
             Strictness::Exact
         } else {
             Strictness::AtMost
@@ -468,14 +489,18 @@ fn add_chat_host(
     sim: &mut turmoil::Sim<'static>,
     trace: &Arc<SimTrace>,
     users: &Users,
-    messages: &Arc<impl MessageStore>,
+    (messages, chat_now): (
+        &Arc<impl MessageStore>,
+        &Arc<std::sync::Mutex<Option<ChatServer>>>,
+    ),
     profile: &Profile,
 ) {
-    let (trace, users, messages, profile) = (
+    let (trace, users, messages, profile, chat_now) = (
         trace.clone(),
         users.clone(),
         messages.clone(),
         profile.clone(),
+        chat_now.clone(),
     );
     sim.host(CHAT_HOST, move || {
         let server = ChatServer::new(
@@ -490,6 +515,7 @@ fn add_chat_host(
             Arc::new(SimClock::default()),
             Tracer::new(CHAT_HOST, trace.clone()),
         );
+        *chat_now.lock().unwrap() = Some(server.clone());
         async move {
             server.run(Arc::new(TurmoilNetwork)).await?;
             Ok(())
@@ -502,9 +528,10 @@ fn add_resource_host(
     trace: &Arc<SimTrace>,
     users: &Users,
     (uploads, disk, messages): (&Arc<MemoryUploads>, &Arc<DiskFaults>, &Arc<MemoryMessages>),
-    profile: &Profile,
+    (profile, chat_now): (&Profile, &Arc<std::sync::Mutex<Option<ChatServer>>>),
     finish_rx: tokio::sync::watch::Receiver<bool>,
 ) {
+    let chat_now = chat_now.clone();
     let (trace, users, uploads, disk, profile) = (
         trace.clone(),
         users.clone(),
@@ -536,11 +563,23 @@ fn add_resource_host(
             tracer.clone(),
         )
         .with_messages(messages.clone())
-        .with_clock(Arc::new(SimClock::default()));
+        .with_clock(Arc::new(SimClock::default()))
+        .with_presence({
+            let chat_now = chat_now.clone();
+            Arc::new(move |uid| {
+                let chat = chat_now.lock().unwrap();
+                chat.as_ref().is_some_and(|chat| chat.is_online(uid))
+            })
+        });
         let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
+        let dying = server.clone();
         async move {
             tokio::spawn(auditor);
-            server.run(Arc::new(TurmoilNetwork)).await?;
+            match server.run(Arc::new(TurmoilNetwork)).await {
+                // Died on an input: the world sees `server_died` and crashes the host.
+                Err(_) if dying.died_on().is_some() => std::future::pending().await,
+                other => other?,
+            }
             Ok(())
         }
     });

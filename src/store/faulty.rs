@@ -16,13 +16,32 @@ pub struct DiskFaults {
 #[derive(Debug, Default)]
 struct DiskState {
     fail_next: u32,
+    /// Per upload name, how many of its next writes fail.
+    fail_file: std::collections::BTreeMap<String, u32>,
     full: bool,
+}
+
+/// The upload name a stored path holds: `<uid>/<name>` or `<uid>/<message id>:<name>`.
+fn upload_name(path: &Path) -> Option<&str> {
+    let last = path.file_name()?.to_str()?;
+    Some(last.split_once(':').map_or(last, |(_, name)| name))
 }
 
 impl DiskFaults {
     /// The next `count` writes fail.
     pub fn fail_writes(&self, count: u32) {
         self.state.lock().unwrap().fail_next += count;
+    }
+
+    /// The next `count` writes of the upload named `file` fail.
+    pub fn fail_writes_of(&self, file: &str, count: u32) {
+        *self
+            .state
+            .lock()
+            .unwrap()
+            .fail_file
+            .entry(file.to_owned())
+            .or_default() += count;
     }
 
     pub fn set_full(&self, full: bool) {
@@ -34,8 +53,13 @@ impl DiskFaults {
     }
 
     /// Whether this write fails, and why.
-    fn take(&self) -> Option<io::Error> {
+    fn take(&self, path: &Path) -> Option<io::Error> {
         let mut state = self.state.lock().unwrap();
+        let left = upload_name(path).and_then(|name| state.fail_file.get_mut(name));
+        if let Some(left) = left.filter(|left| **left > 0) {
+            *left -= 1;
+            return Some(io::Error::other("injected: write error on this file"));
+        }
         if state.full {
             return Some(io::Error::new(
                 io::ErrorKind::StorageFull,
@@ -66,7 +90,7 @@ impl FaultyFiles {
     }
 
     fn check(&self, what: &str, path: &Path) -> io::Result<()> {
-        match self.faults.take() {
+        match self.faults.take(path) {
             None => Ok(()),
             Some(err) => {
                 self.tracer.emit(Event::Fault {

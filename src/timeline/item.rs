@@ -21,6 +21,7 @@ pub enum Tag {
     Fault,
     Panicked,
     HostFailed,
+    ServerDied,
     ConnClosed,
     ChunkRefused,
     UploadRejected,
@@ -44,6 +45,7 @@ impl Tag {
             Fault
                 | Panicked
                 | HostFailed
+                | ServerDied
                 | ConnClosed
                 | UploadFailed
                 | ChunkRefused
@@ -162,13 +164,13 @@ mod tests {
     #[test]
     fn every_typed_tag_is_an_event_the_trace_writes() {
         // A renamed event would otherwise fall back to `Other` without a word: every variant but
-        // `Other` must be reached from the event table (17 of them; update with the enum).
+        // `Other` must be reached from the event table (18 of them; update with the enum).
         let typed: std::collections::BTreeSet<String> = crate::scenario::events::tags()
             .map(Tag::of)
             .filter(|t| *t != Tag::Other)
             .map(|t| format!("{t:?}"))
             .collect();
-        assert_eq!(typed.len(), 17, "{typed:?}");
+        assert_eq!(typed.len(), 18, "{typed:?}");
         assert_eq!(Tag::of("some_new_thing"), Tag::Other);
     }
 }

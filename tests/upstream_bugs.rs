@@ -1,0 +1,259 @@
+//! The deployed ResourceServer's bugs (issue 15's table, docs/upstream-bugs.md), each a quirk of
+//! the `upstream` profile. Rows with a scenario under `scenarios/upstream-bugs/` are run three
+//! ways, as `tests/seed_bugs.rs` does for the seed:
+//!
+//! (a) under the upstream profile: the scenario's `[expect.upstream]` is met and the row's oracle
+//!     is violated, for the row's reason;
+//! (b) under the reference profile: every oracle holds and the scenario's `[expect]` is met;
+//! (c) under the reference plus only the row's quirk (and a helper quirk where the reference
+//!     hides it): the row's oracle is violated for its reason, and the helper alone keeps it.
+//!
+//! Rows the simulated client cannot provoke without also breaking the reference (a forged
+//! length header, a 1045 or 1047 the client never sends) are checked on the wire by
+//! `tests/conform_upstream.rs`. The table is written by hand, not computed from a run.
+
+use chatsim::profile::{Profile, Quirk};
+use chatsim::sim::oracles::Violation;
+use chatsim::sim::{self, Outcome, RunOptions};
+use chatsim::trace::Event;
+use std::path::{Path, PathBuf};
+
+const DIR: &str = "scenarios/upstream-bugs";
+
+struct Row {
+    /// The row of issue 15's table.
+    row: usize,
+    file: &'static str,
+    quirk: Quirk,
+    helper: Option<Quirk>,
+    oracle: &'static str,
+    /// Words of the violation's detail, under the upstream profile and under the quirk alone.
+    reason: &'static str,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        row: 1,
+        file: "01-dies-on-bad-chunk.toml",
+        quirk: Quirk::DiesOnBadChunk,
+        helper: None,
+        oracle: "no_panic",
+        reason: "the server died on frame 1037",
+    },
+    Row {
+        row: 6,
+        file: "06-bare-chunk-error.toml",
+        quirk: Quirk::BareChunkError,
+        // The reference client sends the unanswered chunk again after its timeout; the stall
+        // needs the seed's missing timer, as seed bug 3 does.
+        helper: Some(Quirk::NoRetransmit),
+        oracle: "liveness",
+        reason: "photo.png (150000 bytes) to 2 (carried out at 500 ms) never finished",
+    },
+    Row {
+        row: 7,
+        file: "07-notify-once.toml",
+        quirk: Quirk::NotifyOnce,
+        helper: None,
+        oracle: "notify",
+        reason: "user1 was never told that photo.png was uploaded",
+    },
+    Row {
+        row: 8,
+        file: "08-dies-on-missing-message.toml",
+        quirk: Quirk::DiesOnMissingMessage,
+        // The reference binds every upload to its message and refuses the forged id before a
+        // byte is stored; upstream's uploads check nothing (row 9).
+        helper: Some(Quirk::NoTokenCheck),
+        oracle: "no_panic",
+        reason: "the server died on the last chunk of photo.png for message 99, which has no row",
+    },
+    Row {
+        row: 9,
+        file: "09-token-only-on-1031-and-1047.toml",
+        quirk: Quirk::NoTokenCheck,
+        helper: None,
+        oracle: "confinement",
+        reason: "uid 2 wrote seq 1 of alice.png into the upload of uid 1",
+    },
+];
+
+fn run(path: &Path, profile: Profile) -> Outcome {
+    let scenario = chatsim::scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
+    let options = RunOptions {
+        profile,
+        ..RunOptions::of(&scenario)
+    };
+    sim::run_with(&scenario, &options)
+}
+
+fn violation<'a>(outcome: &'a Outcome, oracle: &str) -> Option<&'a Violation> {
+    outcome
+        .verdicts
+        .iter()
+        .find(|v| v.oracle == oracle)
+        .unwrap_or_else(|| panic!("no oracle named {oracle}"))
+        .violation
+        .as_ref()
+}
+
+fn violated(outcome: &Outcome) -> Vec<&'static str> {
+    outcome
+        .verdicts
+        .iter()
+        .filter(|v| v.violation.is_some())
+        .map(|v| v.oracle)
+        .collect()
+}
+
+fn expect_violated(outcome: &Outcome, row: &Row, way: &str) {
+    let v = violation(outcome, row.oracle).unwrap_or_else(|| {
+        panic!(
+            "row {} ({}), {way}: oracle {} holds; violated: {:?}",
+            row.row,
+            row.file,
+            row.oracle,
+            violated(outcome)
+        )
+    });
+    assert!(
+        v.detail.contains(row.reason),
+        "row {} ({}), {way}: {} is violated, but not for the row's reason {:?}: {}",
+        row.row,
+        row.file,
+        row.oracle,
+        row.reason,
+        v.detail
+    );
+}
+
+fn check(number: usize) {
+    let row = ROWS.iter().find(|r| r.row == number).expect("listed");
+    let path = PathBuf::from(DIR).join(row.file);
+    let scenario = chatsim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        scenario.profile.is_none() && scenario.quirks.is_empty(),
+        "{}: a reproduction runs under the reference profile unless told otherwise",
+        row.file
+    );
+    let upstream_expect = scenario
+        .expect
+        .upstream
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}: no [expect.upstream]", row.file));
+    assert!(upstream_expect.violated.iter().any(|o| o == row.oracle));
+    assert!(
+        Profile::upstream().has(row.quirk),
+        "{} is not in the upstream profile",
+        row.quirk
+    );
+
+    // (a) the upstream profile.
+    let upstream = run(&path, Profile::upstream());
+    assert!(
+        upstream.passed(),
+        "{} under the upstream profile does not meet [expect.upstream]:\n{}",
+        row.file,
+        upstream.expectation.unmet.join("\n")
+    );
+    expect_violated(&upstream, row, "upstream profile");
+
+    // (b) the reference profile.
+    let reference = run(&path, Profile::reference());
+    assert_eq!(violated(&reference), Vec::<&str>::new(), "{}", row.file);
+    assert!(
+        reference.passed(),
+        "{} under the reference does not meet [expect]:\n{}",
+        row.file,
+        reference.expectation.unmet.join("\n")
+    );
+
+    // (c) the row's quirk alone (with its helper).
+    let mut alone = Profile::reference().with(row.quirk);
+    if let Some(helper) = row.helper {
+        alone = alone.with(helper);
+        let helper_only = run(&path, Profile::reference().with(helper));
+        assert!(
+            violation(&helper_only, row.oracle).is_none(),
+            "row {}: the helper {helper} alone already violates {}",
+            row.row,
+            row.oracle
+        );
+        let quirk_only = run(&path, Profile::reference().with(row.quirk));
+        assert!(
+            violation(&quirk_only, row.oracle).is_none(),
+            "row {}: {} alone already violates {}; it needs no helper",
+            row.row,
+            row.quirk,
+            row.oracle
+        );
+    }
+    let outcome = run(&path, alone);
+    expect_violated(&outcome, row, "its quirk alone");
+}
+
+#[test]
+fn every_reproduction_is_in_the_table() {
+    let mut files: Vec<String> = std::fs::read_dir(DIR)
+        .expect("scenarios/upstream-bugs exists")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".toml"))
+        .collect();
+    files.sort();
+    let listed: Vec<&str> = ROWS.iter().map(|r| r.file).collect();
+    assert_eq!(
+        files, listed,
+        "scenarios/upstream-bugs and the table differ"
+    );
+    for r in ROWS {
+        assert!(r.file.starts_with(&format!("{:02}-", r.row)));
+        assert!(chatsim::sim::oracles::ORACLES.contains(&r.oracle));
+    }
+}
+
+#[test]
+fn a_server_that_died_stays_down_until_a_fault_restarts_it() {
+    let path = PathBuf::from(DIR).join("01-dies-on-bad-chunk.toml");
+    let outcome = run(&path, Profile::reference().with(Quirk::DiesOnBadChunk));
+    let died = outcome
+        .records
+        .iter()
+        .position(|r| matches!(r.event, Event::ServerDied { .. }))
+        .expect("the server died");
+    // Nothing is received by the resource host between its death and the restart fault.
+    let restarted = outcome
+        .records
+        .iter()
+        .position(|r| matches!(&r.event, Event::Fault { kind, .. } if kind == "bounce"))
+        .expect("the bounce fired");
+    assert!(restarted > died);
+    let received_while_dead = outcome.records[died + 1..restarted]
+        .iter()
+        .filter(|r| r.host == "resource" && matches!(r.event, Event::Frame { .. }))
+        .count();
+    assert_eq!(received_while_dead, 0, "a dead server read frames");
+    let gap = outcome.records[restarted].t_ms - outcome.records[died].t_ms;
+    assert!(
+        (3000..3100).contains(&gap),
+        "restarted {gap} ms after death"
+    );
+}
+
+macro_rules! reproductions {
+    ($($name:ident => $number:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check($number);
+            }
+        )*
+    };
+}
+
+reproductions! {
+    row_1_dies_on_bad_chunk => 1,
+    row_6_bare_chunk_error => 6,
+    row_7_notify_once => 7,
+    row_8_dies_on_missing_message => 8,
+    row_9_token_only_on_1031_and_1047 => 9,
+}
