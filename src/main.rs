@@ -38,6 +38,9 @@ enum Command {
         /// Adds one of the seed's quirks (repeatable), e.g. `--quirk append_chunks`.
         #[arg(long = "quirk")]
         quirks: Vec<chatsim::profile::Quirk>,
+        /// Overrides the scenario's upload window: `fixed5` (the seed's) or `adaptive`.
+        #[arg(long)]
+        window: Option<chatsim::client::WindowPolicy>,
     },
     /// Runs the reference chat server and resource server on real TCP until Ctrl-C.
     ///
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
             timeline,
             profile,
             quirks,
+            window,
         } => run(&RunArgs {
             path: scenario,
             seed,
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
             timeline,
             profile,
             quirks,
+            window,
         }),
         Command::Serve {
             chat_addr,
@@ -150,6 +155,7 @@ struct RunArgs {
     timeline: Option<PathBuf>,
     profile: Option<chatsim::profile::Profile>,
     quirks: Vec<chatsim::profile::Quirk>,
+    window: Option<chatsim::client::WindowPolicy>,
 }
 
 fn run(args: &RunArgs) -> ExitCode {
@@ -168,6 +174,7 @@ fn run(args: &RunArgs) -> ExitCode {
             |p, q| p.with(*q),
         ),
         skip_actions: false,
+        window: args.window.unwrap_or(scenario.window),
     };
     let outcome = chatsim::sim::run_with(&scenario, &options);
     if let Some(trace_path) = &args.trace {
