@@ -45,6 +45,9 @@ enum Command {
         /// Adds one of the seed's quirks (repeatable), e.g. `--quirk append_chunks`.
         #[arg(long = "quirk")]
         quirks: Vec<chatsim::profile::Quirk>,
+        /// Overrides the scenario's upload window: `fixed5` (the seed's) or `adaptive`.
+        #[arg(long)]
+        window: Option<chatsim::client::WindowPolicy>,
     },
     /// Runs the reference chat server and resource server on real TCP until Ctrl-C.
     ///
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
             summary,
             profile,
             quirks,
+            window,
         } => run(&RunArgs {
             path: scenario,
             seed,
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
             summary,
             profile,
             quirks,
+            window,
         }),
         Command::Serve {
             chat_addr,
@@ -166,6 +171,7 @@ struct RunArgs {
     summary: SummaryFormat,
     profile: Option<chatsim::profile::Profile>,
     quirks: Vec<chatsim::profile::Quirk>,
+    window: Option<chatsim::client::WindowPolicy>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -191,6 +197,7 @@ fn run(args: &RunArgs) -> ExitCode {
             |p, q| p.with(*q),
         ),
         skip_actions: false,
+        window: args.window.unwrap_or(scenario.window),
     };
     let outcome = chatsim::sim::run_with(&scenario, &options);
     if let Err(code) = write_outputs(args, &outcome) {

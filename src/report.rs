@@ -58,6 +58,7 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
         outcome.wall_time.as_secs_f64(),
         records.len()
     );
+    window_lines(&mut out, records);
     let fired = outcome
         .faults
         .iter()
@@ -86,6 +87,36 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
     out
 }
 
+/// One line per client whose adaptive window moved: where it started, its peak, where it ended
+/// and why it changed (`window_changed`). The fixed window writes no such event and no line.
+fn window_lines(out: &mut String, records: &[crate::trace::Record]) {
+    let mut hosts: std::collections::BTreeMap<&str, Vec<(usize, &str)>> = Default::default();
+    for record in records {
+        if let Event::WindowChanged { window, reason } = &record.event {
+            hosts
+                .entry(&record.host)
+                .or_default()
+                .push((*window, reason));
+        }
+    }
+    for (host, changes) in hosts.iter().filter(|(_, c)| c.len() > 1) {
+        let peak = changes.iter().map(|c| c.0).max().unwrap_or(0);
+        let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (_, reason) in &changes[1..] {
+            *reasons.entry(reason).or_default() += 1;
+        }
+        let why: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "window    {host} adaptive: started {}, peak {peak}, ended {}; {} changes ({})",
+            changes[0].0,
+            changes[changes.len() - 1].0,
+            changes.len() - 1,
+            why.join(", ")
+        );
+    }
+}
+
 /// The command that runs the same scenario with the same seed and profile again.
 pub fn reproduce_command(path: &Path, options: &RunOptions) -> String {
     let mut command = format!("chatsim run {} --seed {}", path.display(), options.seed);
@@ -96,6 +127,9 @@ pub fn reproduce_command(path: &Path, options: &RunOptions) -> String {
         for quirk in options.profile.quirks() {
             command.push_str(&format!(" --quirk {quirk}"));
         }
+    }
+    if options.window != crate::client::WindowPolicy::Fixed5 {
+        command.push_str(&format!(" --window {}", options.window));
     }
     command
 }

@@ -94,6 +94,13 @@ pub enum Event {
         error: i32,
         in_flight: usize,
     },
+    /// The adaptive upload window took a new size (chunks), and why: `start`, `slow_start`,
+    /// `slow_start_end`, `grow`, `queue`, `timeout`, `error_reply`, `reconnect`. The seed's
+    /// fixed window never writes it.
+    WindowChanged {
+        window: usize,
+        reason: &'static str,
+    },
     Progress {
         file: String,
         percent: u32,

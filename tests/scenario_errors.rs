@@ -110,7 +110,27 @@ fn an_unknown_fault_kind_is_refused() {
     assert_eq!(
         error(&text),
         "f.toml:11: faults[0].kind: unknown fault kind; \"meteor\" is none of partition, heal, hold, \
-         release, reset, crash, bounce, restart, disk_error, disk_full, disk_ok, store_crash"
+         release, reset, crash, bounce, restart, disk_error, disk_full, disk_ok, store_crash, \
+         bandwidth"
+    );
+}
+
+#[test]
+fn an_unknown_window_policy_and_a_bandwidth_fault_without_kbps_are_refused() {
+    let err = error(&format!("window = \"fixed6\"\n{USERS}"));
+    assert!(
+        err.starts_with(
+            "f.toml:1: window: unknown variant `fixed6`, expected `fixed5` or `adaptive`"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        error(&with_fault("at_ms = 5\nkind = \"bandwidth\"\n")),
+        "f.toml:9: faults[0]: kind \"bandwidth\" needs `kbps`"
+    );
+    assert_eq!(
+        error(&with_fault("at_ms = 5\nkind = \"bandwidth\"\nkbps = 0\n")),
+        "f.toml:9: faults[0]: `kbps` must be at least 1"
     );
 }
 

@@ -7,6 +7,9 @@
 mod download;
 pub mod text;
 mod upload;
+mod window;
+
+pub use window::{WindowPolicy, ADAPTIVE_MAX};
 
 use crate::hash::stable_hash;
 use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
@@ -40,6 +43,8 @@ pub struct ClientConfig {
     pub download_timeout: Duration,
     /// The seed's quirks to reproduce, if any.
     pub profile: Profile,
+    /// How many chunks the upload window holds: the seed's five, or adaptive.
+    pub window: WindowPolicy,
     /// Which start of this client this is (any number that differs between starts, e.g. the
     /// start time in ms). It is part of every unique id, so that requests of a restarted client
     /// are never taken for repeats of the previous run's.
@@ -57,6 +62,7 @@ impl ClientConfig {
             chunk_timeout: Duration::from_secs(5),
             download_timeout: Duration::from_secs(10),
             profile: Profile::reference(),
+            window: WindowPolicy::Fixed5,
             instance: 0,
         }
     }

@@ -1,8 +1,9 @@
 //! The upload engine: one task that owns the resource connection and the books of every file being
 //! uploaded.
 //!
-//! - All files share one window of `MAX_CWND` chunks in flight, served round-robin so files
-//!   progress side by side. Per file, chunk 1 goes first (as 1041) and alone; then 1037s.
+//! - All files share one window of chunks in flight, served round-robin so files progress side
+//!   by side. The window is the seed's `MAX_CWND`, or with `WindowPolicy::Adaptive` the size
+//!   [`AdaptiveWindow`] keeps; the policy changes only how many chunks fly, never the frames. Per file, chunk 1 goes first (as 1041) and alone; then 1037s.
 //! - Only a reply to a chunk that is in flight frees a slot, so duplicate or stale replies cannot
 //!   inflate the window (seed bug 5). A chunk without a reply is sent again after `chunk_timeout`
 //!   (seed bug 4).
@@ -15,6 +16,7 @@
 //! The seed's client bugs live at three seams: the window accounting ([`WindowBooks`]), the timer
 //! ([`Engine::on_tick`]) and what happens when a file completes ([`Engine::after_completion`]).
 
+use super::window::{AdaptiveWindow, WindowPolicy};
 use super::{ClientConfig, SourceFile};
 use crate::backoff::Backoff;
 use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
@@ -35,6 +37,8 @@ const CHUNK_RETRIES: u32 = 3;
 const FILE_RETRIES: u32 = 2;
 /// Wait before a chunk refused with a transient error is sent again.
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+/// The engine's timer with the adaptive window.
+const ADAPTIVE_TICK: Duration = Duration::from_millis(20);
 
 /// The pause between two attempts to reach the resource server.
 const REDIAL_PAUSE: Duration = Duration::from_secs(1);
@@ -62,8 +66,17 @@ pub(super) struct UploadEngine {
 impl UploadEngine {
     pub fn start(config: ClientConfig, network: Arc<dyn Network>, tracer: Tracer) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let adaptive = (config.window == WindowPolicy::Adaptive).then(|| {
+            let books = AdaptiveWindow::default();
+            tracer.emit(Event::WindowChanged {
+                window: books.window(),
+                reason: "start",
+            });
+            books
+        });
         let engine = Engine {
             window: WindowBooks::of(&config.profile),
+            adaptive,
             config,
             network,
             tracer,
@@ -244,12 +257,12 @@ impl WindowBooks {
         }
     }
 
-    /// Whether one more chunk may go, given the chunks really in flight.
-    fn has_room(self, in_flight: usize) -> bool {
+    /// Whether one more chunk may go, given the chunks really in flight and the window's size.
+    fn has_room(self, in_flight: usize, size: usize) -> bool {
         match self {
-            WindowBooks::InFlight => in_flight < MAX_CWND,
+            WindowBooks::InFlight => in_flight < size,
             // seed: `for (; MAX_CWND_SIZE - _cwnd_size > 0; )` in FileTcpMgr::BatchSend.
-            WindowBooks::SharedCounter(counter) => counter < MAX_CWND as i64,
+            WindowBooks::SharedCounter(counter) => counter < size as i64,
         }
     }
 
@@ -270,6 +283,8 @@ impl WindowBooks {
 struct Engine {
     config: ClientConfig,
     window: WindowBooks,
+    /// The adaptive window's size and round-trip books; `None` keeps `MAX_CWND`.
+    adaptive: Option<AdaptiveWindow>,
     network: Arc<dyn Network>,
     tracer: Tracer,
     files: BTreeMap<String, FileBooks>,
@@ -291,7 +306,11 @@ enum Early {
 
 impl Engine {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
-        let tick = (self.config.chunk_timeout / 4).max(Duration::from_millis(50));
+        let tick = match self.adaptive {
+            // Its retransmit timeout follows the round trip, down to tens of milliseconds.
+            Some(_) => ADAPTIVE_TICK,
+            None => (self.config.chunk_timeout / 4).max(Duration::from_millis(50)),
+        };
         let mut timer = tokio::time::interval(tick);
         loop {
             if !self.files.is_empty() && self.conn.is_none() {
@@ -412,6 +431,8 @@ impl Engine {
         });
         self.conn = None;
         self.orphans.clear();
+        let why = self.adaptive.as_mut().and_then(AdaptiveWindow::reset);
+        self.window_changed(why);
         let now = Instant::now();
         for books in self.files.values_mut() {
             let seqs: Vec<u32> = books.in_flight.keys().copied().collect();
@@ -475,6 +496,22 @@ impl Engine {
         }
     }
 
+    fn window_size(&self) -> usize {
+        self.adaptive
+            .as_ref()
+            .map_or(MAX_CWND, AdaptiveWindow::window)
+    }
+
+    /// Traces the adaptive window's new size when it changed.
+    fn window_changed(&self, reason: Option<&'static str>) {
+        if let (Some(reason), Some(adaptive)) = (reason, &self.adaptive) {
+            self.tracer.emit(Event::WindowChanged {
+                window: adaptive.window(),
+                reason,
+            });
+        }
+    }
+
     fn in_flight(&self) -> usize {
         self.orphans.len()
             + self
@@ -490,7 +527,7 @@ impl Engine {
             return;
         }
         let now = Instant::now();
-        while self.window.has_room(self.in_flight()) {
+        while self.window.has_room(self.in_flight(), self.window_size()) {
             let Some(position) = (0..self.turn.len()).find(|&i| {
                 self.files
                     .get(&self.turn[i])
@@ -564,6 +601,9 @@ impl Engine {
         self.window.sent();
         self.send(Frame::json(id, &req), name, seq);
         let in_flight = self.in_flight();
+        if let Some(adaptive) = self.adaptive.as_mut() {
+            adaptive.sent((name.to_owned(), seq), Instant::now(), in_flight);
+        }
         self.tracer.emit(Event::ChunkSent {
             file: name.to_owned(),
             seq,
@@ -653,7 +693,11 @@ impl Engine {
     }
 
     fn on_chunk_reply(&mut self, rsp: ChunkRsp) {
-        if self.orphans.remove(&(rsp.name.clone(), rsp.seq)).is_some() {
+        let key = (rsp.name.clone(), rsp.seq);
+        if self.orphans.remove(&key).is_some() {
+            if let Some(adaptive) = self.adaptive.as_mut() {
+                adaptive.forget(&key);
+            }
             return;
         }
         let Some(books) = self.files.get_mut(&rsp.name) else {
@@ -669,6 +713,7 @@ impl Engine {
             error: rsp.error,
             in_flight,
         });
+        self.window_learns(&key, rsp.error);
         if rsp.error != 0 {
             self.on_chunk_error(&rsp.name, rsp.seq, rsp.error);
             return;
@@ -676,6 +721,23 @@ impl Engine {
         let books = self.files.get_mut(&rsp.name).expect("looked up above");
         books.acked.insert(rsp.seq);
         self.after_ack(&rsp.name);
+    }
+
+    /// The adaptive window learns from a reply to a chunk in flight: a round trip, or a refusal.
+    fn window_learns(&mut self, key: &(String, u32), error: i32) {
+        let Some(adaptive) = self.adaptive.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        let why = match (error, on_error(error)) {
+            (0, _) => adaptive.acked(key, now),
+            (_, OnError::RetryChunk) => adaptive.refused(key, now),
+            _ => {
+                adaptive.forget(key);
+                None
+            }
+        };
+        self.window_changed(why);
     }
 
     /// Updates progress and finishes the file when every chunk is acked.
@@ -821,18 +883,21 @@ impl Engine {
                 books.resend_unacked(now);
             }
         }
-        let overdue: Vec<(String, u32)> = self
+        let rto = self.adaptive.as_ref().map_or(timeout, |a| a.rto(timeout));
+        let overdue: Vec<(String, u32, Instant)> = self
             .files
             .iter()
             .flat_map(|(name, books)| {
                 books
                     .in_flight
                     .iter()
-                    .filter(|(_, sent)| now.duration_since(**sent) >= timeout)
-                    .map(move |(seq, _)| (name.clone(), *seq))
+                    .filter(|(_, sent)| now.duration_since(**sent) >= rto)
+                    .map(move |(seq, sent)| (name.clone(), *seq, *sent))
             })
             .collect();
-        for (name, seq) in overdue {
+        for (name, seq, sent) in overdue {
+            let why = self.adaptive.as_mut().and_then(|a| a.timed_out(sent, now));
+            self.window_changed(why);
             self.send_chunk(&name, seq, true);
         }
     }
@@ -847,7 +912,7 @@ mod tests {
         let mut reference = WindowBooks::of(&Profile::reference());
         let mut seed = WindowBooks::of(&Profile::seed());
         let mut in_flight = 0;
-        while seed.has_room(in_flight) {
+        while seed.has_room(in_flight, MAX_CWND) {
             seed.sent();
             reference.sent();
             in_flight += 1;
@@ -860,10 +925,10 @@ mod tests {
             reference.replied();
         }
         // The reference counts what is really in flight: one slot.
-        assert!(reference.has_room(in_flight));
-        assert!(!reference.has_room(in_flight + 1));
+        assert!(reference.has_room(in_flight, MAX_CWND));
+        assert!(!reference.has_room(in_flight + 1, MAX_CWND));
         // The seed's counter freed two: a sixth chunk may fly.
-        assert!(seed.has_room(in_flight + 1));
+        assert!(seed.has_room(in_flight + 1, MAX_CWND));
         assert_eq!(seed, WindowBooks::SharedCounter(MAX_CWND as i64 - 2));
     }
 }

@@ -35,7 +35,8 @@ pub struct FaultProxy {
     framings: BTreeMap<String, Framing>,
     rules: Mutex<RuleSet>,
     /// Bits per second each way, shared by all of this client's connections; `None` is unlimited.
-    bandwidth_bps: Option<u64>,
+    /// A `bandwidth` fault changes it mid-run.
+    bandwidth_bps: Mutex<Option<u64>>,
     link_free_at: Mutex<BTreeMap<Direction, Instant>>,
     tracer: Tracer,
     /// How many resets each target has had (`None`: every connection; `Some(host)`: connections
@@ -59,7 +60,7 @@ impl FaultProxy {
         Arc::new(FaultProxy {
             framings,
             rules: Mutex::new(rules),
-            bandwidth_bps,
+            bandwidth_bps: Mutex::new(bandwidth_bps),
             link_free_at: Mutex::default(),
             tracer,
             resets: Mutex::default(),
@@ -70,6 +71,12 @@ impl FaultProxy {
     /// For each of its rules, in order, the times (ms) the rule applied to a frame.
     pub fn fired(&self) -> Vec<Vec<u64>> {
         self.rules.lock().unwrap().fired()
+    }
+
+    /// Paces frames that start from now on to `bps` each way (`None`: unlimited). A frame already
+    /// on the link finishes at the old rate.
+    pub fn set_bandwidth(&self, bps: Option<u64>) {
+        *self.bandwidth_bps.lock().unwrap() = bps;
     }
 
     /// Closes every connection this proxy carries; both ends see the stream end.
@@ -103,7 +110,7 @@ impl FaultProxy {
 
     /// Waits until the link in `direction` has carried `bytes` at the configured bandwidth.
     async fn pace(&self, direction: Direction, bytes: usize) {
-        let Some(bps) = self.bandwidth_bps.filter(|b| *b > 0) else {
+        let Some(bps) = self.bandwidth_bps.lock().unwrap().filter(|b| *b > 0) else {
             return;
         };
         let transmit = Duration::from_nanos((bytes as u64 * 8).saturating_mul(1_000_000_000) / bps);

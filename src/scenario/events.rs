@@ -95,6 +95,7 @@ pub const EVENTS: &[(&str, &[(&str, FieldType)])] = &[
             ("in_flight", Num),
         ],
     ),
+    ("window_changed", &[("window", Num), ("reason", Str)]),
     ("progress", &[("file", Str), ("percent", Num)]),
     ("upload_acked", &[("file", Str)]),
     (
@@ -353,6 +354,7 @@ mod tests {
             Event::ImageAnnounced { .. } => "image_announced",
             Event::ChunkSent { .. } => "chunk_sent",
             Event::ChunkAcked { .. } => "chunk_acked",
+            Event::WindowChanged { .. } => "window_changed",
             Event::Progress { .. } => "progress",
             Event::UploadAcked { .. } => "upload_acked",
             Event::UploadFailed { .. } => "upload_failed",
@@ -459,6 +461,10 @@ mod tests {
                 seq: 1,
                 error: 0,
                 in_flight: 1,
+            },
+            Event::WindowChanged {
+                window: 1,
+                reason: "start",
             },
             Event::Progress {
                 file: s(),

@@ -54,6 +54,8 @@ struct RawFault {
     to: Option<String>,
     #[serde(default)]
     file: Option<String>,
+    #[serde(default)]
+    kbps: Option<u64>,
 }
 
 /// Every fault kind with the keys it takes besides the common ones (`FAULT_KEYS`).
@@ -70,6 +72,7 @@ pub const FAULT_KINDS: &[(&str, &[&str])] = &[
     ("disk_full", &[]),
     ("disk_ok", &[]),
     ("store_crash", &["host", "op", "nth", "after_ms"]),
+    ("bandwidth", &["kbps"]),
 ];
 
 /// The kinds' keys that have a default; every other key of a kind is required.
@@ -109,6 +112,7 @@ impl TryFrom<RawFault> for FaultSpec {
             ("nth", raw.nth.is_some()),
             ("to", raw.to.is_some()),
             ("file", raw.file.is_some()),
+            ("kbps", raw.kbps.is_some()),
         ];
         if let Some((key, _)) = given.iter().find(|(k, set)| *set && !keys.contains(k)) {
             return Err(format!("kind {kind:?} takes no `{key}`"));
@@ -158,6 +162,11 @@ impl TryFrom<RawFault> for FaultSpec {
             },
             "disk_full" => FaultKind::DiskFull,
             "store_crash" => store_crash(raw.host.clone(), raw.op.clone(), raw.nth, raw.after_ms)?,
+            "bandwidth" => match raw.kbps {
+                Some(0) => return Err("`kbps` must be at least 1".into()),
+                Some(kbps) => FaultKind::Bandwidth { kbps },
+                None => return Err(format!("kind {kind:?} needs `kbps`")),
+            },
             _ => FaultKind::DiskOk,
         };
         Ok(FaultSpec {
@@ -261,6 +270,10 @@ pub enum FaultKind {
         op: String,
         nth: u32,
         after_ms: u64,
+    },
+    /// Every client's link (the fault proxies' pacing) carries `kbps` kbit/s each way from now.
+    Bandwidth {
+        kbps: u64,
     },
 }
 
@@ -442,7 +455,10 @@ impl FaultKind {
             | FaultKind::Bounce { host }
             | FaultKind::Restart { host, .. }
             | FaultKind::StoreCrash { host, .. } => vec![("host", host)],
-            FaultKind::DiskError { .. } | FaultKind::DiskFull | FaultKind::DiskOk => vec![],
+            FaultKind::DiskError { .. }
+            | FaultKind::DiskFull
+            | FaultKind::DiskOk
+            | FaultKind::Bandwidth { .. } => vec![],
         }
     }
 
@@ -460,6 +476,7 @@ impl FaultKind {
             FaultKind::DiskFull => "disk_full",
             FaultKind::DiskOk => "disk_ok",
             FaultKind::StoreCrash { .. } => "store_crash",
+            FaultKind::Bandwidth { .. } => "bandwidth",
         }
     }
 }

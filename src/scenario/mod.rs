@@ -9,6 +9,7 @@ mod schema;
 
 pub use faults::{Direction, FaultKind, FaultSpec, FrameAction, FrameFault, Trigger};
 
+use crate::client::WindowPolicy;
 use crate::profile::{Profile, Quirk};
 use crate::protocol::names::check_file_name;
 use serde::Deserialize;
@@ -62,6 +63,10 @@ pub struct Scenario {
     /// Quirks added to the profile (names from `chatsim::profile::Quirk`).
     #[serde(default)]
     pub quirks: Vec<String>,
+    /// The clients' upload window: `fixed5` (default, the seed's) or `adaptive`;
+    /// `chatsim run --window` overrides it.
+    #[serde(default)]
+    pub window: WindowPolicy,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
     #[serde(default)]

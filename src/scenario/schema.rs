@@ -27,6 +27,7 @@ pub const TOP_KEYS: &[&str] = &[
     "actions",
     "profile",
     "quirks",
+    "window",
     "faults",
     "frame_faults",
     "expect",
@@ -537,7 +538,7 @@ mod tests {
             for key in *keys {
                 let value = match *key {
                     "oneway" => "true",
-                    "after_ms" | "count" | "nth" => "2",
+                    "after_ms" | "count" | "nth" | "kbps" => "2",
                     "op" => "\"set_status\"",
                     _ => "\"chat\"",
                 };

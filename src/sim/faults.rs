@@ -350,6 +350,12 @@ fn apply(
             targets.disk.clear();
             "the disk is healthy again".to_owned()
         }
+        FaultKind::Bandwidth { kbps } => {
+            for proxy in targets.proxies.values() {
+                proxy.set_bandwidth(Some(kbps * 1000));
+            }
+            format!("every client's link now carries {kbps} kbit/s each way")
+        }
         FaultKind::StoreCrash { host, op, nth, .. } => {
             targets.store_crash.arm(op, *nth);
             format!("{host} will crash right after its message store's next {op} (x{nth})")
@@ -385,6 +391,7 @@ pub fn describe(kind: &FaultKind) -> String {
             count,
             file: Some(file),
         } => format!("{name} {file} x{count}"),
+        FaultKind::Bandwidth { kbps } => format!("{name} {kbps} kbit/s"),
         FaultKind::StoreCrash { host, op, nth, .. } => format!("{name} {host} after {op} x{nth}"),
         FaultKind::DiskFull | FaultKind::DiskOk => name.to_owned(),
     }

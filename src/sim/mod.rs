@@ -15,7 +15,7 @@ pub use expect::{check_expectation, ExpectationResult, Strictness};
 pub use faults::FaultRecord;
 
 use crate::chat::{ChatConfig, ChatServer};
-use crate::client::{Client, ClientConfig, SourceFile};
+use crate::client::{Client, ClientConfig, SourceFile, WindowPolicy};
 use crate::clock::{SimClock, SIM_EPOCH_SECS};
 use crate::hash::stable_hash;
 use crate::net::{Network, TurmoilNetwork};
@@ -77,6 +77,8 @@ pub struct RunOptions {
     /// A mutant for testing the verdicts: the users never carry out their actions. A run like
     /// this did none of its work and must never pass (`tests/verdicts.rs`).
     pub skip_actions: bool,
+    /// The clients' upload window.
+    pub window: WindowPolicy,
 }
 
 impl RunOptions {
@@ -86,6 +88,7 @@ impl RunOptions {
             seed: scenario.seed,
             profile: scenario.profile(),
             skip_actions: false,
+            window: scenario.window,
         }
     }
 }
@@ -246,6 +249,7 @@ impl<'a> World<'a> {
             self.frame_fault_indices.insert(host.clone(), indices);
             let mut config = ClientConfig::new(uid, &spec.token(), &chat_addr, &resource_addr);
             config.profile = self.options.profile.clone();
+            config.window = self.options.window;
             let skip_actions = self.options.skip_actions;
             let script: Vec<(usize, u64, Step)> = steps
                 .iter()

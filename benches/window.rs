@@ -1,0 +1,435 @@
+//! Figures, not pass/fail: what the upload window costs on each link, for the seed's fixed window
+//! and the adaptive one side by side (issue 14). One 10 MiB image over a grid of links (one-way
+//! latency × bandwidth × 1 % chunk frame loss or none), then two files of very different sizes
+//! sharing a link. Prints upload time, file goodput and wire utilisation per cell, the targets as
+//! met/unmet, and writes an SVG plot of utilisation against round-trip time.
+//!
+//! Run with `cargo bench --bench window` (the whole grid) or `cargo bench --bench window --
+//! --quick` (three latencies on 100 Mbit/s); `--svg PATH` says where the plot goes (default
+//! `$CARGO_TARGET_DIR/window-bench.svg`, else `target/window-bench.svg`).
+//!
+//! Upload time runs from the file's first chunk on the wire to its last ack (the chat server's
+//! announce before it is the same for both policies). Wire utilisation counts each chunk
+//! request's bytes on the wire (header, JSON, base64) once, retransmits excluded, over bandwidth
+//! × upload time. "Bound" is what an unlimited window could reach: chunk 1 goes alone (it
+//! creates the upload upstream), so the best time is wire bytes / bandwidth + two round trips.
+
+use chatsim::client::WindowPolicy;
+use chatsim::protocol::{ids, Framing};
+use chatsim::sim::{run_with, RunOptions};
+use chatsim::trace::{Event, Record};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const MIB: u64 = 1 << 20;
+const IMAGE: u64 = 10 * MIB;
+const POLICIES: [WindowPolicy; 2] = [WindowPolicy::Fixed5, WindowPolicy::Adaptive];
+/// A drop rule every this many chunk frames, each way: 1 % loss.
+const LOSS_EVERY: u32 = 100;
+
+#[derive(Clone, Copy)]
+struct Link {
+    latency_ms: u64,
+    kbps: u64,
+    loss: bool,
+}
+
+impl Link {
+    fn rtt_ms(self) -> u64 {
+        2 * self.latency_ms
+    }
+}
+
+struct Cell {
+    link: Link,
+    policy: WindowPolicy,
+    upload_s: f64,
+    goodput_mbps: f64,
+    utilisation: f64,
+    bound: f64,
+    retransmits: usize,
+    drops: usize,
+    passed: bool,
+}
+
+fn scenario_text(link: Link, images: &[(&str, u64)]) -> String {
+    let mut text = format!(
+        "time_limit_s = 900\nliveness_s = 120\n[link]\nlatency_ms = [{l}, {l}]\nbandwidth_kbps = {}\n\
+         [[users]]\nuid = 1\n[[users]]\nuid = 2\n[[actions]]\nat_ms = 100\nuser = 1\nimages = [",
+        link.kbps,
+        l = link.latency_ms
+    );
+    let list: Vec<String> = images
+        .iter()
+        .map(|(name, size)| format!("{{ to = 2, size = {size}, name = \"{name}\" }}"))
+        .collect();
+    text.push_str(&list.join(", "));
+    text.push_str("]\n");
+    if link.loss {
+        // Every 100th chunk request and every 100th chunk reply; optional, as a short run may
+        // not reach the later ones.
+        for k in 1..=8 {
+            for (direction, id, offset) in [
+                ("up", ids::IMG_CHAT_UPLOAD_REQ, 0),
+                ("down", ids::IMG_CHAT_UPLOAD_RSP, LOSS_EVERY / 2),
+            ] {
+                let _ = write!(
+                    text,
+                    "[[frame_faults]]\naction = \"drop\"\ndirection = \"{direction}\"\nid = {id}\n\
+                     nth = {}\noptional = true\n",
+                    k * LOSS_EVERY - offset
+                );
+            }
+        }
+    }
+    text
+}
+
+/// Runs one scenario with `policy`; the trace and whether it met its expectation.
+fn run(text: &str, policy: WindowPolicy) -> (Vec<Record>, bool) {
+    let scenario = chatsim::scenario::parse(Path::new("window-bench.toml"), text).expect("valid");
+    let options = RunOptions {
+        window: policy,
+        ..RunOptions::of(&scenario)
+    };
+    let outcome = run_with(&scenario, &options);
+    let passed = outcome.passed();
+    (outcome.records, passed)
+}
+
+fn is_chunk_request(id: u16) -> bool {
+    matches!(
+        id,
+        ids::FILE_INFO_SYNC_REQ | ids::IMG_CHAT_UPLOAD_REQ | ids::IMG_CHAT_CONTINUE_UPLOAD_REQ
+    )
+}
+
+/// The sender's upload of `file`: (seconds from first chunk to completion, wire bytes of its
+/// chunk requests counted once, retransmitted requests).
+fn upload_figures(records: &[Record], file: &str) -> Option<(f64, u64, usize)> {
+    let mut first = None;
+    let mut done = None;
+    let mut seen = BTreeSet::new();
+    let (mut wire, mut again) = (0u64, 0usize);
+    for r in records.iter().filter(|r| r.host == "user1") {
+        match &r.event {
+            Event::ChunkSent { file: f, .. } if f == file => {
+                first.get_or_insert(r.t_ms);
+            }
+            Event::UploadAcked { file: f } if f == file => done = Some(r.t_ms),
+            Event::Frame {
+                dir: "tx",
+                id,
+                len,
+                file: Some(f),
+                seq: Some(seq),
+                ..
+            } if f == file && is_chunk_request(*id) => {
+                if seen.insert(*seq) {
+                    wire += (len + Framing::Resource.header_len()) as u64;
+                } else {
+                    again += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let ms = done?.checked_sub(first?)?;
+    Some((ms as f64 / 1000.0, wire, again))
+}
+
+fn drops(records: &[Record]) -> usize {
+    records
+        .iter()
+        .filter(|r| matches!(&r.event, Event::Fault { kind, .. } if kind == "frame_drop"))
+        .count()
+}
+
+fn measure(link: Link, policy: WindowPolicy) -> Cell {
+    let text = scenario_text(link, &[("big.png", IMAGE)]);
+    let (records, passed) = run(&text, policy);
+    let (upload_s, wire, retransmits) =
+        upload_figures(&records, "big.png").unwrap_or((f64::NAN, 0, 0));
+    let bps = link.kbps as f64 * 1000.0;
+    let best = wire as f64 * 8.0 / bps + 2.0 * link.rtt_ms() as f64 / 1000.0;
+    Cell {
+        link,
+        policy,
+        upload_s,
+        goodput_mbps: IMAGE as f64 * 8.0 / upload_s / 1e6,
+        utilisation: wire as f64 * 8.0 / (bps * upload_s),
+        bound: wire as f64 * 8.0 / (bps * best),
+        retransmits,
+        drops: drops(&records),
+        passed,
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "UNMET"
+    }
+}
+
+fn print_grid(cells: &[Cell]) {
+    println!(
+        "{:>7} {:>9} {:>5} | {:>34} | {:>34} | {:>6} | adaptive target",
+        "latency",
+        "bandwidth",
+        "loss",
+        "fixed5: time goodput util (rtx)",
+        "adaptive: time goodput util (rtx)",
+        "bound"
+    );
+    for pair in cells.chunks(2) {
+        let (fixed, adaptive) = (&pair[0], &pair[1]);
+        let link = fixed.link;
+        let target = if link.loss { 0.70 } else { 0.90 };
+        let show = |c: &Cell| {
+            format!(
+                "{:>7.2} s {:>6.1} Mbit/s {:>4.0} % ({:>2}){}",
+                c.upload_s,
+                c.goodput_mbps,
+                c.utilisation * 100.0,
+                c.retransmits,
+                if c.passed { "" } else { " FAIL" }
+            )
+        };
+        println!(
+            "{:>5} ms {:>4} Mbit {:>5} | {:>34} | {:>34} | {:>4.0} % | >= {:.0} %: {}{}",
+            link.latency_ms,
+            link.kbps / 1000,
+            if link.loss { "1 %" } else { "0" },
+            show(fixed),
+            show(adaptive),
+            fixed.bound * 100.0,
+            target * 100.0,
+            verdict(adaptive.utilisation >= target),
+            if adaptive.bound < target {
+                " (above the bound)"
+            } else {
+                ""
+            }
+        );
+    }
+    let drops: usize = cells.iter().map(|c| c.drops).sum();
+    println!("(frames dropped by the loss rules over the whole grid: {drops})");
+}
+
+/// Two files of very different sizes sent together: each one's goodput while both are under way,
+/// from the first chunk to the first completion.
+fn fairness(link: Link, policy: WindowPolicy) -> (f64, f64, f64) {
+    let (big, small) = ("big.png", "small.png");
+    let text = scenario_text(link, &[(big, IMAGE), (small, MIB)]);
+    let (records, _) = run(&text, policy);
+    let user = |r: &&Record| r.host == "user1";
+    let start = records
+        .iter()
+        .filter(user)
+        .find(|r| matches!(r.event, Event::ChunkSent { .. }))
+        .map_or(0, |r| r.t_ms);
+    let end = records
+        .iter()
+        .filter(user)
+        .find(|r| matches!(r.event, Event::UploadAcked { .. }))
+        .map_or(u64::MAX, |r| r.t_ms);
+    let mut acked: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in records.iter().filter(user).filter(|r| r.t_ms <= end) {
+        if let Event::ChunkAcked { file, error: 0, .. } = &r.event {
+            *acked.entry(file.as_str()).or_default() += 1;
+        }
+    }
+    let secs = (end - start) as f64 / 1000.0;
+    let rate =
+        |f: &str| acked.get(f).copied().unwrap_or(0) as f64 * 32.0 * 1024.0 * 8.0 / secs / 1e6;
+    let (a, b) = (rate(big), rate(small));
+    (a, b, a.min(b) / a.max(b))
+}
+
+fn print_fairness(quick: bool) {
+    let links: &[Link] = if quick {
+        &[Link {
+            latency_ms: 25,
+            kbps: 100_000,
+            loss: false,
+        }]
+    } else {
+        &[
+            Link {
+                latency_ms: 5,
+                kbps: 10_000,
+                loss: false,
+            },
+            Link {
+                latency_ms: 25,
+                kbps: 100_000,
+                loss: false,
+            },
+            Link {
+                latency_ms: 25,
+                kbps: 100_000,
+                loss: true,
+            },
+        ]
+    };
+    println!(
+        "\nfairness: 10 MiB and 1 MiB sent together, goodput of each until the first completes"
+    );
+    for &link in links {
+        for policy in POLICIES {
+            let (big, small, ratio) = fairness(link, policy);
+            println!(
+                "{:>5} ms {:>4} Mbit {:>3} {:>8}: 10 MiB {big:>6.1} Mbit/s, 1 MiB {small:>6.1} Mbit/s, \
+                 smaller/larger {:.2}: within 20 % {}",
+                link.latency_ms,
+                link.kbps / 1000,
+                if link.loss { "1 %" } else { "0" },
+                policy.name(),
+                ratio,
+                verdict(ratio >= 0.8)
+            );
+        }
+    }
+}
+
+/// Utilisation against round-trip time: one line per policy and bandwidth, solid without loss,
+/// dashed with 1 % loss.
+fn svg(cells: &[Cell]) -> String {
+    let (w, h, left, right, top, bottom) = (760.0, 420.0, 60.0, 200.0, 30.0, 50.0);
+    let rtts: BTreeSet<u64> = cells.iter().map(|c| c.link.rtt_ms()).collect();
+    let max_rtt = *rtts.iter().max().unwrap_or(&200) as f64;
+    // Round trips span two decades: a log axis keeps 2 ms and 200 ms apart.
+    let x = |rtt: f64| left + (rtt.max(1.0).ln() / max_rtt.ln()) * (w - left - right);
+    let y = |u: f64| top + (1.0 - u.clamp(0.0, 1.0)) * (h - top - bottom);
+    let mut out = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = write!(out, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let _ = write!(
+        out,
+        r#"<text x="{left}" y="18" font-size="13">Wire utilisation against round-trip time, 10 MiB image</text>"#
+    );
+    for u in [0.0, 0.25, 0.5, 0.75, 0.9, 1.0] {
+        let _ = write!(
+            out,
+            r##"<line x1="{left}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{:.0} %</text>"##,
+            w - right,
+            left - 6.0,
+            y(u) + 4.0,
+            u * 100.0,
+            y = y(u)
+        );
+    }
+    for rtt in &rtts {
+        let xv = x(*rtt as f64);
+        let _ = write!(
+            out,
+            r##"<line x1="{xv}" x2="{xv}" y1="{top}" y2="{}" stroke="#eee"/><text x="{xv}" y="{}" text-anchor="middle">{rtt} ms</text>"##,
+            h - bottom,
+            h - bottom + 16.0
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="middle">round-trip time (log scale)</text>"#,
+        (left + w - right) / 2.0,
+        h - 12.0
+    );
+    let colours = ["#1f77b4", "#9ecae1", "#d62728", "#ff9896"];
+    let mut legend_y = top + 10.0;
+    for (pi, policy) in POLICIES.iter().enumerate() {
+        let kbps_set: BTreeSet<u64> = cells.iter().map(|c| c.link.kbps).collect();
+        for (bi, kbps) in kbps_set.iter().rev().enumerate() {
+            let colour = colours[(pi * 2 + bi) % colours.len()];
+            for loss in [false, true] {
+                let points: Vec<String> = cells
+                    .iter()
+                    .filter(|c| c.policy == *policy && c.link.kbps == *kbps && c.link.loss == loss)
+                    .filter(|c| c.utilisation.is_finite())
+                    .map(|c| format!("{:.1},{:.1}", x(c.link.rtt_ms() as f64), y(c.utilisation)))
+                    .collect();
+                if points.is_empty() {
+                    continue;
+                }
+                let dash = if loss {
+                    r#" stroke-dasharray="6 4""#
+                } else {
+                    ""
+                };
+                let _ = write!(
+                    out,
+                    r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>"#,
+                    points.join(" ")
+                );
+                let lx = w - right + 12.0;
+                let _ = write!(
+                    out,
+                    r#"<line x1="{lx}" x2="{}" y1="{legend_y}" y2="{legend_y}" stroke="{colour}" stroke-width="2"{dash}/><text x="{}" y="{}">{} {} Mbit{}</text>"#,
+                    lx + 24.0,
+                    lx + 30.0,
+                    legend_y + 4.0,
+                    policy.name(),
+                    kbps / 1000,
+                    if loss { ", 1 % loss" } else { "" }
+                );
+                legend_y += 18.0;
+            }
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn svg_path(args: &[String]) -> PathBuf {
+    if let Some(i) = args.iter().position(|a| a == "--svg") {
+        if let Some(path) = args.get(i + 1) {
+            return PathBuf::from(path);
+        }
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    target.join("window-bench.svg")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let (latencies, bandwidths): (&[u64], &[u64]) = if quick {
+        (&[1, 25, 100], &[100_000])
+    } else {
+        (&[1, 5, 25, 50, 100], &[10_000, 100_000])
+    };
+    let wall = Instant::now();
+    println!(
+        "window bench: one {} MiB image, reference profile{}",
+        IMAGE / MIB,
+        if quick { ", --quick subset" } else { "" }
+    );
+    let mut cells = Vec::new();
+    for &loss in &[false, true] {
+        for &kbps in bandwidths {
+            for &latency_ms in latencies {
+                let link = Link {
+                    latency_ms,
+                    kbps,
+                    loss,
+                };
+                for policy in POLICIES {
+                    cells.push(measure(link, policy));
+                }
+            }
+        }
+    }
+    print_grid(&cells);
+    print_fairness(quick);
+    let path = svg_path(&args);
+    match std::fs::write(&path, svg(&cells)) {
+        Ok(()) => println!("\nplot: {}", path.display()),
+        Err(err) => println!("\nplot not written to {}: {err}", path.display()),
+    }
+    println!("wall time: {:.1} s", wall.elapsed().as_secs_f64());
+}

@@ -1,0 +1,446 @@
+//! How many chunks the upload window may hold: the seed's fixed five, or an adaptive window.
+//!
+//! The adaptive window is delay-based (TCP Vegas style) on the chunk round trip, with slow start:
+//! the resource connection is TCP, which already reacts to congestion below us, so what the
+//! window must do is keep the pipe full (bandwidth × base round trip) plus a few chunks of queue,
+//! and not let a queue grow. The round trip tells both: `queued = in_flight_at_send × (rtt −
+//! base) / rtt` chunks wait in some buffer. A lost chunk is no congestion signal over TCP (a
+//! middlebox or the server lost it), so a timeout only trims the window to the pipe's estimate;
+//! a transient error reply (the server cannot store) halves it.
+
+use crate::protocol::MAX_CWND;
+use serde::Deserialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Which window the upload engine keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum WindowPolicy {
+    /// The seed's `MAX_CWND_SIZE = 5`, whatever the link.
+    #[default]
+    #[serde(rename = "fixed5")]
+    Fixed5,
+    /// Grows to fill the link, see [`AdaptiveWindow`].
+    #[serde(rename = "adaptive")]
+    Adaptive,
+}
+
+impl WindowPolicy {
+    pub const NAMES: &'static [&'static str] = &["fixed5", "adaptive"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowPolicy::Fixed5 => "fixed5",
+            WindowPolicy::Adaptive => "adaptive",
+        }
+    }
+}
+
+impl fmt::Display for WindowPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for WindowPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fixed5" => Ok(WindowPolicy::Fixed5),
+            "adaptive" => Ok(WindowPolicy::Adaptive),
+            other => Err(format!(
+                "unknown window policy {other:?}; one of {}",
+                WindowPolicy::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// The adaptive window starts where the seed's stays.
+pub const ADAPTIVE_INITIAL: usize = MAX_CWND;
+/// Upper bound: 4 MiB of file data in flight. Upstream was measured with 32; the server reads
+/// one frame at a time, so a larger window only lengthens the queue in front of it.
+pub const ADAPTIVE_MAX: usize = 128;
+const ADAPTIVE_MIN: usize = 2;
+/// Chunks of queue the window aims to keep: below `ALPHA` it grows, above `BETA` it shrinks.
+const ALPHA: f64 = 2.0;
+const BETA: f64 = 4.0;
+/// Floor of the retransmit timeout.
+const MIN_RTO: Duration = Duration::from_millis(50);
+
+/// What the window knows about one chunk in flight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stamp {
+    sent: Instant,
+    in_flight: usize,
+    /// Sent more than once: its reply gives no round-trip sample (Karn).
+    resent: bool,
+}
+
+/// One round-trip sample: when its ack came, the chunks estimated queued when it was sent, and
+/// the chunks the link held without queueing (`in_flight × base / rtt`, Vegas's "expected").
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sample {
+    at: Instant,
+    queue: f64,
+    pipe: f64,
+}
+
+/// The adaptive window's books. Keys are (file, seq).
+///
+/// Decisions look at the samples of the last base round trip: while the window is below the
+/// pipe, the link idles once per round and some chunk of that span met no queue, whatever the
+/// bursts of slow start queue behind it; only a standing queue keeps the span's least estimate up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptiveWindow {
+    window: usize,
+    slow_start: bool,
+    base_rtt: Option<Duration>,
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    /// The samples of the last base round trip, oldest first.
+    recent: VecDeque<Sample>,
+    /// When the first sample came: decisions wait for a full base round trip of them.
+    first_sample: Option<Instant>,
+    /// Start of the current round of congestion avoidance (one smoothed round trip).
+    round_start: Option<Instant>,
+    /// The latest pipe estimate (the largest of the recent samples).
+    pipe: Option<f64>,
+    /// Chunks sent before this time were sent before the last back-off; their loss does not
+    /// back off again.
+    backed_off_at: Option<Instant>,
+    stamps: BTreeMap<(String, u32), Stamp>,
+}
+
+impl Default for AdaptiveWindow {
+    fn default() -> Self {
+        AdaptiveWindow {
+            window: ADAPTIVE_INITIAL,
+            slow_start: true,
+            base_rtt: None,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            recent: VecDeque::new(),
+            first_sample: None,
+            round_start: None,
+            pipe: None,
+            backed_off_at: None,
+            stamps: BTreeMap::new(),
+        }
+    }
+}
+
+impl AdaptiveWindow {
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// How long a chunk may go unanswered before it is sent again: `srtt + 4 rttvar`, at least
+    /// twice the smoothed round trip, within `[MIN_RTO, ceiling]`.
+    pub fn rto(&self, ceiling: Duration) -> Duration {
+        match self.srtt {
+            Some(srtt) => (srtt + 4 * self.rttvar)
+                .max(2 * srtt)
+                .max(MIN_RTO)
+                .min(ceiling),
+            None => ceiling,
+        }
+    }
+
+    /// A chunk went on the wire; `in_flight` counts it.
+    pub fn sent(&mut self, key: (String, u32), now: Instant, in_flight: usize) {
+        let resent = self.stamps.contains_key(&key);
+        self.stamps.insert(
+            key,
+            Stamp {
+                sent: now,
+                in_flight,
+                resent,
+            },
+        );
+    }
+
+    /// The chunk left the window without an answer (its file was dropped or restarted).
+    pub fn forget(&mut self, key: &(String, u32)) {
+        self.stamps.remove(key);
+    }
+
+    /// A successful reply to a chunk in flight. Returns why the window changed, if it did.
+    pub fn acked(&mut self, key: &(String, u32), now: Instant) -> Option<&'static str> {
+        let stamp = self.stamps.remove(key)?;
+        if !stamp.resent {
+            self.sample(now, now.duration_since(stamp.sent), stamp.in_flight);
+        }
+        let before = self.window;
+        let reason = if self.slow_start {
+            self.slow_start_step(now)
+        } else {
+            self.round_step(now)
+        };
+        (self.window != before).then_some(reason).flatten()
+    }
+
+    /// Takes a round-trip sample into the books and the recent span.
+    fn sample(&mut self, now: Instant, rtt: Duration, in_flight: usize) {
+        let base = self.base_rtt.map_or(rtt, |b| b.min(rtt));
+        self.base_rtt = Some(base);
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let err = srtt.abs_diff(rtt);
+                self.rttvar = (3 * self.rttvar + err) / 4;
+                self.srtt = Some((7 * srtt + rtt) / 8);
+            }
+        }
+        let (rtt_s, base_s) = (rtt.as_secs_f64(), base.as_secs_f64());
+        if rtt_s <= 0.0 {
+            return;
+        }
+        let n = in_flight as f64;
+        self.recent.push_back(Sample {
+            at: now,
+            queue: n * (rtt_s - base_s) / rtt_s,
+            pipe: n * base_s / rtt_s,
+        });
+        self.first_sample.get_or_insert(now);
+        while self
+            .recent
+            .front()
+            .is_some_and(|s| now.duration_since(s.at) > base)
+        {
+            self.recent.pop_front();
+        }
+        self.pipe = self.recent.iter().map(|s| s.pipe).reduce(f64::max);
+    }
+
+    /// The least queue of the last base round trip, once samples span one.
+    fn standing_queue(&self, now: Instant) -> Option<f64> {
+        let base = self.base_rtt?;
+        let spanned = self
+            .first_sample
+            .is_some_and(|first| now.duration_since(first) >= base);
+        spanned
+            .then(|| self.recent.iter().map(|s| s.queue).reduce(f64::min))
+            .flatten()
+    }
+
+    /// The window that fills the pipe and keeps `ALPHA` chunks of queue.
+    fn pipe_target(&self) -> Option<usize> {
+        Some((self.pipe?.max(1.0) + ALPHA).ceil() as usize)
+    }
+
+    /// Slow start: one more chunk per ack (doubling per round) until a queue stands for a whole
+    /// base round trip; then the window becomes the pipe's estimate plus `ALPHA`.
+    fn slow_start_step(&mut self, now: Instant) -> Option<&'static str> {
+        if self.standing_queue(now).is_some_and(|q| q > ALPHA) {
+            if let Some(target) = self.pipe_target() {
+                self.leave_slow_start(now);
+                self.set(target.min(self.window));
+                return Some("slow_start_end");
+            }
+        }
+        self.set(self.window + 1);
+        if self.window == ADAPTIVE_MAX {
+            self.leave_slow_start(now);
+        }
+        Some("slow_start")
+    }
+
+    fn leave_slow_start(&mut self, now: Instant) {
+        self.slow_start = false;
+        self.round_start = Some(now);
+    }
+
+    /// Once per smoothed round trip: one more chunk when the standing queue is under `ALPHA`,
+    /// down to the pipe's estimate plus `ALPHA` when it is over `BETA` (at most halving).
+    fn round_step(&mut self, now: Instant) -> Option<&'static str> {
+        let round = self.srtt.unwrap_or(MIN_RTO);
+        if self
+            .round_start
+            .is_some_and(|start| now.duration_since(start) < round)
+        {
+            return None;
+        }
+        self.round_start = Some(now);
+        match (self.standing_queue(now), self.pipe_target()) {
+            (Some(q), _) if q < ALPHA => {
+                self.set(self.window + 1);
+                Some("grow")
+            }
+            (Some(q), Some(target)) if q > BETA => {
+                let floor = self.window / 2;
+                self.set(target.clamp(floor, self.window.saturating_sub(1)));
+                Some("queue")
+            }
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, window: usize) {
+        self.window = window.clamp(ADAPTIVE_MIN, ADAPTIVE_MAX);
+    }
+
+    /// A chunk sent at `sent` went unanswered past the timeout: leave slow start and trim the
+    /// window to the pipe's estimate, once per round of chunks.
+    pub fn timed_out(&mut self, sent: Instant, now: Instant) -> Option<&'static str> {
+        if self.backed_off_at.is_some_and(|at| sent < at) {
+            return None;
+        }
+        self.backed_off_at = Some(now);
+        self.leave_slow_start(now);
+        let before = self.window;
+        if let Some(target) = self.pipe_target() {
+            self.set(self.window.min(target));
+        }
+        (self.window != before).then_some("timeout")
+    }
+
+    /// A transient error reply: the server is struggling; halve, once per round of chunks.
+    pub fn refused(&mut self, key: &(String, u32), now: Instant) -> Option<&'static str> {
+        let stamp = self.stamps.remove(key)?;
+        if self.backed_off_at.is_some_and(|at| stamp.sent < at) {
+            return None;
+        }
+        self.backed_off_at = Some(now);
+        self.leave_slow_start(now);
+        let before = self.window;
+        self.set(self.window / 2);
+        (self.window != before).then_some("error_reply")
+    }
+
+    /// A new connection: the path may differ, so everything is learnt again.
+    pub fn reset(&mut self) -> Option<&'static str> {
+        let before = self.window;
+        *self = AdaptiveWindow::default();
+        (self.window != before).then_some("reconnect")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seq: u32) -> (String, u32) {
+        ("a.png".into(), seq)
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// One chunk sent at `sent` with `in_flight`, acked at `acked`.
+    fn round_trip(
+        w: &mut AdaptiveWindow,
+        seq: u32,
+        sent: Instant,
+        in_flight: usize,
+        acked: Instant,
+    ) -> Option<&'static str> {
+        w.sent(key(seq), sent, in_flight);
+        w.acked(&key(seq), acked)
+    }
+
+    #[test]
+    fn slow_start_grows_per_ack_while_some_chunk_of_each_round_meets_no_queue() {
+        let t0 = Instant::now();
+        let mut w = AdaptiveWindow::default();
+        // Bursts of five: the first of each meets the base round trip, the rest queue behind it.
+        for seq in 0..40u32 {
+            let sent = t0 + ms(100 * u64::from(seq / 5));
+            let rtt = 100 + 10 * u64::from(seq % 5);
+            round_trip(&mut w, seq, sent, 20, sent + ms(rtt));
+        }
+        assert!(w.slow_start);
+        assert_eq!(w.window(), ADAPTIVE_INITIAL + 40);
+    }
+
+    #[test]
+    fn a_queue_standing_a_whole_round_trip_ends_slow_start_at_the_pipe_estimate() {
+        let t0 = Instant::now();
+        let mut w = AdaptiveWindow::default();
+        round_trip(&mut w, 1, t0, 1, t0 + ms(100));
+        // From then on 20 in flight meet twice the base round trip: 10 queued, a pipe of 10.
+        let mut why = None;
+        for seq in 2..40u32 {
+            let acked = t0 + ms(100 + 10 * u64::from(seq));
+            why = round_trip(&mut w, seq, acked - ms(200), 20, acked);
+            if why == Some("slow_start_end") {
+                break;
+            }
+        }
+        assert_eq!(why, Some("slow_start_end"));
+        assert_eq!(w.window(), 12);
+        assert!(!w.slow_start);
+    }
+
+    #[test]
+    fn congestion_avoidance_grows_without_queue_and_shrinks_over_beta_once_per_round() {
+        let t0 = Instant::now();
+        let mut w = AdaptiveWindow::default();
+        w.leave_slow_start(t0);
+        w.window = 10;
+        // A round trip of 100 ms at its base: one more chunk per round trip, not per ack.
+        for seq in 0..30u32 {
+            let acked = t0 + ms(100 + 10 * u64::from(seq));
+            round_trip(&mut w, seq, acked - ms(100), 10, acked);
+        }
+        assert!((12..=13).contains(&w.window()), "window {}", w.window());
+        // Every chunk meets twice the base: half of the 20 in flight is queue.
+        let before = w.window();
+        let t1 = t0 + ms(1000);
+        for seq in 30..60u32 {
+            let acked = t1 + ms(10 * u64::from(seq));
+            round_trip(&mut w, seq, acked - ms(200), 20, acked);
+        }
+        assert!(w.window() < before, "window {}", w.window());
+    }
+
+    #[test]
+    fn a_timeout_backs_off_once_per_round_and_an_error_halves() {
+        let t0 = Instant::now();
+        let mut w = AdaptiveWindow {
+            window: 40,
+            pipe: Some(30.0),
+            ..AdaptiveWindow::default()
+        };
+        for seq in 1..41 {
+            w.sent(key(seq), t0, seq as usize);
+        }
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(w.timed_out(t0, later), Some("timeout"));
+        assert_eq!(w.window(), 32);
+        // A second loss of the same round does not back off again.
+        assert_eq!(w.timed_out(t0, later), None);
+        w.sent(key(41), later, 33);
+        assert_eq!(w.refused(&key(41), later), Some("error_reply"));
+        assert_eq!(w.window(), 16);
+    }
+
+    #[test]
+    fn the_window_stays_within_its_bounds_and_the_policy_names_parse() {
+        let t0 = Instant::now();
+        let mut w = AdaptiveWindow::default();
+        for seq in 1..1000 {
+            round_trip(&mut w, seq, t0, 1, t0 + ms(10));
+        }
+        assert_eq!(w.window(), ADAPTIVE_MAX);
+        for _ in 0..20 {
+            w.sent(key(5000), t0, 1);
+            w.backed_off_at = None;
+            w.refused(&key(5000), t0);
+        }
+        assert_eq!(w.window(), ADAPTIVE_MIN);
+        assert_eq!("adaptive".parse(), Ok(WindowPolicy::Adaptive));
+        assert!("fixed6"
+            .parse::<WindowPolicy>()
+            .unwrap_err()
+            .contains("fixed5"));
+    }
+}
