@@ -18,7 +18,7 @@ use crate::chat::{ChatConfig, ChatServer};
 use crate::client::{Client, ClientConfig, SourceFile};
 use crate::clock::{SimClock, SIM_EPOCH_SECS};
 use crate::hash::stable_hash;
-use crate::net::{Network, TurmoilNetwork};
+use crate::net::{HostSockets, Network, TurmoilNetwork};
 use crate::profile::Profile;
 use crate::protocol::{ChunkPlan, Framing};
 use crate::proxy::{FaultProxy, RuleSet};
@@ -143,6 +143,8 @@ struct World<'a> {
     messages: Arc<MemoryMessages>,
     disk: Arc<DiskFaults>,
     store_crash: Arc<CrashSwitch>,
+    /// Each host's open connections, closed in a fixed order when the host crashes.
+    sockets: BTreeMap<String, Arc<HostSockets>>,
     finish_tx: tokio::sync::watch::Sender<bool>,
     /// Each user host's fault proxy, and the scenario's indices of the frame faults it applies.
     proxies: BTreeMap<String, Arc<FaultProxy>>,
@@ -174,10 +176,22 @@ impl<'a> World<'a> {
             messages.clone(),
             store_crash.clone(),
         ));
-        add_chat_host(&mut sim, &trace, &users, &chat_messages, &options.profile);
+        let sockets: BTreeMap<String, Arc<HostSockets>> = [CHAT_HOST, RESOURCE_HOST]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(scenario.users.iter().map(|u| user_host(u.uid)))
+            .map(|host| (host, Arc::default()))
+            .collect();
+        add_chat_host(
+            &mut sim,
+            (&trace, &sockets[CHAT_HOST]),
+            &users,
+            &chat_messages,
+            &options.profile,
+        );
         add_resource_host(
             &mut sim,
-            &trace,
+            (&trace, &sockets[RESOURCE_HOST]),
             &users,
             (&uploads, &disk, &messages),
             &options.profile,
@@ -193,6 +207,7 @@ impl<'a> World<'a> {
             messages,
             disk,
             store_crash,
+            sockets,
             finish_tx,
             proxies: BTreeMap::new(),
             frame_fault_indices: BTreeMap::new(),
@@ -246,9 +261,11 @@ impl<'a> World<'a> {
                 .map(|(index, (t, _, step))| (index, *t, step.clone()))
                 .collect();
             let (trace, log) = (self.trace.clone(), self.log.clone());
+            let sockets = self.sockets[&host].clone();
             self.sim.host(host.as_str(), move || {
                 let tracer = Tracer::new(&user_host(uid), trace.clone());
-                let network = proxy.network(Arc::new(TurmoilNetwork));
+                let turmoil = TurmoilNetwork::crash_ordered(sockets.clone());
+                let network = proxy.network(Arc::new(turmoil));
                 play(
                     config.clone(),
                     network,
@@ -277,20 +294,17 @@ impl<'a> World<'a> {
             let now = self.sim.elapsed();
             let new_records = self.trace.since(self.cursor);
             self.cursor += new_records.len();
-            if self.store_crash.take_tripped() {
-                self.schedule.store_crash_struck(
-                    &mut self.sim,
-                    now,
-                    &self.trace,
-                    &self.store_crash,
-                );
-            }
             let targets = faults::Targets {
                 proxies: &self.proxies,
                 disk: &self.disk,
                 trace: &self.trace,
                 store_crash: &self.store_crash,
+                sockets: &self.sockets,
             };
+            if self.store_crash.take_tripped() {
+                self.schedule
+                    .store_crash_struck(&mut self.sim, now, &targets);
+            }
             self.schedule
                 .advance(&mut self.sim, now, &new_records, &targets);
             self.books.update(&new_records, &self.log);
@@ -466,11 +480,12 @@ fn record_sources(trace: &SimTrace, steps: &[(u64, i32, Step)], seed: u64) {
 
 fn add_chat_host(
     sim: &mut turmoil::Sim<'static>,
-    trace: &Arc<SimTrace>,
+    (trace, sockets): (&Arc<SimTrace>, &Arc<HostSockets>),
     users: &Users,
     messages: &Arc<impl MessageStore>,
     profile: &Profile,
 ) {
+    let network = TurmoilNetwork::crash_ordered(sockets.clone());
     let (trace, users, messages, profile) = (
         trace.clone(),
         users.clone(),
@@ -490,8 +505,9 @@ fn add_chat_host(
             Arc::new(SimClock::default()),
             Tracer::new(CHAT_HOST, trace.clone()),
         );
+        let network = Arc::new(network.clone());
         async move {
-            server.run(Arc::new(TurmoilNetwork)).await?;
+            server.run(network).await?;
             Ok(())
         }
     });
@@ -499,12 +515,13 @@ fn add_chat_host(
 
 fn add_resource_host(
     sim: &mut turmoil::Sim<'static>,
-    trace: &Arc<SimTrace>,
+    (trace, sockets): (&Arc<SimTrace>, &Arc<HostSockets>),
     users: &Users,
     (uploads, disk, messages): (&Arc<MemoryUploads>, &Arc<DiskFaults>, &Arc<MemoryMessages>),
     profile: &Profile,
     finish_rx: tokio::sync::watch::Receiver<bool>,
 ) {
+    let network = TurmoilNetwork::crash_ordered(sockets.clone());
     let (trace, users, uploads, disk, profile) = (
         trace.clone(),
         users.clone(),
@@ -538,9 +555,10 @@ fn add_resource_host(
         .with_messages(messages.clone())
         .with_clock(Arc::new(SimClock::default()));
         let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
+        let network = Arc::new(network.clone());
         async move {
             tokio::spawn(auditor);
-            server.run(Arc::new(TurmoilNetwork)).await?;
+            server.run(network).await?;
             Ok(())
         }
     });
