@@ -170,6 +170,56 @@ fn a_planted_bug_is_found_and_shrunk_to_a_few_lines_that_reproduce_it() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// Spawns `n` tokio tasks, moving tokio's process-wide task id counter on by `n`.
+fn use_up_task_ids(n: usize) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        for _ in 0..n {
+            tokio::spawn(async {}).await.expect("an empty task");
+        }
+    });
+}
+
+/// Found 6 (explore seed 11): a crashed host's tasks are dropped in an order that follows tokio's
+/// task ids, so its connections closed in an order that depended on what the process ran before.
+#[test]
+fn a_restarted_chat_server_closes_its_connections_in_the_same_order_whatever_ran_before() {
+    let text = r#"
+        seed = 11
+        time_limit_s = 5
+        [[users]]
+        uid = 1
+        [[users]]
+        uid = 2
+        [[users]]
+        uid = 3
+        [[actions]]
+        at_ms = 100
+        user = 1
+        text = { to = 2, contents = ["hi"] }
+        [[faults]]
+        at_ms = 1000
+        kind = "restart"
+        host = "chat"
+        after_ms = 200
+    "#;
+    let scenario = chatsim::scenario::parse(Path::new("restart.toml"), text).expect("valid");
+    let run = || {
+        let outcome = sim::run_with(&scenario, &sim::RunOptions::of(&scenario));
+        chatsim::trace::to_jsonl(&outcome.records)
+    };
+    let first = run();
+    for shift in 1..8 {
+        use_up_task_ids(shift);
+        assert!(
+            run() == first,
+            "the trace changed after {shift} more tokio tasks ran in this process"
+        );
+    }
+}
+
 #[test]
 #[ignore = "slow: run in release"]
 fn determinism_sweep() {

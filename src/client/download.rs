@@ -191,8 +191,8 @@ struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
-    /// Sends `request` and returns the first reply that answers it. A reply for another seq (the
-    /// answer to a duplicated or retried request) is stale and skipped.
+    /// Sends `request` and returns the first reply that answers it. A download reply that answers
+    /// another request (a duplicated 1046, a 1048 for another seq) is stale and skipped.
     async fn ask<T: serde::de::DeserializeOwned>(&mut self, request: Frame) -> Result<T, Failure> {
         let expected = ids::reply_to(request.id).expect("download requests have replies");
         let asked = ChunkHint::from_body(&request.body);
@@ -209,18 +209,29 @@ impl Exchange<'_> {
             let hint = ChunkHint::from_body(&reply.body);
             self.tracer
                 .emit(Event::frame("rx", &self.peer, &reply, Some(&hint)));
+            if is_stale(reply.id, hint.seq, expected, asked.seq) {
+                continue;
+            }
             if reply.id != expected {
                 return Err(Failure(
                     0,
                     format!("expected reply {expected}, got {}", reply.id),
                 ));
             }
-            if expected == ids::IMG_CHAT_DOWN_RSP && hint.seq != asked.seq {
-                continue;
-            }
             return reply
                 .parse()
                 .map_err(|e| Failure(0, format!("bad reply: {e}")));
         }
     }
+}
+
+/// Only one request is in flight on a download connection, so a download reply that does not
+/// answer it is a copy of an earlier answer: skipped, as uploads skip a reply for no chunk in flight.
+fn is_stale(reply_id: u16, reply_seq: u32, expected: u16, asked_seq: u32) -> bool {
+    let download_reply = matches!(
+        reply_id,
+        ids::IMG_CHAT_DOWN_INFO_SYNC_RSP | ids::IMG_CHAT_DOWN_RSP
+    );
+    download_reply
+        && (reply_id != expected || (expected == ids::IMG_CHAT_DOWN_RSP && reply_seq != asked_seq))
 }

@@ -252,14 +252,28 @@ struct ChatSide {
     downloads: download::Downloader,
     /// Image messages announced and waiting for their 1036, by unique id, with the request.
     pending_images: BTreeMap<String, (i32, SourceFile, Frame, Instant)>,
-    /// Text requests not fully acknowledged: the unique ids still unanswered, and the request.
-    pending_texts: Vec<(BTreeSet<String>, Frame, Instant)>,
+    /// Text requests not fully acknowledged, in the order the user sent them. Only the first
+    /// for each receiver is on the wire (see [`PendingText`]).
+    pending_texts: Vec<PendingText>,
     next_unique: u64,
     /// False between a logout and the next login.
     want_session: bool,
     /// Pushes already handled, by (message id of the push, its first message id): the chat
     /// server sends a push again until it is acknowledged.
     pushes_seen: BTreeSet<(u16, i64)>,
+}
+
+/// One text request and the unique ids it carries that are still unanswered. A client keeps one
+/// text request per receiver in flight and sends the next when the first is fully answered: the
+/// chat server stores texts in the order their requests arrive, and a request delayed, lost or
+/// resent after a reconnect must not let a later one overtake it (upstream pipelines them and
+/// relies on one TCP connection's order, which a reconnect does not keep).
+struct PendingText {
+    to: i32,
+    ids: BTreeSet<String>,
+    frame: Frame,
+    /// When it was last sent; `None` while an earlier request to the same receiver is pending.
+    sent_at: Option<Instant>,
 }
 
 /// The key that identifies a push for acknowledgement and deduplication.
@@ -362,19 +376,44 @@ impl ChatSide {
     fn resend_pending(&mut self, conn: Option<&ChatConnection>, older_than: Duration) {
         let Some(conn) = conn else { return };
         let now = Instant::now();
-        let mut due = Vec::new();
-        let texts = self.pending_texts.iter_mut().map(|(_, f, at)| (f, at));
-        let images = self
-            .pending_images
-            .values_mut()
-            .map(|(_, _, f, at)| (f, at));
-        for (frame, sent_at) in texts.chain(images) {
+        let mut due = self.due_texts(older_than);
+        for (_, _, frame, sent_at) in self.pending_images.values_mut() {
             if now.duration_since(*sent_at) >= older_than {
                 *sent_at = now;
                 due.push(frame.clone());
             }
         }
         for frame in due {
+            self.send(conn, frame);
+        }
+    }
+
+    /// The first pending text request to each receiver, if it was never sent or was sent at
+    /// least `older_than` ago; marked as sent now.
+    fn due_texts(&mut self, older_than: Duration) -> Vec<Frame> {
+        let now = Instant::now();
+        let mut heads = BTreeSet::new();
+        let mut due = Vec::new();
+        for text in self.pending_texts.iter_mut() {
+            // A request with no ids (the seed's trailing empty one) has nothing to keep in order.
+            if !text.ids.is_empty() && !heads.insert(text.to) {
+                continue;
+            }
+            if text
+                .sent_at
+                .is_none_or(|at| now.duration_since(at) >= older_than)
+            {
+                text.sent_at = Some(now);
+                due.push(text.frame.clone());
+            }
+        }
+        due
+    }
+
+    /// Sends the text requests that have just become first for their receiver.
+    fn send_next_texts(&mut self, conn: Option<&ChatConnection>) {
+        let Some(conn) = conn else { return };
+        for frame in self.due_texts(CHAT_REQUEST_TIMEOUT) {
             self.send(conn, frame);
         }
     }
@@ -433,11 +472,14 @@ impl ChatSide {
                             text_array: batch,
                         },
                     );
-                    if let Some(conn) = conn {
-                        self.send(conn, frame.clone());
-                    }
-                    self.pending_texts.push((ids, frame, Instant::now()));
+                    self.pending_texts.push(PendingText {
+                        to,
+                        ids,
+                        frame,
+                        sent_at: None,
+                    });
                 }
+                self.send_next_texts(conn);
             }
             Command::Image { to, file } => {
                 let unique_id = self.unique_id();
@@ -499,11 +541,12 @@ impl ChatSide {
             ids::TEXT_CHAT_MSG_RSP => match frame.parse::<TextRsp>() {
                 Ok(rsp) => {
                     for data in &rsp.chat_datas {
-                        for (ids, _, _) in self.pending_texts.iter_mut() {
-                            ids.remove(&data.unique_id);
+                        for text in self.pending_texts.iter_mut() {
+                            text.ids.remove(&data.unique_id);
                         }
                     }
-                    self.pending_texts.retain(|(ids, _, _)| !ids.is_empty());
+                    self.pending_texts.retain(|text| !text.ids.is_empty());
+                    self.send_next_texts(conn);
                     for data in rsp.chat_datas {
                         self.tracer.emit(Event::TextAcked {
                             unique_id: data.unique_id,

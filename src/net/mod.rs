@@ -15,7 +15,7 @@ pub use framed::{
 };
 pub use grpc::{grpc_channel, GrpcConn, GrpcIncoming};
 pub use real::TokioNetwork;
-pub use sim::TurmoilNetwork;
+pub use sim::{HostSockets, TurmoilNetwork};
 
 use futures::future::BoxFuture;
 use std::io;

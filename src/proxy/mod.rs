@@ -509,7 +509,9 @@ mod tests {
         let trace = Arc::new(SimTrace::default());
         let mut sim = turmoil::Builder::new().build();
         sim.host("server", || async {
-            let mut listener = TurmoilNetwork.bind("0.0.0.0:7000".into()).await?;
+            let mut listener = TurmoilNetwork::default()
+                .bind("0.0.0.0:7000".into())
+                .await?;
             let (stream, _) = listener.accept().await?;
             let (mut reader, sender) = framed(
                 stream,
@@ -527,7 +529,7 @@ mod tests {
                 .into_iter()
                 .collect();
             let proxy = FaultProxy::new(framings, RuleSet::new([fault]), None, tracer);
-            let network = proxy.network(Arc::new(TurmoilNetwork));
+            let network = proxy.network(Arc::new(TurmoilNetwork::default()));
             let stream = network.connect("server:7000".into()).await?;
             let (reader, sender) = framed(
                 stream,

@@ -2,6 +2,7 @@
 //! event matches a trigger, applied through turmoil, the fault proxies and the disk.
 
 use super::crash_point::CrashSwitch;
+use crate::net::HostSockets;
 use crate::proxy::FaultProxy;
 use crate::scenario::{FaultKind, FaultSpec, Trigger};
 use crate::store::DiskFaults;
@@ -72,6 +73,33 @@ pub(super) struct Targets<'a> {
     pub disk: &'a DiskFaults,
     pub trace: &'a SimTrace,
     pub store_crash: &'a CrashSwitch,
+    pub sockets: &'a BTreeMap<String, Arc<HostSockets>>,
+}
+
+/// Crashes (or, with `restart`, restarts) `host`, its connections closed in a fixed order.
+fn crash(sim: &mut turmoil::Sim<'_>, targets: &Targets<'_>, host: &str, restart: bool) {
+    let act = |sim: &mut turmoil::Sim<'_>| match restart {
+        true => sim.bounce(host),
+        false => sim.crash(host),
+    };
+    match targets.sockets.get(host) {
+        Some(sockets) => sockets.crash_with(|| act(sim)),
+        None => act(sim),
+    }
+}
+
+/// A server that died on an input (`server_died`) is crashed, as its process would be gone: it
+/// stays down until a scenario fault restarts it (`bounce` or `restart`).
+pub(super) fn crash_the_dead(
+    sim: &mut turmoil::Sim<'_>,
+    new_records: &[Record],
+    targets: &Targets<'_>,
+) {
+    for record in new_records {
+        if matches!(record.event, Event::ServerDied { .. }) && sim.is_host_running(&*record.host) {
+            crash(sim, targets, &record.host, false);
+        }
+    }
 }
 
 pub(super) struct Schedule {
@@ -169,9 +197,9 @@ impl Schedule {
         &mut self,
         sim: &mut turmoil::Sim<'_>,
         now: Duration,
-        trace: &SimTrace,
-        switch: &CrashSwitch,
+        targets: &Targets<'_>,
     ) {
+        let (trace, switch) = (targets.trace, targets.store_crash);
         let Some((kind, spec)) = self
             .pending
             .iter()
@@ -187,7 +215,7 @@ impl Schedule {
         let FaultKind::StoreCrash { host, after_ms, .. } = kind else {
             return;
         };
-        sim.crash(host.as_str());
+        crash(sim, targets, &host, false);
         // The switch cut the host off at the crash point; a crashed host needs no cutting off.
         for (a, b) in switch.links() {
             sim.repair(a, b);
@@ -312,15 +340,15 @@ fn apply(
             }
         },
         FaultKind::Crash { host } => {
-            sim.crash(host.as_str());
+            crash(sim, targets, host, false);
             format!("{host} crashed")
         }
         FaultKind::Bounce { host } => {
-            sim.bounce(host.as_str());
+            crash(sim, targets, host, true);
             format!("{host} restarted")
         }
         FaultKind::Restart { host, after_ms } => {
-            sim.crash(host.as_str());
+            crash(sim, targets, host, false);
             follow_up = Some(Pending {
                 kind: FaultKind::Bounce { host: host.clone() },
                 due: Some(now + Duration::from_millis(*after_ms)),

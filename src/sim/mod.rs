@@ -18,7 +18,7 @@ use crate::chat::{ChatConfig, ChatServer};
 use crate::client::{Client, ClientConfig, SourceFile, WindowPolicy};
 use crate::clock::{SimClock, SIM_EPOCH_SECS};
 use crate::hash::stable_hash;
-use crate::net::{Network, TurmoilNetwork};
+use crate::net::{HostSockets, Network, TurmoilNetwork};
 use crate::profile::Profile;
 use crate::protocol::{ChunkPlan, Framing};
 use crate::proxy::{FaultProxy, RuleSet};
@@ -146,6 +146,8 @@ struct World<'a> {
     messages: Arc<MemoryMessages>,
     disk: Arc<DiskFaults>,
     store_crash: Arc<CrashSwitch>,
+    /// Each host's open connections, closed in a fixed order when the host crashes.
+    sockets: BTreeMap<String, Arc<HostSockets>>,
     finish_tx: tokio::sync::watch::Sender<bool>,
     /// Each user host's fault proxy, and the scenario's indices of the frame faults it applies.
     proxies: BTreeMap<String, Arc<FaultProxy>>,
@@ -179,16 +181,22 @@ impl<'a> World<'a> {
         ));
         // The chat server of the moment, so that the resource server can ask who is online.
         let chat_now: Arc<std::sync::Mutex<Option<ChatServer>>> = Arc::default();
+        let sockets: BTreeMap<String, Arc<HostSockets>> = [CHAT_HOST, RESOURCE_HOST]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(scenario.users.iter().map(|u| user_host(u.uid)))
+            .map(|host| (host, Arc::default()))
+            .collect();
         add_chat_host(
             &mut sim,
-            &trace,
+            (&trace, &sockets[CHAT_HOST]),
             &users,
             (&chat_messages, &chat_now),
             &options.profile,
         );
         add_resource_host(
             &mut sim,
-            &trace,
+            (&trace, &sockets[RESOURCE_HOST]),
             &users,
             (&uploads, &disk, &messages),
             (&options.profile, &chat_now),
@@ -204,6 +212,7 @@ impl<'a> World<'a> {
             messages,
             disk,
             store_crash,
+            sockets,
             finish_tx,
             proxies: BTreeMap::new(),
             frame_fault_indices: BTreeMap::new(),
@@ -258,9 +267,11 @@ impl<'a> World<'a> {
                 .map(|(index, (t, _, step))| (index, *t, step.clone()))
                 .collect();
             let (trace, log) = (self.trace.clone(), self.log.clone());
+            let sockets = self.sockets[&host].clone();
             self.sim.host(host.as_str(), move || {
                 let tracer = Tracer::new(&user_host(uid), trace.clone());
-                let network = proxy.network(Arc::new(TurmoilNetwork));
+                let turmoil = TurmoilNetwork::crash_ordered(sockets.clone());
+                let network = proxy.network(Arc::new(turmoil));
                 play(
                     config.clone(),
                     network,
@@ -289,21 +300,18 @@ impl<'a> World<'a> {
             let now = self.sim.elapsed();
             let new_records = self.trace.since(self.cursor);
             self.cursor += new_records.len();
-            self.crash_the_dead(&new_records);
-            if self.store_crash.take_tripped() {
-                self.schedule.store_crash_struck(
-                    &mut self.sim,
-                    now,
-                    &self.trace,
-                    &self.store_crash,
-                );
-            }
             let targets = faults::Targets {
                 proxies: &self.proxies,
                 disk: &self.disk,
                 trace: &self.trace,
                 store_crash: &self.store_crash,
+                sockets: &self.sockets,
             };
+            faults::crash_the_dead(&mut self.sim, &new_records, &targets);
+            if self.store_crash.take_tripped() {
+                self.schedule
+                    .store_crash_struck(&mut self.sim, now, &targets);
+            }
             self.schedule
                 .advance(&mut self.sim, now, &new_records, &targets);
             self.books.update(&new_records, &self.log);
@@ -313,18 +321,6 @@ impl<'a> World<'a> {
                     self.settled = true;
                     return;
                 }
-            }
-        }
-    }
-
-    /// A server that died on an input (`server_died`) is crashed, as its process would be gone:
-    /// it stays down until a scenario fault restarts it (`bounce` or `restart`).
-    fn crash_the_dead(&mut self, new_records: &[Record]) {
-        for record in new_records {
-            if matches!(record.event, Event::ServerDied { .. })
-                && self.sim.is_host_running(record.host.as_str())
-            {
-                self.sim.crash(record.host.as_str());
             }
         }
     }
@@ -491,7 +487,7 @@ fn record_sources(trace: &SimTrace, steps: &[(u64, i32, Step)], seed: u64) {
 
 fn add_chat_host(
     sim: &mut turmoil::Sim<'static>,
-    trace: &Arc<SimTrace>,
+    (trace, sockets): (&Arc<SimTrace>, &Arc<HostSockets>),
     users: &Users,
     (messages, chat_now): (
         &Arc<impl MessageStore>,
@@ -499,6 +495,7 @@ fn add_chat_host(
     ),
     profile: &Profile,
 ) {
+    let network = TurmoilNetwork::crash_ordered(sockets.clone());
     let (trace, users, messages, profile, chat_now) = (
         trace.clone(),
         users.clone(),
@@ -520,8 +517,9 @@ fn add_chat_host(
             Tracer::new(CHAT_HOST, trace.clone()),
         );
         *chat_now.lock().unwrap() = Some(server.clone());
+        let network = Arc::new(network.clone());
         async move {
-            server.run(Arc::new(TurmoilNetwork)).await?;
+            server.run(network).await?;
             Ok(())
         }
     });
@@ -529,13 +527,14 @@ fn add_chat_host(
 
 fn add_resource_host(
     sim: &mut turmoil::Sim<'static>,
-    trace: &Arc<SimTrace>,
+    (trace, sockets): (&Arc<SimTrace>, &Arc<HostSockets>),
     users: &Users,
     (uploads, disk, messages): (&Arc<MemoryUploads>, &Arc<DiskFaults>, &Arc<MemoryMessages>),
     (profile, chat_now): (&Profile, &Arc<std::sync::Mutex<Option<ChatServer>>>),
     finish_rx: tokio::sync::watch::Receiver<bool>,
 ) {
     let chat_now = chat_now.clone();
+    let network = TurmoilNetwork::crash_ordered(sockets.clone());
     let (trace, users, uploads, disk, profile) = (
         trace.clone(),
         users.clone(),
@@ -577,9 +576,10 @@ fn add_resource_host(
         });
         let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
         let dying = server.clone();
+        let network = Arc::new(network.clone());
         async move {
             tokio::spawn(auditor);
-            match server.run(Arc::new(TurmoilNetwork)).await {
+            match server.run(network).await {
                 // Died on an input: the world sees `server_died` and crashes the host.
                 Err(_) if dying.died_on().is_some() => std::future::pending().await,
                 other => other?,

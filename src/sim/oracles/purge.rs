@@ -5,7 +5,7 @@ use crate::trace::{Event, Record};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// After an error reply for file A, no chunk of A is sent until A is retried or resumed, and every
-/// other file of the same client that was still under way keeps moving.
+/// other file of the same client that was still under way keeps moving, unless its user cancels it.
 pub fn purge(records: &[Record]) -> Option<Violation> {
     // (host, file) -> is it blocked by an unhandled error?
     let mut blocked: BTreeMap<(&str, &str), bool> = BTreeMap::new();
@@ -48,6 +48,7 @@ pub fn purge(records: &[Record]) -> Option<Violation> {
             r.host == host
                 && matches!(&r.event,
                     Event::ChunkSent { file: f, .. } | Event::ChunkAcked { file: f, .. } | Event::UploadAcked { file: f }
+                    | Event::UploadCancelled { file: f }
                     if f == file)
         });
         if !moved {
@@ -98,5 +99,15 @@ mod tests {
             acked("b", 1, 0),
         ];
         assert_eq!(purge(&retried), None);
+        // Both refused (disk full), both waiting for their retry; the user cancels a before it is
+        // sent again (explore seed 61): a never had to move.
+        let cancelled = [
+            sent("a", 1),
+            sent("b", 1),
+            acked("a", 1, 1015),
+            acked("b", 1, 1015),
+            at(20, "user1", Event::UploadCancelled { file: "a".into() }),
+        ];
+        assert_eq!(purge(&cancelled), None);
     }
 }
