@@ -21,7 +21,7 @@ use crate::protocol::body::{
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize};
-use crate::store::{FileStore, MessageStore, UploadRecord, UploadStore};
+use crate::store::{ChatRoutes, FileStore, MessageStore, UploadRecord, UploadStore};
 use crate::trace::{Event, Tracer};
 use crate::users::Users;
 use base64::Engine as _;
@@ -91,6 +91,8 @@ struct Inner {
     messages: Option<Arc<dyn MessageStore>>,
     /// For upload expiry; without one nothing expires.
     clock: Option<Arc<dyn Clock>>,
+    /// With several chat servers: the notify goes to the one the receiver is on.
+    routes: Option<ChatRoutes>,
     tracer: Tracer,
 }
 
@@ -119,6 +121,7 @@ impl ResourceServer {
                 uploads,
                 messages: None,
                 clock: None,
+                routes: None,
                 tracer,
             }),
         }
@@ -139,6 +142,16 @@ impl ResourceServer {
         Arc::get_mut(&mut self.inner)
             .expect("with_clock is called before the server is shared")
             .clock = Some(clock);
+        self
+    }
+
+    /// Routes each notify by the presence table to the chat server the receiver is on (else the
+    /// sender's, else `config.chat_grpc`), as upstream looks up `uip_<uid>`. Call before
+    /// [`Self::run`].
+    pub fn with_routes(mut self, routes: ChatRoutes) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_routes is called before the server is shared")
+            .routes = Some(routes);
         self
     }
 
@@ -163,7 +176,7 @@ impl ResourceServer {
     ) -> io::Result<()> {
         let notifier = notify::Notifier::start(
             network,
-            &self.inner.config,
+            (&self.inner.config, self.inner.routes.clone()),
             self.inner.uploads.clone(),
             self.inner.tracer.clone(),
         );

@@ -25,8 +25,8 @@ use crate::proxy::{FaultProxy, RuleSet};
 use crate::resource::{ResourceConfig, ResourceServer};
 use crate::scenario::{Scenario, Step};
 use crate::store::{
-    DiskFaults, FaultyFiles, FileStore, MemoryMessages, MemoryUploads, MessageStore, SimFiles,
-    UploadStore,
+    ChatRoutes, DiskFaults, FaultyFiles, FileStore, MemoryMessages, MemoryPresence, MemoryUploads,
+    MessageStore, SimFiles, UploadStore,
 };
 use crate::trace::{Event, Record, SimTrace, Tracer};
 use crate::users::{User, Users};
@@ -47,6 +47,11 @@ const GRPC_PORT: u16 = 50051;
 const RESOURCE_PORT: u16 = 8091;
 /// How often the world looks at its books to see whether the run has settled.
 const SETTLE_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// Where clients reach the chat server on `host`.
+fn chat_addr(host: &str) -> String {
+    format!("{host}:{CHAT_PORT}")
+}
 
 pub fn user_host(uid: i32) -> String {
     format!("user{uid}")
@@ -174,13 +179,31 @@ impl<'a> World<'a> {
             messages.clone(),
             store_crash.clone(),
         ));
-        add_chat_host(&mut sim, &trace, &users, &chat_messages, &options.profile);
+        let routes = chat_routes(scenario);
+        match &routes {
+            None => add_chat_host(
+                &mut sim,
+                (CHAT_HOST, None),
+                &trace,
+                &users,
+                &chat_messages,
+                &options.profile,
+            ),
+            // Two servers share the message table, as upstream's share MySQL; a store crash is a
+            // fault of the one-server world.
+            Some(routes) => {
+                for host in routes.servers.keys() {
+                    let chat = (host.as_str(), Some(routes));
+                    add_chat_host(&mut sim, chat, &trace, &users, &messages, &options.profile);
+                }
+            }
+        }
         add_resource_host(
             &mut sim,
             &trace,
             &users,
             (&uploads, &disk, &messages),
-            &options.profile,
+            (&options.profile, routes.as_ref()),
             finish_rx,
         );
         let log = Arc::new(ActionLog::default());
@@ -207,14 +230,14 @@ impl<'a> World<'a> {
 
     /// One host per user: the client behind its own fault proxy, playing its script.
     fn add_user_hosts(&mut self, steps: &[(u64, i32, Step)]) {
-        let chat_addr = format!("{CHAT_HOST}:{CHAT_PORT}");
         let resource_addr = format!("{RESOURCE_HOST}:{RESOURCE_PORT}");
-        let framings: BTreeMap<String, Framing> = [
-            (chat_addr.clone(), Framing::Chat),
-            (resource_addr.clone(), Framing::Resource),
-        ]
-        .into_iter()
-        .collect();
+        let framings: BTreeMap<String, Framing> = self
+            .scenario
+            .chat_hosts()
+            .iter()
+            .map(|host| (chat_addr(host), Framing::Chat))
+            .chain([(resource_addr.clone(), Framing::Resource)])
+            .collect();
         let bandwidth_bps = self.scenario.link.bandwidth_kbps.map(|k| k * 1000);
         let seed = self.options.seed;
         for spec in &self.scenario.users {
@@ -236,6 +259,7 @@ impl<'a> World<'a> {
             );
             self.proxies.insert(host.clone(), proxy.clone());
             self.frame_fault_indices.insert(host.clone(), indices);
+            let chat_addr = chat_addr(&self.scenario.home_server(spec));
             let mut config = ClientConfig::new(uid, &spec.token(), &chat_addr, &resource_addr);
             config.profile = self.options.profile.clone();
             let skip_actions = self.options.skip_actions;
@@ -356,7 +380,7 @@ impl<'a> World<'a> {
             let m = &stored.message;
             self.trace.record_at(
                 end,
-                CHAT_HOST,
+                &self.scenario.chat_hosts()[0],
                 Event::FinalMessage {
                     message_id: stored.message_id,
                     from: m.sender_id,
@@ -464,8 +488,30 @@ fn record_sources(trace: &SimTrace, steps: &[(u64, i32, Step)], seed: u64) {
     }
 }
 
+/// The two-server world's routes (`chat1`, `chat2` and their shared presence table), or `None`
+/// for the one-server world.
+fn chat_routes(scenario: &Scenario) -> Option<ChatRoutes> {
+    if scenario.chat_servers < 2 {
+        return None;
+    }
+    let servers = scenario
+        .chat_hosts()
+        .into_iter()
+        .map(|host| {
+            let grpc = format!("{host}:{GRPC_PORT}");
+            (host, grpc)
+        })
+        .collect();
+    Some(ChatRoutes {
+        table: Arc::new(MemoryPresence::default()),
+        servers,
+    })
+}
+
+/// A chat host: `(name, routes)`, the routes only in the two-server world.
 fn add_chat_host(
     sim: &mut turmoil::Sim<'static>,
+    (host, routes): (&str, Option<&ChatRoutes>),
     trace: &Arc<SimTrace>,
     users: &Users,
     messages: &Arc<impl MessageStore>,
@@ -477,7 +523,8 @@ fn add_chat_host(
         messages.clone(),
         profile.clone(),
     );
-    sim.host(CHAT_HOST, move || {
+    let (name, routes) = (host.to_owned(), routes.cloned());
+    sim.host(host, move || {
         let server = ChatServer::new(
             ChatConfig {
                 listen: format!("0.0.0.0:{CHAT_PORT}"),
@@ -488,8 +535,12 @@ fn add_chat_host(
             users.clone(),
             messages.clone(),
             Arc::new(SimClock::default()),
-            Tracer::new(CHAT_HOST, trace.clone()),
+            Tracer::new(&name, trace.clone()),
         );
+        let server = match &routes {
+            Some(routes) => server.with_routes(&name, routes.clone(), Arc::new(TurmoilNetwork)),
+            None => server,
+        };
         async move {
             server.run(Arc::new(TurmoilNetwork)).await?;
             Ok(())
@@ -502,9 +553,14 @@ fn add_resource_host(
     trace: &Arc<SimTrace>,
     users: &Users,
     (uploads, disk, messages): (&Arc<MemoryUploads>, &Arc<DiskFaults>, &Arc<MemoryMessages>),
-    profile: &Profile,
+    (profile, routes): (&Profile, Option<&ChatRoutes>),
     finish_rx: tokio::sync::watch::Receiver<bool>,
 ) {
+    let routes = routes.cloned();
+    let default_chat = routes
+        .as_ref()
+        .and_then(|r| r.servers.keys().next().cloned())
+        .unwrap_or_else(|| CHAT_HOST.to_owned());
     let (trace, users, uploads, disk, profile) = (
         trace.clone(),
         users.clone(),
@@ -526,7 +582,7 @@ fn add_resource_host(
         let server = ResourceServer::new(
             ResourceConfig {
                 listen: format!("0.0.0.0:{RESOURCE_PORT}"),
-                chat_grpc: format!("{CHAT_HOST}:{GRPC_PORT}"),
+                chat_grpc: format!("{default_chat}:{GRPC_PORT}"),
                 profile: profile.clone(),
                 ..ResourceConfig::default()
             },
@@ -537,6 +593,10 @@ fn add_resource_host(
         )
         .with_messages(messages.clone())
         .with_clock(Arc::new(SimClock::default()));
+        let server = match &routes {
+            Some(routes) => server.with_routes(routes.clone()),
+            None => server,
+        };
         let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
         async move {
             tokio::spawn(auditor);
@@ -587,7 +647,10 @@ async fn play(
             Step::Resume { file } => client.resume(&file),
             Step::Cancel { file } => client.cancel(&file),
             Step::Logout => client.logout(),
-            Step::Login => client.login(),
+            Step::Login { server: None } => client.login(),
+            Step::Login {
+                server: Some(server),
+            } => client.login_at(&chat_addr(&server)),
         }
     }
     std::future::pending::<()>().await;
