@@ -168,6 +168,7 @@ fn run(args: &RunArgs) -> ExitCode {
             |p, q| p.with(*q),
         ),
         skip_actions: false,
+        no_forwards: false,
     };
     let outcome = chatsim::sim::run_with(&scenario, &options);
     if let Some(trace_path) = &args.trace {

@@ -145,6 +145,16 @@ impl ChatServer {
         self
     }
 
+    /// A mutant for testing the two-server scenarios: the server records presence but never
+    /// calls the other server (no forwarded push, no kick). Call after [`Self::with_routes`].
+    pub fn without_forwards(mut self) -> Self {
+        let inner = Arc::get_mut(&mut self.inner).expect("set before the server runs");
+        if let Some(routing) = inner.routing.as_mut() {
+            routing.forwards = false;
+        }
+        self
+    }
+
     /// Serves clients and the gRPC interface until the gRPC server fails (a failed accept of a
     /// client is retried).
     pub async fn run(self, network: Arc<dyn Network>) -> io::Result<()> {

@@ -82,6 +82,9 @@ pub struct RunOptions {
     /// A mutant for testing the verdicts: the users never carry out their actions. A run like
     /// this did none of its work and must never pass (`tests/verdicts.rs`).
     pub skip_actions: bool,
+    /// A mutant for testing the two-server scenarios: the chat servers never call each other
+    /// (`tests/two_chat.rs`).
+    pub no_forwards: bool,
 }
 
 impl RunOptions {
@@ -91,6 +94,7 @@ impl RunOptions {
             seed: scenario.seed,
             profile: scenario.profile(),
             skip_actions: false,
+            no_forwards: false,
         }
     }
 }
@@ -183,7 +187,7 @@ impl<'a> World<'a> {
         match &routes {
             None => add_chat_host(
                 &mut sim,
-                (CHAT_HOST, None),
+                (CHAT_HOST, None, false),
                 &trace,
                 &users,
                 &chat_messages,
@@ -193,7 +197,7 @@ impl<'a> World<'a> {
             // fault of the one-server world.
             Some(routes) => {
                 for host in routes.servers.keys() {
-                    let chat = (host.as_str(), Some(routes));
+                    let chat = (host.as_str(), Some(routes), options.no_forwards);
                     add_chat_host(&mut sim, chat, &trace, &users, &messages, &options.profile);
                 }
             }
@@ -508,10 +512,11 @@ fn chat_routes(scenario: &Scenario) -> Option<ChatRoutes> {
     })
 }
 
-/// A chat host: `(name, routes)`, the routes only in the two-server world.
+/// A chat host: `(name, routes, mutant)`, the routes only in the two-server world, the mutant
+/// ([`RunOptions::no_forwards`]) only in tests.
 fn add_chat_host(
     sim: &mut turmoil::Sim<'static>,
-    (host, routes): (&str, Option<&ChatRoutes>),
+    (host, routes, no_forwards): (&str, Option<&ChatRoutes>, bool),
     trace: &Arc<SimTrace>,
     users: &Users,
     messages: &Arc<impl MessageStore>,
@@ -540,6 +545,11 @@ fn add_chat_host(
         let server = match &routes {
             Some(routes) => server.with_routes(&name, routes.clone(), Arc::new(TurmoilNetwork)),
             None => server,
+        };
+        let server = if no_forwards {
+            server.without_forwards()
+        } else {
+            server
         };
         async move {
             server.run(Arc::new(TurmoilNetwork)).await?;
