@@ -886,6 +886,36 @@ mod tests {
     }
 
     #[test]
+    fn chat_servers_and_the_servers_users_name_are_checked() {
+        assert_eq!(
+            err(&format!("chat_servers = 3\n{USERS}")),
+            "s.toml:1: chat_servers: 3 is not supported; 1 (host `chat`) or 2 (hosts `chat1`, `chat2`)"
+        );
+        let on = |server: &str, count: u8| {
+            format!("chat_servers = {count}\n[[users]]\nuid = 1\nserver = \"{server}\"\n")
+        };
+        assert!(
+            err(&on("chat2", 1)).contains("users[0].server: \"chat2\" needs `chat_servers = 2`")
+        );
+        assert!(err(&on("chat3", 2))
+            .contains("unknown chat server \"chat3\"; the chat servers are chat1, chat2"));
+        let moved = format!(
+            "chat_servers = 2\n{USERS}[[actions]]\nat_ms = 1\nuser = 2\nlogin = {{ server = \"chat9\" }}\n"
+        );
+        assert!(err(&moved).contains("actions[0].login.server: unknown chat server"));
+        let typo =
+            format!("{USERS}[[actions]]\nat_ms = 1\nuser = 2\nlogin = {{ sever = \"chat2\" }}\n");
+        assert!(err(&typo).contains("did you mean \"server\""));
+        let crash = format!(
+            "chat_servers = 2\n{USERS}[[faults]]\nat_ms = 1\nkind = \"crash\"\nhost = \"chat\"\n"
+        );
+        assert!(err(&crash).contains("unknown host \"chat\"; hosts are chat1, chat2"));
+        let two = parse(Path::new("s.toml"), &on("chat2", 2)).unwrap();
+        assert_eq!(two.home_server(&two.users[0]), "chat2");
+        assert_eq!(two.chat_hosts(), ["chat1", "chat2"]);
+    }
+
+    #[test]
     fn a_rewrite_needs_a_set_and_only_a_rewrite_takes_one() {
         let rewrite = |extra: &str| {
             format!("{USERS}[[frame_faults]]\naction = \"rewrite\"\nid = 1041\n{extra}")

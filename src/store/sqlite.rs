@@ -700,6 +700,18 @@ fn replace_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presence_is_set_read_and_cleared_only_by_its_server() {
+        let db = SqliteDb::open_in_memory().unwrap();
+        let p = db.presence();
+        assert_eq!(p.set(7, "chat1").unwrap(), None);
+        assert_eq!(p.set(7, "chat2").unwrap().as_deref(), Some("chat1"));
+        p.clear_if(7, "chat1").unwrap();
+        assert_eq!(p.get(7).unwrap().as_deref(), Some("chat2"));
+        p.clear_if(7, "chat2").unwrap();
+        assert_eq!(p.get(7).unwrap(), None);
+    }
     use crate::protocol::codes::status;
 
     fn record(name: &str, message_id: i64, received: &[u32]) -> UploadRecord {
