@@ -77,6 +77,17 @@ enum Command {
         /// deleted and its chunks refused).
         #[arg(long, default_value_t = 3600)]
         upload_ttl: u64,
+        /// 1, or 2 for two chat servers (`chat1` at --chat-addr/--grpc-addr, `chat2` at
+        /// --chat2-addr/--grpc2-addr) sharing presence, with texts and notifies routed to the
+        /// server that holds the receiver, as upstream's `chatserver1` and `chatserver2`.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        chat_servers: u8,
+        /// Where clients reach the second chat server (with --chat-servers 2).
+        #[arg(long, default_value = "127.0.0.1:8092")]
+        chat2_addr: String,
+        /// Where the second chat server serves gRPC (with --chat-servers 2).
+        #[arg(long, default_value = "127.0.0.1:50052")]
+        grpc2_addr: String,
     },
     /// Runs conformance cases against a chat server and a resource server over real TCP.
     ///
@@ -125,6 +136,9 @@ fn main() -> ExitCode {
             profile,
             quirks,
             upload_ttl,
+            chat_servers,
+            chat2_addr,
+            grpc2_addr,
         } => serve(
             chatsim::serve::ServeConfig {
                 chat_addr,
@@ -134,6 +148,10 @@ fn main() -> ExitCode {
                 data_dir,
                 users: chatsim::serve::demo_users(),
                 profile: quirks.iter().fold(profile, |p, q| p.with(*q)),
+                chat2: (chat_servers == 2).then_some(chatsim::serve::SecondChat {
+                    chat_addr: chat2_addr,
+                    grpc_addr: grpc2_addr,
+                }),
             },
             users.as_deref(),
             std::time::Duration::from_secs(upload_ttl),
@@ -281,6 +299,10 @@ struct ConformArgs {
     /// The chat server under test; without it the chat cases do not run.
     #[arg(long)]
     chat: Option<String>,
+    /// A second chat server of the same system (sharing users and presence, e.g. `chatsim
+    /// serve --chat-servers 2`); without it the two-server cases (section 14) do not run.
+    #[arg(long)]
+    chat2: Option<String>,
     /// Serve message.ChatService here and check the resource server's notify; the server
     /// under test must be configured to notify this address.
     #[arg(long)]
@@ -323,6 +345,7 @@ fn conform(args: ConformArgs) -> ExitCode {
     init_logging("warn");
     let mut options = chatsim::conform::Options::new(args.resource.unwrap_or_default());
     options.chat = args.chat;
+    options.chat2 = args.chat2;
     options.notify_listen = args.notify_listen;
     options.cases = args.cases;
     options.skip = args.skip;
