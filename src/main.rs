@@ -475,6 +475,10 @@ struct ExploreArgs {
     /// Stops at the first failing seed (after shrinking it).
     #[arg(long)]
     stop_on_failure: bool,
+    /// 2 draws worlds of two chat servers (`chat1`, `chat2`): users on either, faults on either
+    /// and on the link between them, users moving between them. Pass it with --print too.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    chat_servers: u8,
     /// At most this many simulations to shrink one failing seed (0: do not shrink, write the
     /// whole schedule).
     #[arg(long, value_name = "N", default_value_t = 300)]
@@ -545,6 +549,7 @@ fn explore(args: ExploreArgs) -> ExitCode {
         profile,
     );
     config.time_limit_s = args.time_limit;
+    config.chat_servers = args.chat_servers;
     if let Some(seed) = args.print {
         print!("{}", config.schedule(seed).to_toml());
         return ExitCode::SUCCESS;

@@ -49,7 +49,11 @@ fn every_two_chat_scenario_fails_when_the_servers_do_not_call_each_other() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 5, "the five scenarios of issue 12");
+    assert_eq!(
+        files.len(),
+        6,
+        "the five scenarios of issue 12 and one explorer finding"
+    );
     for path in files {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let mut scenario = chatsim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -169,4 +173,29 @@ fn two_server_runs_are_deterministic() {
             "{name}: two runs with one seed differ"
         );
     }
+}
+
+#[test]
+fn the_explorer_draws_valid_two_server_worlds_on_top_of_the_one_server_draws() {
+    use chatsim::explore::{generate, generate_two_chat};
+    let profile = chatsim::profile::Profile::reference();
+    let mut moved = 0;
+    for seed in 0..50 {
+        let one = generate(seed, &profile);
+        let two = generate_two_chat(seed, &profile);
+        assert_eq!(
+            one.users, two.users,
+            "seed {seed}: the one-server draws are kept"
+        );
+        let text = two.to_toml();
+        let scenario = chatsim::scenario::parse(Path::new("explore.toml"), &text)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
+        assert_eq!(scenario.chat_servers, 2);
+        assert!(
+            !text.contains("\"chat\""),
+            "seed {seed}: no host of the one-server world\n{text}"
+        );
+        moved += text.matches("login = { server").count();
+    }
+    assert!(moved > 0, "some users move between the servers");
 }

@@ -171,6 +171,7 @@ impl ChatServer {
         mut listener: Box<dyn Listener>,
         grpc_listener: Box<dyn Listener>,
     ) -> io::Result<()> {
+        self.resume_forwards();
         let grpc = tonic::transport::Server::builder()
             .add_service(NotifyService::new(self.clone()).into_server())
             .serve_with_incoming(crate::net::GrpcConn::incoming(grpc_listener));

@@ -111,6 +111,29 @@ impl ChatServer {
         }
     }
 
+    /// At start: forwards live in memory, so a crash loses those still being retried (seen by
+    /// `explore --chat-servers 2`, seed 11). What they were for waits in the shared store: wake
+    /// every user on another server who has pushes waiting.
+    pub(super) fn resume_forwards(&self) {
+        let Some(routing) = self.routing() else {
+            return;
+        };
+        for user in self.inner.users.iter() {
+            let uid = user.uid;
+            if routing.elsewhere(uid).is_none() {
+                continue;
+            }
+            let waiting = self.inner.messages.pushes_after(uid, 0, 1);
+            if waiting.is_ok_and(|page| !page.is_empty()) {
+                let req = NotifyChatImgReq {
+                    to_uid: uid,
+                    ..NotifyChatImgReq::default()
+                };
+                self.forward(Forward::Image { uid, req });
+            }
+        }
+    }
+
     /// The current session of `uid` here ended: forget the record if it still names this server.
     pub(super) fn record_logout(&self, uid: i32) {
         let Some(routing) = self.routing() else {
