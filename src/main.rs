@@ -87,6 +87,17 @@ enum Command {
         /// deleted and its chunks refused).
         #[arg(long, default_value_t = 3600)]
         upload_ttl: u64,
+        /// 1, or 2 for two chat servers (`chat1` at --chat-addr/--grpc-addr, `chat2` at
+        /// --chat2-addr/--grpc2-addr) sharing presence, with texts and notifies routed to the
+        /// server that holds the receiver, as upstream's `chatserver1` and `chatserver2`.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        chat_servers: u8,
+        /// Where clients reach the second chat server (with --chat-servers 2).
+        #[arg(long, default_value = "127.0.0.1:8092")]
+        chat2_addr: String,
+        /// Where the second chat server serves gRPC (with --chat-servers 2).
+        #[arg(long, default_value = "127.0.0.1:50052")]
+        grpc2_addr: String,
     },
     /// Runs conformance cases against a chat server and a resource server over real TCP.
     ///
@@ -141,6 +152,9 @@ fn main() -> ExitCode {
             profile,
             quirks,
             upload_ttl,
+            chat_servers,
+            chat2_addr,
+            grpc2_addr,
         } => serve(
             chatsim::serve::ServeConfig {
                 chat_addr,
@@ -150,6 +164,10 @@ fn main() -> ExitCode {
                 data_dir,
                 users: chatsim::serve::demo_users(),
                 profile: quirks.iter().fold(profile, |p, q| p.with(*q)),
+                chat2: (chat_servers == 2).then_some(chatsim::serve::SecondChat {
+                    chat_addr: chat2_addr,
+                    grpc_addr: grpc2_addr,
+                }),
             },
             users.as_deref(),
             std::time::Duration::from_secs(upload_ttl),
@@ -198,6 +216,7 @@ fn run(args: &RunArgs) -> ExitCode {
         ),
         skip_actions: false,
         window: args.window.unwrap_or(scenario.window),
+        no_forwards: false,
     };
     let outcome = chatsim::sim::run_with(&scenario, &options);
     if let Err(code) = write_outputs(args, &outcome) {
@@ -353,6 +372,10 @@ struct ConformArgs {
     /// The chat server under test; without it the chat cases do not run.
     #[arg(long)]
     chat: Option<String>,
+    /// A second chat server of the same system (sharing users and presence, e.g. `chatsim
+    /// serve --chat-servers 2`); without it the two-server cases (section 14) do not run.
+    #[arg(long)]
+    chat2: Option<String>,
     /// Serve message.ChatService here and check the resource server's notify; the server
     /// under test must be configured to notify this address.
     #[arg(long)]
@@ -395,6 +418,7 @@ fn conform(args: ConformArgs) -> ExitCode {
     init_logging("warn");
     let mut options = chatsim::conform::Options::new(args.resource.unwrap_or_default());
     options.chat = args.chat;
+    options.chat2 = args.chat2;
     options.notify_listen = args.notify_listen;
     options.cases = args.cases;
     options.skip = args.skip;
@@ -524,6 +548,10 @@ struct ExploreArgs {
     /// Stops at the first failing seed (after shrinking it).
     #[arg(long)]
     stop_on_failure: bool,
+    /// 2 draws worlds of two chat servers (`chat1`, `chat2`): users on either, faults on either
+    /// and on the link between them, users moving between them. Pass it with --print too.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    chat_servers: u8,
     /// At most this many simulations to shrink one failing seed (0: do not shrink, write the
     /// whole schedule).
     #[arg(long, value_name = "N", default_value_t = 300)]
@@ -594,6 +622,7 @@ fn explore(args: ExploreArgs) -> ExitCode {
         profile,
     );
     config.time_limit_s = args.time_limit;
+    config.chat_servers = args.chat_servers;
     if let Some(seed) = args.print {
         print!("{}", config.schedule(seed).to_toml());
         return ExitCode::SUCCESS;

@@ -11,7 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::net::{Listener, Network, TokioNetwork};
 use crate::profile::Profile;
 use crate::resource::{ResourceConfig, ResourceServer};
-use crate::store::{FileStore, RealFiles, SqliteDb};
+use crate::store::{ChatRoutes, FileStore, RealFiles, SqliteDb};
 use crate::trace::Tracer;
 use crate::users::{User, Users};
 use serde::Deserialize;
@@ -47,6 +47,28 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub users: Users,
     pub profile: Profile,
+    /// A second chat server (`--chat-servers 2`): the two are `chat1` (the addresses above) and
+    /// `chat2`, sharing the database, with presence and routing as upstream's two servers.
+    pub chat2: Option<SecondChat>,
+}
+
+/// Where the second chat server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondChat {
+    /// Where clients reach it.
+    pub chat_addr: String,
+    /// Where it serves `message.ChatService` (the resource server's notify, the first server's
+    /// forwards and kicks).
+    pub grpc_addr: String,
+}
+
+impl Default for SecondChat {
+    fn default() -> Self {
+        SecondChat {
+            chat_addr: "127.0.0.1:8092".into(),
+            grpc_addr: "127.0.0.1:50052".into(),
+        }
+    }
 }
 
 impl ServeConfig {
@@ -60,6 +82,7 @@ impl ServeConfig {
             data_dir: data_dir.into(),
             users: demo_users(),
             profile: Profile::reference(),
+            chat2: None,
         }
     }
 
@@ -150,6 +173,10 @@ pub fn banner(config: &ServeConfig) -> String {
     let _ = writeln!(out, "  chat      {}", config.chat_addr);
     let _ = writeln!(out, "  resource  {}", config.resource_addr);
     let _ = writeln!(out, "  grpc      {} (chat server)", config.grpc_addr);
+    if let Some(chat2) = &config.chat2 {
+        let _ = writeln!(out, "  chat2     {}", chat2.chat_addr);
+        let _ = writeln!(out, "  grpc2     {} (second chat server)", chat2.grpc_addr);
+    }
     let _ = writeln!(
         out,
         "  notify    {} (resource server -> chat)",
@@ -178,11 +205,15 @@ pub struct BoundAddrs {
     pub chat: String,
     pub resource: String,
     pub grpc: String,
+    /// The second chat server's client and gRPC addresses, with `--chat-servers 2`.
+    pub chat2: Option<(String, String)>,
 }
 
 /// The running servers. Dropping this value does not stop them; call [`Servers::shutdown`].
 pub struct Servers {
     chat: JoinHandle<io::Result<()>>,
+    /// The second chat server, if any; a task that never ends otherwise.
+    chat2: JoinHandle<io::Result<()>>,
     resource: JoinHandle<io::Result<()>>,
     addrs: BoundAddrs,
 }
@@ -198,6 +229,7 @@ impl Servers {
         let (what, joined) = tokio::select! {
             biased;
             joined = &mut self.chat => ("chat server", joined),
+            joined = &mut self.chat2 => ("second chat server", joined),
             joined = &mut self.resource => ("resource server", joined),
         };
         ServeError::Stopped {
@@ -210,8 +242,10 @@ impl Servers {
     /// the runtime does.
     pub async fn shutdown(self) {
         self.chat.abort();
+        self.chat2.abort();
         self.resource.abort();
         let _ = self.chat.await;
+        let _ = self.chat2.await;
         let _ = self.resource.await;
     }
 }
@@ -247,26 +281,76 @@ pub async fn start_with_ttl(
     let chat_listener = listen(&network, "--chat-addr", &config.chat_addr).await?;
     let resource_listener = listen(&network, "--resource-addr", &config.resource_addr).await?;
     let grpc_listener = listen(&network, "--grpc-addr", &config.grpc_addr).await?;
+    let chat2_listeners = match &config.chat2 {
+        Some(chat2) => Some((
+            listen(&network, "--chat2-addr", &chat2.chat_addr).await?,
+            listen(&network, "--grpc2-addr", &chat2.grpc_addr).await?,
+        )),
+        None => None,
+    };
     let addrs = BoundAddrs {
         chat: bound_addr(chat_listener.as_ref(), &config.chat_addr),
         resource: bound_addr(resource_listener.as_ref(), &config.resource_addr),
         grpc: bound_addr(grpc_listener.as_ref(), &config.grpc_addr),
+        chat2: chat2_listeners
+            .as_ref()
+            .zip(config.chat2.as_ref())
+            .map(|((chat, grpc), asked)| {
+                (
+                    bound_addr(chat.as_ref(), &asked.chat_addr),
+                    bound_addr(grpc.as_ref(), &asked.grpc_addr),
+                )
+            }),
     };
+    if config.chat2.is_some() && config.notify_addr.is_some() {
+        return Err(ServeError::StartFailed {
+            what: "resource server",
+            reason: "--notify-addr cannot be used with --chat-servers 2: the notify goes to the \
+                     receiver's chat server"
+                .into(),
+        });
+    }
+    let routes = addrs.chat2.as_ref().map(|(_, grpc2)| ChatRoutes {
+        table: Arc::new(db.presence()),
+        servers: [
+            ("chat1".to_owned(), dialable(&addrs.grpc)),
+            ("chat2".to_owned(), dialable(grpc2)),
+        ]
+        .into_iter()
+        .collect(),
+    });
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let resource_clock = clock.clone();
-    let chat = ChatServer::new(
-        ChatConfig {
-            listen: addrs.chat.clone(),
-            grpc_listen: addrs.grpc.clone(),
-            profile: config.profile.clone(),
-            ..ChatConfig::default()
-        },
-        config.users.clone(),
-        Arc::new(db.messages()),
-        clock,
-        Tracer::logging("chat"),
-    );
+    let chat_server = |name: &str, listen: &str, grpc_listen: &str| {
+        let server = ChatServer::new(
+            ChatConfig {
+                listen: listen.to_owned(),
+                grpc_listen: grpc_listen.to_owned(),
+                profile: config.profile.clone(),
+                ..ChatConfig::default()
+            },
+            config.users.clone(),
+            Arc::new(db.messages()),
+            clock.clone(),
+            Tracer::logging(name),
+        );
+        match &routes {
+            Some(routes) => server.with_routes(name, routes.clone(), network.clone()),
+            None => server,
+        }
+    };
+    let chat = match &routes {
+        Some(_) => chat_server("chat1", &addrs.chat, &addrs.grpc),
+        None => chat_server("chat", &addrs.chat, &addrs.grpc),
+    };
+    let chat2 = match (chat2_listeners, &addrs.chat2) {
+        (Some((listener, grpc)), Some((chat_addr, grpc_addr))) => {
+            let server = chat_server("chat2", chat_addr, grpc_addr);
+            tokio::spawn(server.run_on(listener, grpc))
+        }
+        _ => tokio::spawn(std::future::pending()),
+    };
     let files: Arc<dyn FileStore> = Arc::new(RealFiles::new(config.data_dir.join(FILES_DIR)));
     // Every upload is bound to its image message, read from the chat server's store.
     let resource = ResourceServer::new(
@@ -292,8 +376,13 @@ pub async fn start_with_ttl(
         let chat = chat.clone();
         Arc::new(move |uid| chat.is_online(uid))
     });
+    let resource = match routes {
+        Some(routes) => resource.with_routes(routes),
+        None => resource,
+    };
     let mut servers = Servers {
         chat: tokio::spawn(chat.run_on(chat_listener, grpc_listener)),
+        chat2,
         resource: tokio::spawn(resource.run_on(network, resource_listener)),
         addrs,
     };
@@ -340,11 +429,20 @@ fn bound_addr(listener: &dyn Listener, asked: &str) -> String {
 
 /// Connects to each listener until it answers: after this, a client will not race the servers.
 async fn wait_ready(addrs: &BoundAddrs) -> Result<(), ServeError> {
+    let second = addrs.chat2.iter().flat_map(|(chat, grpc)| {
+        [
+            ("second chat server", chat),
+            ("second chat server's gRPC listener", grpc),
+        ]
+    });
     for (what, addr) in [
         ("chat server", &addrs.chat),
         ("resource server", &addrs.resource),
         ("chat server's gRPC listener", &addrs.grpc),
-    ] {
+    ]
+    .into_iter()
+    .chain(second)
+    {
         let target = dialable(addr);
         let attempt = async {
             while tokio::net::TcpStream::connect(&target).await.is_err() {

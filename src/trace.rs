@@ -230,6 +230,21 @@ pub enum Event {
         ok: bool,
         detail: String,
     },
+    /// A chat server's call to the other chat server (two-server world): `method` is
+    /// `text` (NotifyTextChatMsg), `image` (NotifyChatImgMsg, a push to wake) or `kick`
+    /// (NotifyKickUser), about user `uid`, to chat server `server`.
+    Forward {
+        method: String,
+        uid: i32,
+        server: String,
+        attempt: u32,
+        ok: bool,
+        detail: String,
+    },
+    /// The chat server ended `uid`'s session because the user logged in on another server.
+    Kicked {
+        uid: i32,
+    },
     DownloadServed {
         file: String,
         seq: u32,

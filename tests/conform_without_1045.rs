@@ -85,8 +85,13 @@ fn only_the_1045_cases_notice_a_server_without_1045() {
     let mut options = Options::new(addr);
     // Uploads are bound to their chat messages: announce each one on the chat server.
     options.chat = Some(servers.addrs().chat.clone());
-    // The proxy and notify cases add nothing here; the rest covers every 1045 user.
-    options.skip = vec!["proxy/*".into(), "notify/*".into(), "chat/*".into()];
+    // The proxy, notify and two-server cases add nothing here; the rest covers every 1045 user.
+    options.skip = vec![
+        "proxy/*".into(),
+        "notify/*".into(),
+        "chat/*".into(),
+        "two-chat/*".into(),
+    ];
     // Every unanswered 1045 waits this long; shorter made correct answers late on a loaded machine.
     options.timeout = Duration::from_millis(2000);
     let report = runtime

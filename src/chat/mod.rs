@@ -1,6 +1,7 @@
 //! The chat server: logins, heartbeats, text messages, image messages, pushes to online users, and
 //! the `ChatService` gRPC interface through which the resource server reports a finished upload.
 
+mod routing;
 mod service;
 
 use crate::clock::Clock;
@@ -12,9 +13,11 @@ use crate::protocol::body::{
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
-use crate::store::{MessageStore, NewMessage, QueuedPush, Stored};
+use crate::rpc::{NotifyChatImgReq, TextChatData, TextChatMsgReq};
+use crate::store::{ChatRoutes, MessageStore, NewMessage, QueuedPush, Stored};
 use crate::trace::{Event, Tracer};
 use crate::users::Users;
+use routing::Forward;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+pub use routing::FORWARD_TO;
 pub use service::NotifyService;
 
 /// Upstream's error code for a message that cannot be stored (CREATE_CHAT_FAILED).
@@ -70,6 +74,8 @@ struct Inner {
     tracer: Tracer,
     sessions: Mutex<BTreeMap<i32, Arc<Session>>>,
     next_conn: AtomicU64,
+    /// Presence and forwarding, in a world of two chat servers.
+    routing: Option<routing::Routing>,
 }
 
 /// A logged-in user's connection. Its pushes are delivered by one task, [`ChatServer::deliver`],
@@ -82,6 +88,8 @@ struct Session {
     /// Woken when a push is queued for the user or the session ends.
     wake: Notify,
     ended: AtomicBool,
+    /// Woken when the user logged in on another server: the connection is closed.
+    kick: Arc<Notify>,
 }
 
 impl Session {
@@ -119,8 +127,32 @@ impl ChatServer {
                 tracer,
                 sessions: Mutex::default(),
                 next_conn: AtomicU64::new(1),
+                routing: None,
             }),
         }
+    }
+
+    /// Makes this server `name`, one of the chat servers in `routes`: it records its logins in
+    /// the shared presence table and forwards pushes and kicks to the others through `network`.
+    pub fn with_routes(
+        mut self,
+        name: &str,
+        routes: ChatRoutes,
+        network: Arc<dyn Network>,
+    ) -> Self {
+        let inner = Arc::get_mut(&mut self.inner).expect("routes are set before the server runs");
+        inner.routing = Some(routing::Routing::new(name, routes, network));
+        self
+    }
+
+    /// A mutant for testing the two-server scenarios: the server records presence but never
+    /// calls the other server (no forwarded push, no kick). Call after [`Self::with_routes`].
+    pub fn without_forwards(mut self) -> Self {
+        let inner = Arc::get_mut(&mut self.inner).expect("set before the server runs");
+        if let Some(routing) = inner.routing.as_mut() {
+            routing.forwards = false;
+        }
+        self
     }
 
     /// Serves clients and the gRPC interface until the gRPC server fails (a failed accept of a
@@ -139,6 +171,7 @@ impl ChatServer {
         mut listener: Box<dyn Listener>,
         grpc_listener: Box<dyn Listener>,
     ) -> io::Result<()> {
+        self.resume_forwards();
         let grpc = tonic::transport::Server::builder()
             .add_service(NotifyService::new(self.clone()).into_server())
             .serve_with_incoming(crate::net::GrpcConn::incoming(grpc_listener));
@@ -169,6 +202,16 @@ impl ChatServer {
             inner.config.write_timeout,
         );
         let mut uid: Option<i32> = None;
+        let kick = Arc::new(Notify::new());
+        // One branch for both ends the server decides, so the select keeps its shape (and its
+        // draws of the runtime's random numbers) in the one-server world.
+        let stop = || async {
+            tokio::select! {
+                biased;
+                _ = sender.closed() => crate::net::WRITER_STOPPED.to_owned(),
+                _ = kick.notified() => "kicked: logged in on another server".to_owned(),
+            }
+        };
         let reason = loop {
             // No slot for one more reply: the client is not reading, so its next request waits
             // in the socket rather than in memory.
@@ -191,7 +234,7 @@ impl ChatServer {
                     }
                     Ok(Ok(Some(frame))) => frame,
                 },
-                _ = sender.closed() => break crate::net::WRITER_STOPPED.to_owned(),
+                reason = stop() => break reason,
             };
             inner.tracer.emit(Event::frame("rx", &peer, &frame, None));
             let mut login = None;
@@ -224,7 +267,7 @@ impl ChatServer {
             }
             // The login reply is queued first, then what was kept while the user was away.
             if let (Some(acks_pushes), Some(uid)) = (login, uid) {
-                self.start_session(conn, uid, sender.clone(), acks_pushes);
+                self.start_session(conn, uid, (sender.clone(), kick.clone()), acks_pushes);
             }
         };
         if let Some(uid) = uid {
@@ -233,6 +276,7 @@ impl ChatServer {
                 if let Some(session) = sessions.remove(&uid) {
                     session.end();
                 }
+                self.record_logout(uid);
                 inner.tracer.emit(Event::SessionEnded {
                     uid,
                     reason: reason.clone(),
@@ -323,7 +367,13 @@ impl ChatServer {
         }
     }
 
-    fn start_session(&self, conn: u64, uid: i32, sender: FrameSender, acks_pushes: bool) {
+    fn start_session(
+        &self,
+        conn: u64,
+        uid: i32,
+        (sender, kick): (FrameSender, Arc<Notify>),
+        acks_pushes: bool,
+    ) {
         let inner = &self.inner;
         let session = Arc::new(Session {
             conn,
@@ -331,10 +381,12 @@ impl ChatServer {
             acks_pushes,
             wake: Notify::new(),
             ended: AtomicBool::new(false),
+            kick,
         });
         if let Some(old) = inner.sessions.lock().unwrap().insert(uid, session.clone()) {
             old.end();
         }
+        self.record_login(uid);
         inner.tracer.emit(Event::SessionStarted { uid });
         tokio::spawn(self.clone().deliver(uid, session));
     }
@@ -347,19 +399,33 @@ impl ChatServer {
         let inner = &self.inner;
         let mut cursor = 0;
         let mut pass_started = Instant::now();
+        // With two servers, a server delivers what it was told of (a wake) and, at login, what
+        // waits; a pass that sends again stops at what this session already sent. Otherwise a
+        // push queued by the other server would be found by the pass instead of the forward,
+        // and a routing that never forwards would still look right.
+        let told_only = inner.routing.is_some();
+        let mut resending = false;
+        let mut sent_up_to = 0;
         while !session.is_ended() {
             tokio::select! {
                 _ = session.sender.wait_below(PUSH_PAGE) => {}
                 _ = session.sender.closed() => return,
             }
-            let page = inner
+            let mut page = inner
                 .messages
                 .pushes_after(uid, cursor, PUSH_PAGE)
                 .unwrap_or_else(|err| {
                     tracing::warn!("cannot read the pushes kept for uid {uid}: {err}");
                     Vec::new()
                 });
+            if resending {
+                page.retain(|(seq, _)| *seq <= sent_up_to);
+            }
             if page.is_empty() {
+                if resending {
+                    resending = false;
+                    cursor = sent_up_to;
+                }
                 if !session.acks_pushes {
                     session.wake.notified().await;
                     continue;
@@ -370,12 +436,14 @@ impl ChatServer {
                     _ = tokio::time::sleep_until(retry_at) => {
                         cursor = 0;
                         pass_started = Instant::now();
+                        resending = told_only;
                     }
                 }
                 continue;
             }
             for (seq, push) in page {
                 cursor = seq;
+                sent_up_to = sent_up_to.max(seq);
                 if !session.sender.send(Frame::new(push.id, push.body.clone())) {
                     return;
                 }
@@ -405,9 +473,17 @@ impl ChatServer {
     }
 
     /// A push for `uid` was queued in the message store: its session delivers it now if the user
-    /// is online, else after the next login.
-    fn pushed(&self, uid: i32, id: u16, message_id: i64) {
+    /// is online, else after the next login. A user on the other server is told through it
+    /// (`forward`, in the two-server world).
+    fn pushed(&self, uid: i32, id: u16, message_id: i64, forward: impl FnOnce() -> Forward) {
         let inner = &self.inner;
+        if inner
+            .routing
+            .as_ref()
+            .is_some_and(|r| r.elsewhere(uid).is_some())
+        {
+            return self.forward(forward());
+        }
         match inner.sessions.lock().unwrap().get(&uid) {
             Some(session) => session.wake.notify_one(),
             None => inner.tracer.emit(Event::Pushed {
@@ -487,7 +563,13 @@ impl ChatServer {
             }
         }
         if let Some(first) = outcome.iter().find(|s| s.new) {
-            self.pushed(req.touid, ids::NOTIFY_TEXT_CHAT_MSG_REQ, first.message_id);
+            let forward = || Forward::Text(text_forward(&req, &datas(&outcome, true)));
+            self.pushed(
+                req.touid,
+                ids::NOTIFY_TEXT_CHAT_MSG_REQ,
+                first.message_id,
+                forward,
+            );
         }
         Ok(Frame::json(
             ids::TEXT_CHAT_MSG_RSP,
@@ -602,11 +684,45 @@ impl ChatServer {
             file: file.to_owned(),
             first,
         });
-        if first {
-            self.pushed(m.recv_id, ids::NOTIFY_IMG_CHAT_MSG_REQ, message_id);
-            self.pushed(m.sender_id, ids::NOTIFY_IMG_UPLOADED, message_id);
+        // With two servers every notify routes both pushes again: a server that marked the
+        // message and crashed before it told the other server is called again (the resource
+        // server retries), and this is its chance to forward. Delivery is from the store, once.
+        if first || inner.routing.is_some() {
+            let request = NotifyChatImgReq {
+                from_uid: m.sender_id,
+                to_uid: m.recv_id,
+                message_id: i32::try_from(message_id).unwrap_or(i32::MAX),
+                file_name: file.to_owned(),
+                total_size: i64::try_from(total_size).unwrap_or(i64::MAX),
+                thread_id: m.thread_id,
+            };
+            for (uid, id) in [
+                (m.recv_id, ids::NOTIFY_IMG_CHAT_MSG_REQ),
+                (m.sender_id, ids::NOTIFY_IMG_UPLOADED),
+            ] {
+                let req = request.clone();
+                self.pushed(uid, id, message_id, || Forward::Image { uid, req });
+            }
         }
         Ok(())
+    }
+}
+
+/// Upstream's request for a text to a user on the other server.
+fn text_forward(req: &TextReq, datas: &[ChatData]) -> TextChatMsgReq {
+    TextChatMsgReq {
+        fromuid: req.fromuid,
+        touid: req.touid,
+        thread_id: req.thread_id,
+        textmsgs: datas
+            .iter()
+            .map(|d| TextChatData {
+                unique_id: d.unique_id.clone(),
+                msg_id: i32::try_from(d.message_id).unwrap_or(i32::MAX),
+                msgcontent: d.content.clone(),
+                chat_time: d.chat_time.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -1,9 +1,12 @@
 //! `message.ChatService` (docs/protocol.md section 5): the resource server's report that an upload is
-//! stored.
+//! stored, and, between two chat servers, a text or a push for a user held here and the kick of a
+//! user who logged in on the other server.
 
 use super::ChatServer;
 use crate::rpc::chat_service_server::{ChatService, ChatServiceServer};
-use crate::rpc::{NotifyChatImgReq, NotifyChatImgRsp};
+use crate::rpc::{
+    KickUserReq, KickUserRsp, NotifyChatImgReq, NotifyChatImgRsp, TextChatMsgReq, TextChatMsgRsp,
+};
 use tonic::{Request, Response, Status};
 
 pub struct NotifyService {
@@ -26,7 +29,16 @@ impl ChatService for NotifyService {
         &self,
         request: Request<NotifyChatImgReq>,
     ) -> Result<Response<NotifyChatImgRsp>, Status> {
+        // From the other chat server: the upload is marked already; deliver its push here.
+        let forwarded_to = request
+            .metadata()
+            .get(super::FORWARD_TO)
+            .and_then(|v| v.to_str().ok()?.parse::<i32>().ok());
         let req = request.into_inner();
+        if let Some(uid) = forwarded_to {
+            self.server.wake_here(uid);
+            return Ok(Response::new(img_reply(0, req)));
+        }
         let total = u64::try_from(req.total_size)
             .map_err(|_| Status::invalid_argument("total_size is negative"))?;
         let error =
@@ -37,14 +49,44 @@ impl ChatService for NotifyService {
                 Ok(()) => 0,
                 Err(code) => code,
             };
-        Ok(Response::new(NotifyChatImgRsp {
-            error,
-            from_uid: req.from_uid,
-            to_uid: req.to_uid,
-            message_id: req.message_id,
-            file_name: req.file_name,
-            total_size: req.total_size,
+        Ok(Response::new(img_reply(error, req)))
+    }
+
+    /// The texts are in the shared message table with their push: the receiver's session here
+    /// delivers them.
+    async fn notify_text_chat_msg(
+        &self,
+        request: Request<TextChatMsgReq>,
+    ) -> Result<Response<TextChatMsgRsp>, Status> {
+        let req = request.into_inner();
+        self.server.wake_here(req.touid);
+        Ok(Response::new(TextChatMsgRsp {
+            error: 0,
+            fromuid: req.fromuid,
+            touid: req.touid,
             thread_id: req.thread_id,
+            textmsgs: req.textmsgs,
         }))
+    }
+
+    async fn notify_kick_user(
+        &self,
+        request: Request<KickUserReq>,
+    ) -> Result<Response<KickUserRsp>, Status> {
+        let uid = request.into_inner().uid;
+        self.server.kick_here(uid);
+        Ok(Response::new(KickUserRsp { error: 0, uid }))
+    }
+}
+
+fn img_reply(error: i32, req: NotifyChatImgReq) -> NotifyChatImgRsp {
+    NotifyChatImgRsp {
+        error,
+        from_uid: req.from_uid,
+        to_uid: req.to_uid,
+        message_id: req.message_id,
+        file_name: req.file_name,
+        total_size: req.total_size,
+        thread_id: req.thread_id,
     }
 }

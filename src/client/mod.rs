@@ -82,10 +82,19 @@ impl SourceFile {
 }
 
 enum Command {
-    Texts { to: i32, contents: Vec<String> },
-    Image { to: i32, file: SourceFile },
+    Texts {
+        to: i32,
+        contents: Vec<String>,
+    },
+    Image {
+        to: i32,
+        file: SourceFile,
+    },
     Logout,
-    Login,
+    /// Log in again; at this chat server address when given.
+    Login {
+        chat_addr: Option<String>,
+    },
 }
 
 /// A running client.
@@ -157,7 +166,16 @@ impl Client {
 
     /// Starts a chat session again after `logout`.
     pub fn login(&self) {
-        let _ = self.commands.send(Command::Login);
+        let _ = self.commands.send(Command::Login { chat_addr: None });
+    }
+
+    /// Logs in on the chat server at `chat_addr` (another server of the same system). The old
+    /// connection is left open, as a second device would leave it: ending the old session is the
+    /// servers' job (a kick).
+    pub fn login_at(&self, chat_addr: &str) {
+        let _ = self.commands.send(Command::Login {
+            chat_addr: Some(chat_addr.to_owned()),
+        });
     }
 }
 
@@ -342,7 +360,16 @@ impl ChatSide {
                             self.tracer.emit(Event::LoggedOut { uid: self.config.uid });
                         }
                     }
-                    Some(Command::Login) => self.want_session = true,
+                    Some(Command::Login { chat_addr }) => {
+                        self.want_session = true;
+                        if let Some(addr) = chat_addr.filter(|a| *a != self.peer) {
+                            if let Some(old) = conn.take() {
+                                self.retire(old);
+                            }
+                            self.peer = addr.clone();
+                            self.config.chat_addr = addr;
+                        }
+                    }
                     Some(command) => self.on_command(command, conn.as_ref()),
                     // The application dropped its handle; keep serving pushes.
                     None => std::future::pending::<()>().await,
@@ -361,6 +388,27 @@ impl ChatSide {
                 }
             }
         }
+    }
+
+    /// The session left behind by a move to another server: read until its server closes it
+    /// (a kick, or its heartbeat timeout), and otherwise ignored; pushes sent into it are not
+    /// acknowledged, so the new session gets them.
+    fn retire(&self, old: ChatConnection) {
+        let (peer, tracer) = (self.peer.clone(), self.tracer.clone());
+        let ChatConnection {
+            mut reader, sender, ..
+        } = old;
+        tokio::spawn(async move {
+            let reason = loop {
+                match next_frame(&mut reader).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break "closed by server".to_owned(),
+                    Err(err) => break err.to_string(),
+                }
+            };
+            drop(sender);
+            tracer.emit(Event::ConnClosed { peer, reason });
+        });
     }
 
     fn lost(&self, reason: String) -> Option<ChatConnection> {
@@ -509,7 +557,7 @@ impl ChatSide {
                 self.pending_images
                     .insert(unique_id, (to, file, frame, Instant::now()));
             }
-            Command::Logout | Command::Login => unreachable!("handled by the caller"),
+            Command::Logout | Command::Login { .. } => unreachable!("handled by the caller"),
         }
     }
 

@@ -48,6 +48,8 @@ pub struct Ctx {
     invented: bool,
     /// The sender's chat connection that announces uploads (with `--chat`), kept across cases.
     announcer: Option<Conn>,
+    /// A second chat server of the same system (`--chat2`), for the two-server cases.
+    chat2: Option<String>,
 }
 
 impl Ctx {
@@ -76,7 +78,24 @@ impl Ctx {
             observations: Vec::new(),
             invented: false,
             announcer: None,
+            chat2: None,
         }
+    }
+
+    /// Gives the cases a second chat server of the same system (`--chat2`).
+    pub fn with_chat2(mut self, chat2: Option<String>) -> Self {
+        self.chat2 = chat2;
+        self
+    }
+
+    /// A connection to the second chat server (`--chat2`); without it, the case could not run.
+    pub async fn chat2(&mut self) -> Result<Conn, Finding> {
+        let addr = self.chat2.clone().ok_or_else(|| {
+            could_not_run("needs --chat2 ADDR (a second chat server of the same system)")
+        })?;
+        self.connect(&addr, Framing::Chat, "chat2")
+            .await
+            .map_err(could_not_run)
     }
 
     pub fn timeout(&self) -> Duration {

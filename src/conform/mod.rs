@@ -38,6 +38,9 @@ pub struct Options {
     pub resource: String,
     /// The chat server, for the chat cases.
     pub chat: Option<String>,
+    /// A second chat server of the same system (sharing users and presence), for the two-server
+    /// cases (section 14).
+    pub chat2: Option<String>,
     /// Where to serve `message.ChatService` for the notify cases; the resource server under test
     /// must be configured to notify this address.
     pub notify_listen: Option<String>,
@@ -58,6 +61,7 @@ impl Options {
         Options {
             resource: resource.into(),
             chat: None,
+            chat2: None,
             notify_listen: None,
             users: crate::users::demo_users(),
             cases: Vec::new(),
@@ -187,6 +191,9 @@ async fn run_inner(
     if let Some(chat) = &options.chat {
         preflight(chat, "chat server", "--chat", options.timeout).await?;
     }
+    if let Some(chat2) = &options.chat2 {
+        preflight(chat2, "second chat server", "--chat2", options.timeout).await?;
+    }
     let notify = match (started_notify, &options.notify_listen) {
         (Some(listener), _) => Some(listener),
         (None, None) => None,
@@ -209,7 +216,8 @@ async fn run_inner(
         users,
         options.timeout,
         notify,
-    );
+    )
+    .with_chat2(options.chat2.clone());
     let mut watch = Watch::new(options);
     let mut reports = Vec::with_capacity(chosen.len());
     for case in &chosen {

@@ -34,6 +34,24 @@ struct Service(Arc<Recorder>);
 
 #[tonic::async_trait]
 impl ChatService for Service {
+    async fn notify_text_chat_msg(
+        &self,
+        _request: Request<crate::rpc::TextChatMsgReq>,
+    ) -> Result<Response<crate::rpc::TextChatMsgRsp>, Status> {
+        Err(Status::unimplemented(
+            "chatsim conform listens for the resource server's notify only",
+        ))
+    }
+
+    async fn notify_kick_user(
+        &self,
+        _request: Request<crate::rpc::KickUserReq>,
+    ) -> Result<Response<crate::rpc::KickUserRsp>, Status> {
+        Err(Status::unimplemented(
+            "chatsim conform listens for the resource server's notify only",
+        ))
+    }
+
     async fn notify_chat_img_msg(
         &self,
         request: Request<NotifyChatImgReq>,

@@ -62,7 +62,51 @@ pub fn generate(seed: u64, profile: &Profile) -> Schedule {
         actions: g.actions,
         faults,
         frame_faults,
+        chat_servers: 1,
+        servers: Default::default(),
     }
+}
+
+/// The schedule of `seed` in a world of two chat servers: the one-server schedule of the same
+/// seed, then, from a generator of its own (so the one-server draws stay as they were), a home
+/// server per user, each fault on `chat` moved to `chat1` or `chat2`, perhaps a partition between
+/// the two that heals, and up to two moves of a user to a server.
+pub fn generate_two_chat(seed: u64, profile: &Profile) -> Schedule {
+    let mut s = generate(seed, profile);
+    let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x2c4a7);
+    let server = |rng: &mut SmallRng| ["chat1", "chat2"][rng.random_range(0..2)].to_owned();
+    s.chat_servers = 2;
+    for uid in &s.users {
+        s.servers.insert(*uid, server(&mut rng));
+    }
+    for fault in &mut s.faults {
+        for host in fault.what.hosts_mut() {
+            if host == "chat" {
+                *host = server(&mut rng);
+            }
+        }
+    }
+    if rng.random_bool(0.5) {
+        s.faults.push(Fault {
+            when: When::At(rng.random_range(0..8000)),
+            what: FaultWhat::Partition {
+                a: "chat1".into(),
+                b: "chat2".into(),
+                oneway: rng.random_bool(0.3),
+                heal_after_ms: rng.random_range(300..15_000),
+            },
+        });
+    }
+    for _ in 0..rng.random_range(0..=2) {
+        let user = s.users[rng.random_range(0..s.users.len())];
+        s.actions.push(Act {
+            at_ms: rng.random_range(0..8000),
+            user,
+            what: What::Move(server(&mut rng)),
+        });
+    }
+    s.actions.sort_by_key(|a| a.at_ms);
+    s
 }
 
 struct Gen {

@@ -12,7 +12,7 @@ pub mod runner;
 pub mod schedule;
 pub mod shrink;
 
-pub use generate::{generate, DEFAULT_TIME_LIMIT_S};
+pub use generate::{generate, generate_two_chat, DEFAULT_TIME_LIMIT_S};
 pub use report::{Failure, Range, Report};
 pub use runner::{judge, judge_text, Judged};
 pub use schedule::Schedule;
@@ -80,6 +80,8 @@ pub struct Config {
     /// this profile: with a quirk planted, what the quirk breaks, not what the world already
     /// breaks without it.
     pub baseline: Option<Profile>,
+    /// 2 draws worlds of two chat servers ([`generate_two_chat`]).
+    pub chat_servers: u8,
 }
 
 impl Config {
@@ -93,12 +95,16 @@ impl Config {
             shrink: Budget::default(),
             stop_on_failure: false,
             baseline: None,
+            chat_servers: 1,
         }
     }
 
     /// The schedule of `seed` under this configuration.
     pub fn schedule(&self, seed: u64) -> Schedule {
-        let mut schedule = generate(seed, &self.profile);
+        let mut schedule = match self.chat_servers {
+            2 => generate_two_chat(seed, &self.profile),
+            _ => generate(seed, &self.profile),
+        };
         if let Some(limit) = self.time_limit_s {
             schedule.time_limit_s = limit;
         }

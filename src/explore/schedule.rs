@@ -7,7 +7,7 @@
 //! of files no earlier action sends are left out.
 
 use crate::profile::Profile;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// One seed's schedule: who, what, when, and which faults.
@@ -26,6 +26,10 @@ pub struct Schedule {
     pub actions: Vec<Act>,
     pub faults: Vec<Fault>,
     pub frame_faults: Vec<FrameRule>,
+    /// 1, or 2 for a world of `chat1` and `chat2` (`explore --chat-servers 2`).
+    pub chat_servers: u8,
+    /// Each user's first chat server, in a two-server world.
+    pub servers: BTreeMap<i32, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +52,8 @@ pub enum What {
     Cancel(String),
     Logout,
     Login,
+    /// Log in on this chat server (two-server worlds only).
+    Move(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +128,17 @@ pub struct FrameRule {
 }
 
 impl FaultWhat {
+    /// The hosts the fault names, to rename them.
+    pub fn hosts_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            FaultWhat::Partition { a, b, .. } | FaultWhat::Hold { a, b, .. } => vec![a, b],
+            FaultWhat::Reset { host }
+            | FaultWhat::Restart { host, .. }
+            | FaultWhat::Crash { host, .. } => vec![host],
+            FaultWhat::DiskError { .. } | FaultWhat::DiskFull { .. } => vec![],
+        }
+    }
+
     fn hosts(&self) -> Vec<&str> {
         match self {
             FaultWhat::Partition { a, b, .. } | FaultWhat::Hold { a, b, .. } => vec![a, b],
@@ -167,6 +184,7 @@ impl Schedule {
                 {
                     continue
                 }
+                What::Move(_) if self.chat_servers < 2 => continue,
                 other => other.clone(),
             };
             if let What::Images(files) = &act.what {
@@ -189,7 +207,11 @@ impl Schedule {
     fn host_exists(&self, host: &str) -> bool {
         match host.strip_prefix("user") {
             Some(uid) => uid.parse().is_ok_and(|uid: i32| self.users.contains(&uid)),
-            None => true,
+            None => match host {
+                "chat" => self.chat_servers < 2,
+                "chat1" | "chat2" => self.chat_servers == 2,
+                _ => true,
+            },
         }
     }
 
@@ -202,6 +224,9 @@ impl Schedule {
             self.seed, self.seed, self.time_limit_s
         );
         self.write_profile(&mut s);
+        if self.chat_servers == 2 {
+            s.push_str("chat_servers = 2\n");
+        }
         // The default link ([1, 10] ms, unlimited) is left out, so shrunk files stay short.
         if self.latency_ms != [1, 10] || self.bandwidth_kbps.is_some() {
             let [min, max] = self.latency_ms;
@@ -212,6 +237,9 @@ impl Schedule {
         }
         for uid in &self.users {
             let _ = write!(s, "\n[[users]]\nuid = {uid}\n");
+            if let Some(server) = self.servers.get(uid).filter(|_| self.chat_servers == 2) {
+                let _ = writeln!(s, "server = {}", quote(server));
+            }
         }
         if let Some(uid) = self.hostile.filter(|u| self.users.contains(u)) {
             let _ = writeln!(
@@ -282,6 +310,7 @@ fn write_act(s: &mut String, act: &Act) {
         What::Cancel(f) => writeln!(s, "cancel = {{ file = {} }}", quote(f)),
         What::Logout => writeln!(s, "logout = {{}}"),
         What::Login => writeln!(s, "login = {{}}"),
+        What::Move(server) => writeln!(s, "login = {{ server = {} }}", quote(server)),
     };
 }
 

@@ -20,7 +20,7 @@ use crate::protocol::body::{
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize};
-use crate::store::{FileStore, MessageStore, UploadRecord, UploadStore};
+use crate::store::{ChatRoutes, FileStore, MessageStore, UploadRecord, UploadStore};
 use crate::trace::{Event, Tracer};
 use crate::users::Users;
 use base64::Engine as _;
@@ -107,6 +107,8 @@ struct Inner {
     clock: Option<Arc<dyn Clock>>,
     /// Who is online; without it every receiver counts as online.
     presence: Option<Presence>,
+    /// With several chat servers: the notify goes to the one the receiver is on.
+    routes: Option<ChatRoutes>,
     tracer: Tracer,
     /// Set when the server dies on an input (the `upstream` profile's fatal quirks): the input
     /// and the upstream code that fails on it.
@@ -139,6 +141,7 @@ impl ResourceServer {
                 messages: None,
                 clock: None,
                 presence: None,
+                routes: None,
                 tracer,
                 died: tokio::sync::watch::channel(None).0,
             }),
@@ -199,6 +202,16 @@ impl ResourceServer {
             .is_none_or(|online| online(uid))
     }
 
+    /// Routes each notify by the presence table to the chat server the receiver is on (else the
+    /// sender's, else `config.chat_grpc`), as upstream looks up `uip_<uid>`. Call before
+    /// [`Self::run`].
+    pub fn with_routes(mut self, routes: ChatRoutes) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_routes is called before the server is shared")
+            .routes = Some(routes);
+        self
+    }
+
     /// Seconds since the epoch, if the server has a clock.
     fn now_s(&self) -> Option<u64> {
         self.inner.clock.as_ref().map(|c| c.now().as_secs())
@@ -220,7 +233,7 @@ impl ResourceServer {
     ) -> io::Result<()> {
         let notifier = notify::Notifier::start(
             network,
-            &self.inner.config,
+            (&self.inner.config, self.inner.routes.clone()),
             self.inner.uploads.clone(),
             self.inner.tracer.clone(),
         );

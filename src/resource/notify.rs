@@ -8,7 +8,7 @@ use crate::net::{grpc_channel, Network};
 use crate::profile::Quirk;
 use crate::rpc::chat_service_client::ChatServiceClient;
 use crate::rpc::NotifyChatImgReq;
-use crate::store::{UploadRecord, UploadStore};
+use crate::store::{ChatRoutes, UploadRecord, UploadStore};
 use crate::trace::{Event, Tracer};
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ pub(super) struct Notifier {
 impl Notifier {
     pub fn start(
         network: Arc<dyn Network>,
-        config: &ResourceConfig,
+        (config, routes): (&ResourceConfig, Option<ChatRoutes>),
         uploads: Arc<dyn UploadStore>,
         tracer: Tracer,
     ) -> Self {
@@ -38,8 +38,13 @@ impl Notifier {
                 let uploads = uploads.clone();
                 let tracer = tracer.clone();
                 let config = config.clone();
+                let routes = routes.clone();
                 tokio::spawn(async move {
-                    notify_until_answered(network, &config, &record, &tracer).await;
+                    let target = Target {
+                        config: &config,
+                        routes: routes.as_ref(),
+                    };
+                    notify_until_answered(network, target, &record, &tracer).await;
                     // If this save fails the notify is repeated after a restart; the chat server
                     // makes that harmless.
                     if let Ok(Some(mut current)) = uploads.get(record.message_id) {
@@ -77,12 +82,45 @@ fn fresh_client(
         .map_err(|e| format!("bad chat server address: {e}"))
 }
 
+/// Where a notify goes: the one chat server, or (with routes) the one the receiver is on.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    config: &'a ResourceConfig,
+    routes: Option<&'a ChatRoutes>,
+}
+
+impl Target<'_> {
+    /// The chat server for this attempt, named in the trace when there are several: the
+    /// receiver's (upstream's `uip_<to_uid>`), else the sender's, else the configured one. Read
+    /// again on every attempt, so a notify to a server that is down follows its user.
+    fn server(&self, record: &UploadRecord) -> (Option<String>, String) {
+        let Some(routes) = self.routes else {
+            return (None, self.config.chat_grpc.clone());
+        };
+        match routes
+            .server_of(record.receiver)
+            .or_else(|| routes.server_of(record.sender))
+        {
+            Some((name, addr)) => (Some(name), addr),
+            None => {
+                let default = routes
+                    .servers
+                    .iter()
+                    .find(|(_, addr)| **addr == self.config.chat_grpc)
+                    .map(|(name, _)| name.clone());
+                (default, self.config.chat_grpc.clone())
+            }
+        }
+    }
+}
+
 async fn notify_until_answered(
     network: Arc<dyn Network>,
-    config: &ResourceConfig,
+    target: Target<'_>,
     record: &UploadRecord,
     tracer: &Tracer,
 ) {
+    let config = target.config;
     let request = NotifyChatImgReq {
         from_uid: record.sender,
         to_uid: record.receiver,
@@ -93,9 +131,14 @@ async fn notify_until_answered(
     };
     let mut backoff = Backoff::new(config.notify_backoff, config.notify_backoff_max);
     let mut client = None;
+    let mut addr = String::new();
     for attempt in 1.. {
-        let outcome = match client.get_or_insert_with(|| fresh_client(&network, &config.chat_grpc))
-        {
+        let (server, now_addr) = target.server(record);
+        if now_addr != addr {
+            client = None;
+            addr = now_addr;
+        }
+        let outcome = match client.get_or_insert_with(|| fresh_client(&network, &addr)) {
             Err(err) => Err(err.clone()),
             Ok(client) => {
                 let mut client = client.clone();
@@ -115,6 +158,10 @@ async fn notify_until_answered(
             Ok(0) => (true, "answered".to_owned()),
             Ok(code) => (true, format!("answered with error {code}")),
             Err(err) => (false, err.clone()),
+        };
+        let detail = match server {
+            Some(server) => format!("{server}: {detail}"),
+            None => detail,
         };
         tracer.emit(Event::NotifyAttempt {
             file: record.name.clone(),

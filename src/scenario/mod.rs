@@ -73,6 +73,30 @@ pub struct Scenario {
     pub frame_faults: Vec<FrameFault>,
     #[serde(default)]
     pub expect: Expect,
+    /// 1 (default: one host `chat`) or 2 (hosts `chat1` and `chat2`, with presence and routing).
+    #[serde(default = "default_chat_servers")]
+    pub chat_servers: u8,
+}
+
+fn default_chat_servers() -> u8 {
+    1
+}
+
+impl Scenario {
+    /// The chat hosts of the world: `chat`, or `chat1` and `chat2`.
+    pub fn chat_hosts(&self) -> Vec<String> {
+        match self.chat_servers {
+            1 => vec!["chat".to_owned()],
+            n => (1..=n).map(|i| format!("chat{i}")).collect(),
+        }
+    }
+
+    /// The chat host `user` logs in to first.
+    pub fn home_server(&self, user: &UserSpec) -> String {
+        user.server
+            .clone()
+            .unwrap_or_else(|| self.chat_hosts()[0].clone())
+    }
 }
 
 /// What the run must show. By default every oracle holds and nothing else is required.
@@ -192,6 +216,9 @@ pub struct UserSpec {
     pub name: Option<String>,
     #[serde(default)]
     pub token: Option<String>,
+    /// The chat server the user logs in to (`chat1` or `chat2`); needs `chat_servers = 2`.
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 impl UserSpec {
@@ -230,9 +257,17 @@ pub struct Action {
     /// Close the chat session (uploads go on); `logout = {}`.
     #[serde(default)]
     pub logout: Option<Empty>,
-    /// Log in again after a logout; `login = {}`.
+    /// Log in again after a logout, `login = {}`; or log in on another chat server,
+    /// `login = { server = "chat2" }` (the old session is the servers' to end: a kick).
     #[serde(default)]
-    pub login: Option<Empty>,
+    pub login: Option<LoginAction>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginAction {
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,13 +302,29 @@ pub struct ImageAction {
 /// What an action does, once validated.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    Texts { to: i32, contents: Vec<String> },
-    Image { to: i32, size: u64, name: String },
-    Pause { file: String },
-    Resume { file: String },
-    Cancel { file: String },
+    Texts {
+        to: i32,
+        contents: Vec<String>,
+    },
+    Image {
+        to: i32,
+        size: u64,
+        name: String,
+    },
+    Pause {
+        file: String,
+    },
+    Resume {
+        file: String,
+    },
+    Cancel {
+        file: String,
+    },
     Logout,
-    Login,
+    /// Log in; on the named chat host when given.
+    Login {
+        server: Option<String>,
+    },
 }
 
 impl Scenario {
@@ -342,8 +393,13 @@ impl Scenario {
             if action.logout.is_some() {
                 push(format!("{here}.logout"), Step::Logout);
             }
-            if action.login.is_some() {
-                push(format!("{here}.login"), Step::Login);
+            if let Some(login) = &action.login {
+                push(
+                    format!("{here}.login"),
+                    Step::Login {
+                        server: login.server.clone(),
+                    },
+                );
             }
         }
         steps
@@ -529,6 +585,7 @@ fn validate(s: &Scenario) -> Result<(), String> {
             }
         }
     }
+    validate_chat_servers(s)?;
     validate_profile(s)?;
     validate_faults(s, &uids)?;
     validate_can_fire(s)?;
@@ -624,6 +681,43 @@ fn validate_matched_files(s: &Scenario, names: &BTreeSet<String>) -> Result<(), 
 const ACTION_KINDS: &str =
     "`text`, `image`, `images`, `pause`, `resume`, `cancel`, `logout`, `login`";
 
+/// One or two chat servers, and every server a user or a login names is one of them.
+fn validate_chat_servers(s: &Scenario) -> Result<(), String> {
+    if !(1..=2).contains(&s.chat_servers) {
+        return Err(format!(
+            "chat_servers: {} is not supported; 1 (host `chat`) or 2 (hosts `chat1`, `chat2`)",
+            s.chat_servers
+        ));
+    }
+    let hosts = s.chat_hosts();
+    let check = |field: String, server: &str| {
+        if s.chat_servers == 1 {
+            return Err(format!(
+                "{field}: {server:?} needs `chat_servers = 2`; with one chat server there is no choice"
+            ));
+        }
+        if hosts.iter().any(|h| h == server) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{field}: unknown chat server {server:?}; the chat servers are {}",
+                hosts.join(", ")
+            ))
+        }
+    };
+    for (i, user) in s.users.iter().enumerate() {
+        if let Some(server) = &user.server {
+            check(format!("users[{i}].server"), server)?;
+        }
+    }
+    for (i, action) in s.actions.iter().enumerate() {
+        if let Some(server) = action.login.as_ref().and_then(|l| l.server.as_ref()) {
+            check(format!("actions[{i}].login.server"), server)?;
+        }
+    }
+    Ok(())
+}
+
 fn validate_profile(s: &Scenario) -> Result<(), String> {
     if let Some(profile) = &s.profile {
         profile
@@ -639,8 +733,10 @@ fn validate_profile(s: &Scenario) -> Result<(), String> {
 }
 
 fn validate_faults(s: &Scenario, uids: &BTreeSet<i32>) -> Result<(), String> {
-    let hosts: BTreeSet<String> = ["chat".to_owned(), "resource".to_owned()]
+    let hosts: BTreeSet<String> = s
+        .chat_hosts()
         .into_iter()
+        .chain(["resource".to_owned()])
         .chain(uids.iter().map(|uid| format!("user{uid}")))
         .collect();
     let unknown_host = |field: String, host: &str| {
@@ -835,6 +931,36 @@ mod tests {
         );
         let hostile = format!("{USERS}[[actions]]\nat_ms = 1\nuser = 1\nimage = {{ to = 2, size = 1, name = \"../x\" }}\n");
         assert!(err(&hostile).contains("actions[0].image.name"));
+    }
+
+    #[test]
+    fn chat_servers_and_the_servers_users_name_are_checked() {
+        assert_eq!(
+            err(&format!("chat_servers = 3\n{USERS}")),
+            "s.toml:1: chat_servers: 3 is not supported; 1 (host `chat`) or 2 (hosts `chat1`, `chat2`)"
+        );
+        let on = |server: &str, count: u8| {
+            format!("chat_servers = {count}\n[[users]]\nuid = 1\nserver = \"{server}\"\n")
+        };
+        assert!(
+            err(&on("chat2", 1)).contains("users[0].server: \"chat2\" needs `chat_servers = 2`")
+        );
+        assert!(err(&on("chat3", 2))
+            .contains("unknown chat server \"chat3\"; the chat servers are chat1, chat2"));
+        let moved = format!(
+            "chat_servers = 2\n{USERS}[[actions]]\nat_ms = 1\nuser = 2\nlogin = {{ server = \"chat9\" }}\n"
+        );
+        assert!(err(&moved).contains("actions[0].login.server: unknown chat server"));
+        let typo =
+            format!("{USERS}[[actions]]\nat_ms = 1\nuser = 2\nlogin = {{ sever = \"chat2\" }}\n");
+        assert!(err(&typo).contains("did you mean \"server\""));
+        let crash = format!(
+            "chat_servers = 2\n{USERS}[[faults]]\nat_ms = 1\nkind = \"crash\"\nhost = \"chat\"\n"
+        );
+        assert!(err(&crash).contains("unknown host \"chat\"; hosts are chat1, chat2"));
+        let two = parse(Path::new("s.toml"), &on("chat2", 2)).unwrap();
+        assert_eq!(two.home_server(&two.users[0]), "chat2");
+        assert_eq!(two.chat_hosts(), ["chat1", "chat2"]);
     }
 
     #[test]

@@ -31,9 +31,11 @@ pub const TOP_KEYS: &[&str] = &[
     "faults",
     "frame_faults",
     "expect",
+    "chat_servers",
 ];
 pub const LINK_KEYS: &[&str] = &["latency_ms", "bandwidth_kbps"];
-pub const USER_KEYS: &[&str] = &["uid", "name", "token"];
+pub const USER_KEYS: &[&str] = &["uid", "name", "token", "server"];
+pub const LOGIN_KEYS: &[&str] = &["server"];
 pub const ACTION_KEYS: &[&str] = &[
     "at_ms", "user", "text", "image", "images", "pause", "resume", "cancel", "logout", "login",
 ];
@@ -133,7 +135,7 @@ impl Walk {
             ("resume", FILE_REF_KEYS),
             ("cancel", FILE_REF_KEYS),
             ("logout", &[]),
-            ("login", &[]),
+            ("login", LOGIN_KEYS),
         ];
         for (key, allowed) in inner {
             if let Some(t) = table(action, key) {

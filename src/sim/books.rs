@@ -334,7 +334,10 @@ pub fn describe(step: &Step) -> String {
         Step::Resume { file } => format!("resume {file}"),
         Step::Cancel { file } => format!("cancel {file}"),
         Step::Logout => "logout".to_owned(),
-        Step::Login => "login".to_owned(),
+        Step::Login { server: None } => "login".to_owned(),
+        Step::Login {
+            server: Some(server),
+        } => format!("login on {server}"),
     }
 }
 

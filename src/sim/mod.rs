@@ -25,8 +25,8 @@ use crate::proxy::{FaultProxy, RuleSet};
 use crate::resource::{ResourceConfig, ResourceServer};
 use crate::scenario::{Scenario, Step};
 use crate::store::{
-    DiskFaults, FaultyFiles, FileStore, MemoryMessages, MemoryUploads, MessageStore, SimFiles,
-    UploadStore,
+    ChatRoutes, DiskFaults, FaultyFiles, FileStore, MemoryMessages, MemoryPresence, MemoryUploads,
+    MessageStore, SimFiles, UploadStore,
 };
 use crate::trace::{Event, Record, SimTrace, Tracer};
 use crate::users::{User, Users};
@@ -47,6 +47,11 @@ const GRPC_PORT: u16 = 50051;
 const RESOURCE_PORT: u16 = 8091;
 /// How often the world looks at its books to see whether the run has settled.
 const SETTLE_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// Where clients reach the chat server on `host`.
+fn chat_addr(host: &str) -> String {
+    format!("{host}:{CHAT_PORT}")
+}
 
 pub fn user_host(uid: i32) -> String {
     format!("user{uid}")
@@ -79,6 +84,9 @@ pub struct RunOptions {
     pub skip_actions: bool,
     /// The clients' upload window.
     pub window: WindowPolicy,
+    /// A mutant for testing the two-server scenarios: the chat servers never call each other
+    /// (`tests/two_chat.rs`).
+    pub no_forwards: bool,
 }
 
 impl RunOptions {
@@ -89,6 +97,7 @@ impl RunOptions {
             profile: scenario.profile(),
             skip_actions: false,
             window: scenario.window,
+            no_forwards: false,
         }
     }
 }
@@ -181,25 +190,48 @@ impl<'a> World<'a> {
         ));
         // The chat server of the moment, so that the resource server can ask who is online.
         let chat_now: Arc<std::sync::Mutex<Option<ChatServer>>> = Arc::default();
-        let sockets: BTreeMap<String, Arc<HostSockets>> = [CHAT_HOST, RESOURCE_HOST]
-            .into_iter()
-            .map(str::to_owned)
+        let routes = chat_routes(scenario);
+        let chat_hosts: Vec<String> = match &routes {
+            None => vec![CHAT_HOST.to_owned()],
+            Some(routes) => routes.servers.keys().cloned().collect(),
+        };
+        let sockets: BTreeMap<String, Arc<HostSockets>> = chat_hosts
+            .iter()
+            .cloned()
+            .chain(std::iter::once(RESOURCE_HOST.to_owned()))
             .chain(scenario.users.iter().map(|u| user_host(u.uid)))
             .map(|host| (host, Arc::default()))
             .collect();
-        add_chat_host(
-            &mut sim,
-            (&trace, &sockets[CHAT_HOST]),
-            &users,
-            (&chat_messages, &chat_now),
-            &options.profile,
-        );
+        match &routes {
+            None => add_chat_host(
+                &mut sim,
+                (CHAT_HOST, None, false),
+                (&trace, &sockets[CHAT_HOST]),
+                &users,
+                (&chat_messages, &chat_now),
+                &options.profile,
+            ),
+            // Two servers share the message table, as upstream's share MySQL; a store crash is a
+            // fault of the one-server world.
+            Some(routes) => {
+                for host in routes.servers.keys() {
+                    add_chat_host(
+                        &mut sim,
+                        (host.as_str(), Some(routes), options.no_forwards),
+                        (&trace, &sockets[host]),
+                        &users,
+                        (&messages, &chat_now),
+                        &options.profile,
+                    );
+                }
+            }
+        }
         add_resource_host(
             &mut sim,
             (&trace, &sockets[RESOURCE_HOST]),
             &users,
             (&uploads, &disk, &messages),
-            (&options.profile, &chat_now),
+            (&options.profile, &chat_now, routes.as_ref()),
             finish_rx,
         );
         let log = Arc::new(ActionLog::default());
@@ -227,14 +259,14 @@ impl<'a> World<'a> {
 
     /// One host per user: the client behind its own fault proxy, playing its script.
     fn add_user_hosts(&mut self, steps: &[(u64, i32, Step)]) {
-        let chat_addr = format!("{CHAT_HOST}:{CHAT_PORT}");
         let resource_addr = format!("{RESOURCE_HOST}:{RESOURCE_PORT}");
-        let framings: BTreeMap<String, Framing> = [
-            (chat_addr.clone(), Framing::Chat),
-            (resource_addr.clone(), Framing::Resource),
-        ]
-        .into_iter()
-        .collect();
+        let framings: BTreeMap<String, Framing> = self
+            .scenario
+            .chat_hosts()
+            .iter()
+            .map(|host| (chat_addr(host), Framing::Chat))
+            .chain([(resource_addr.clone(), Framing::Resource)])
+            .collect();
         let bandwidth_bps = self.scenario.link.bandwidth_kbps.map(|k| k * 1000);
         let seed = self.options.seed;
         for spec in &self.scenario.users {
@@ -256,6 +288,7 @@ impl<'a> World<'a> {
             );
             self.proxies.insert(host.clone(), proxy.clone());
             self.frame_fault_indices.insert(host.clone(), indices);
+            let chat_addr = chat_addr(&self.scenario.home_server(spec));
             let mut config = ClientConfig::new(uid, &spec.token(), &chat_addr, &resource_addr);
             config.profile = self.options.profile.clone();
             config.window = self.options.window;
@@ -377,7 +410,7 @@ impl<'a> World<'a> {
             let m = &stored.message;
             self.trace.record_at(
                 end,
-                CHAT_HOST,
+                &self.scenario.chat_hosts()[0],
                 Event::FinalMessage {
                     message_id: stored.message_id,
                     from: m.sender_id,
@@ -485,8 +518,31 @@ fn record_sources(trace: &SimTrace, steps: &[(u64, i32, Step)], seed: u64) {
     }
 }
 
+/// The two-server world's routes (`chat1`, `chat2` and their shared presence table), or `None`
+/// for the one-server world.
+fn chat_routes(scenario: &Scenario) -> Option<ChatRoutes> {
+    if scenario.chat_servers < 2 {
+        return None;
+    }
+    let servers = scenario
+        .chat_hosts()
+        .into_iter()
+        .map(|host| {
+            let grpc = format!("{host}:{GRPC_PORT}");
+            (host, grpc)
+        })
+        .collect();
+    Some(ChatRoutes {
+        table: Arc::new(MemoryPresence::default()),
+        servers,
+    })
+}
+
+/// A chat host: `(name, routes, mutant)`, the routes only in the two-server world, the mutant
+/// ([`RunOptions::no_forwards`]) only in tests.
 fn add_chat_host(
     sim: &mut turmoil::Sim<'static>,
+    (host, routes, no_forwards): (&str, Option<&ChatRoutes>, bool),
     (trace, sockets): (&Arc<SimTrace>, &Arc<HostSockets>),
     users: &Users,
     (messages, chat_now): (
@@ -503,7 +559,8 @@ fn add_chat_host(
         profile.clone(),
         chat_now.clone(),
     );
-    sim.host(CHAT_HOST, move || {
+    let (name, routes) = (host.to_owned(), routes.cloned());
+    sim.host(host, move || {
         let server = ChatServer::new(
             ChatConfig {
                 listen: format!("0.0.0.0:{CHAT_PORT}"),
@@ -514,10 +571,19 @@ fn add_chat_host(
             users.clone(),
             messages.clone(),
             Arc::new(SimClock::default()),
-            Tracer::new(CHAT_HOST, trace.clone()),
+            Tracer::new(&name, trace.clone()),
         );
-        *chat_now.lock().unwrap() = Some(server.clone());
         let network = Arc::new(network.clone());
+        let server = match &routes {
+            Some(routes) => server.with_routes(&name, routes.clone(), network.clone()),
+            None => server,
+        };
+        let server = if no_forwards {
+            server.without_forwards()
+        } else {
+            server
+        };
+        *chat_now.lock().unwrap() = Some(server.clone());
         async move {
             server.run(network).await?;
             Ok(())
@@ -530,11 +596,20 @@ fn add_resource_host(
     (trace, sockets): (&Arc<SimTrace>, &Arc<HostSockets>),
     users: &Users,
     (uploads, disk, messages): (&Arc<MemoryUploads>, &Arc<DiskFaults>, &Arc<MemoryMessages>),
-    (profile, chat_now): (&Profile, &Arc<std::sync::Mutex<Option<ChatServer>>>),
+    (profile, chat_now, routes): (
+        &Profile,
+        &Arc<std::sync::Mutex<Option<ChatServer>>>,
+        Option<&ChatRoutes>,
+    ),
     finish_rx: tokio::sync::watch::Receiver<bool>,
 ) {
     let chat_now = chat_now.clone();
     let network = TurmoilNetwork::crash_ordered(sockets.clone());
+    let routes = routes.cloned();
+    let default_chat = routes
+        .as_ref()
+        .and_then(|r| r.servers.keys().next().cloned())
+        .unwrap_or_else(|| CHAT_HOST.to_owned());
     let (trace, users, uploads, disk, profile) = (
         trace.clone(),
         users.clone(),
@@ -556,7 +631,7 @@ fn add_resource_host(
         let server = ResourceServer::new(
             ResourceConfig {
                 listen: format!("0.0.0.0:{RESOURCE_PORT}"),
-                chat_grpc: format!("{CHAT_HOST}:{GRPC_PORT}"),
+                chat_grpc: format!("{default_chat}:{GRPC_PORT}"),
                 profile: profile.clone(),
                 ..ResourceConfig::default()
             },
@@ -567,13 +642,11 @@ fn add_resource_host(
         )
         .with_messages(messages.clone())
         .with_clock(Arc::new(SimClock::default()))
-        .with_presence({
-            let chat_now = chat_now.clone();
-            Arc::new(move |uid| {
-                let chat = chat_now.lock().unwrap();
-                chat.as_ref().is_some_and(|chat| chat.is_online(uid))
-            })
-        });
+        .with_presence(presence(&chat_now, routes.as_ref()));
+        let server = match &routes {
+            Some(routes) => server.with_routes(routes.clone()),
+            None => server,
+        };
         let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
         let dying = server.clone();
         let network = Arc::new(network.clone());
@@ -587,6 +660,27 @@ fn add_resource_host(
             Ok(())
         }
     });
+}
+
+/// Who is online, for the resource server: the presence table with two chat servers, else the
+/// one chat server's sessions.
+fn presence(
+    chat_now: &Arc<std::sync::Mutex<Option<ChatServer>>>,
+    routes: Option<&ChatRoutes>,
+) -> crate::resource::Presence {
+    match routes {
+        Some(routes) => {
+            let table = routes.table.clone();
+            Arc::new(move |uid| matches!(table.get(uid), Ok(Some(_))))
+        }
+        None => {
+            let chat_now = chat_now.clone();
+            Arc::new(move |uid| {
+                let chat = chat_now.lock().unwrap();
+                chat.as_ref().is_some_and(|chat| chat.is_online(uid))
+            })
+        }
+    }
 }
 
 /// A user's host: log in (retrying while the chat server is unreachable), then perform the
@@ -630,7 +724,10 @@ async fn play(
             Step::Resume { file } => client.resume(&file),
             Step::Cancel { file } => client.cancel(&file),
             Step::Logout => client.logout(),
-            Step::Login => client.login(),
+            Step::Login { server: None } => client.login(),
+            Step::Login {
+                server: Some(server),
+            } => client.login_at(&chat_addr(&server)),
         }
     }
     std::future::pending::<()>().await;

@@ -10,8 +10,8 @@
 //! which is why a blocking call inside an async task is acceptable here.
 
 use super::{
-    ChunkHead, MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage, UploadRecord,
-    UploadStore,
+    ChunkHead, MessageStore, NewMessage, PresenceStore, PushFor, QueuedPush, Stored, StoredMessage,
+    UploadRecord, UploadStore,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::BTreeSet;
@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS request_unique (
     unique_id  TEXT    NOT NULL,
     message_id INTEGER NOT NULL,
     PRIMARY KEY (sender, unique_id)
+);
+CREATE TABLE IF NOT EXISTS presence (
+    uid        INTEGER PRIMARY KEY,
+    server     TEXT    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS pending_push (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -114,6 +118,10 @@ impl SqliteDb {
         SqliteUploads { db: self.clone() }
     }
 
+    pub fn presence(&self) -> SqlitePresence {
+        SqlitePresence { db: self.clone() }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a half-applied statement behind (SQLite rolls
         // back an unfinished transaction), so a poisoned lock is still a usable connection.
@@ -129,6 +137,55 @@ fn sql(err: rusqlite::Error) -> io::Error {
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// The presence table (upstream's `uip_<uid>` keys) in SQLite, shared by the chat servers and
+/// the resource server of one `chatsim serve`.
+#[derive(Debug, Clone)]
+pub struct SqlitePresence {
+    db: SqliteDb,
+}
+
+impl PresenceStore for SqlitePresence {
+    fn get(&self, uid: i32) -> io::Result<Option<String>> {
+        self.db
+            .lock()
+            .query_row("SELECT server FROM presence WHERE uid = ?1", [uid], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql)
+    }
+
+    fn set(&self, uid: i32, server: &str) -> io::Result<Option<String>> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(sql)?;
+        let before: Option<String> = tx
+            .query_row("SELECT server FROM presence WHERE uid = ?1", [uid], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql)?;
+        tx.execute(
+            "INSERT INTO presence (uid, server) VALUES (?1, ?2)
+             ON CONFLICT (uid) DO UPDATE SET server = excluded.server",
+            params![uid, server],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(before)
+    }
+
+    fn clear_if(&self, uid: i32, server: &str) -> io::Result<()> {
+        self.db
+            .lock()
+            .execute(
+                "DELETE FROM presence WHERE uid = ?1 AND server = ?2",
+                params![uid, server],
+            )
+            .map_err(sql)?;
+        Ok(())
+    }
 }
 
 /// The chat server's messages in SQLite.
@@ -643,6 +700,18 @@ fn replace_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presence_is_set_read_and_cleared_only_by_its_server() {
+        let db = SqliteDb::open_in_memory().unwrap();
+        let p = db.presence();
+        assert_eq!(p.set(7, "chat1").unwrap(), None);
+        assert_eq!(p.set(7, "chat2").unwrap().as_deref(), Some("chat1"));
+        p.clear_if(7, "chat1").unwrap();
+        assert_eq!(p.get(7).unwrap().as_deref(), Some("chat2"));
+        p.clear_if(7, "chat2").unwrap();
+        assert_eq!(p.get(7).unwrap(), None);
+    }
     use crate::protocol::codes::status;
 
     fn record(name: &str, message_id: i64, received: &[u32]) -> UploadRecord {

@@ -142,10 +142,11 @@ pub fn items(records: &[Record]) -> Vec<Item> {
     items
 }
 
-/// Lane order: chat, resource, the users by uid, then anything else by name.
+/// Lane order: chat (or chat1, chat2), resource, the users by uid, then anything else by name.
 pub fn host_key(host: &str) -> (u8, u64, String) {
     match host {
         "chat" => (0, 0, String::new()),
+        "chat1" | "chat2" => (0, 0, host.to_owned()),
         "resource" => (1, 0, String::new()),
         _ => match host
             .strip_prefix("user")

@@ -8,6 +8,7 @@ mod framing;
 mod proxy;
 mod security;
 mod transfer;
+mod two_chat;
 mod types;
 mod upload;
 
@@ -195,6 +196,18 @@ pub fn all() -> Vec<CaseDef> {
         case!("13.6 types/image-message-1036", types::image_message),
         case!("13.7 types/upload-push-1039", types::upload_push),
         case!("13.8 types/heartbeat-1024", types::heartbeat_reply),
+        case!(
+            "14.1 two-chat/text-across-servers",
+            two_chat::text_across_servers
+        ),
+        case!(
+            "14.2 two-chat/kick-on-second-login",
+            two_chat::kick_on_second_login
+        ),
+        case!(
+            "14.3 two-chat/upload-push-on-receivers-server",
+            two_chat::upload_push_on_receivers_server
+        ),
     ]
 }
 
