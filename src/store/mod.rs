@@ -5,6 +5,7 @@
 mod faulty;
 mod files;
 mod messages;
+mod offload;
 mod sqlite;
 mod uploads;
 
@@ -13,5 +14,6 @@ pub use files::{FileStore, RealFiles, SimFiles};
 pub use messages::{
     MemoryMessages, MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage,
 };
+pub use offload::Offload;
 pub use sqlite::{SqliteDb, SqliteMessages, SqliteUploads};
 pub use uploads::{ChunkHead, MemoryUploads, UploadRecord, UploadStore};
