@@ -1,13 +1,16 @@
 //! Figures for `chatsim serve` over real TCP on loopback (issue 11, items 7 and 9): how fast the
 //! resource server ingests one 20 MiB upload with a window of 5 and of 32 chunks, and how long a
 //! chat login takes while other clients upload. Run with `cargo bench --bench serve`. The servers
-//! run as `chatsim serve` does (SQLite, fsync on every ack) on a 2-thread runtime of their own; the
-//! clients on another. Figures are from one machine and one run: compare them with each other.
+//! run as `chatsim serve` does (SQLite, every ack durable) on a 2-thread runtime of their own; the
+//! clients on another. Each figure is printed beside the same server with the fix turned off
+//! (`chunk_group` 1: one fsync and one commit per chunk; `Offload::Inline`: storage on the async
+//! threads), measured in the same run, since figures from another run or machine do not compare.
 
 use base64::Engine as _;
 use chatsim::protocol::body::{ChunkReq, ImgMsgReq, LoginReq};
 use chatsim::protocol::{ids, ChunkPlan, Frame, FrameCodec, Framing, WireSize};
-use chatsim::serve::{dialable, Background, ServeConfig};
+use chatsim::serve::{dialable, Background, ServeConfig, CHUNK_GROUP};
+use chatsim::store::Offload;
 use chatsim::users::{User, Users};
 use futures::{SinkExt, StreamExt};
 use md5::{Digest, Md5};
@@ -138,7 +141,11 @@ fn bytes(tag: u8, len: usize) -> Vec<u8> {
 }
 
 /// A fresh `serve` on free loopback ports with users 1..=UPLOADERS+1.
-fn start_servers(label: &str) -> (Background, String, String) {
+fn start_servers(
+    label: &str,
+    storage: Offload,
+    chunk_group: usize,
+) -> (Background, String, String) {
     let dir = std::env::temp_dir().join(format!("chatsim-bench-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut config = ServeConfig::new(dir);
@@ -150,6 +157,8 @@ fn start_servers(label: &str) -> (Background, String, String) {
         token: format!("token-{uid}"),
         name: format!("user{uid}"),
     }));
+    config.storage = storage;
+    config.chunk_group = chunk_group;
     let servers = Background::start(config).expect("serve starts");
     let chat = dialable(&servers.addrs().chat);
     let resource = dialable(&servers.addrs().resource);
@@ -157,8 +166,9 @@ fn start_servers(label: &str) -> (Background, String, String) {
 }
 
 /// One 20 MiB upload with `window` chunks in flight: MiB/s from the first chunk to the last ack.
-async fn ingest(window: usize) -> f64 {
-    let (servers, chat, resource) = start_servers(&format!("ingest{window}"));
+async fn ingest(window: usize, chunk_group: usize) -> f64 {
+    let label = format!("ingest{window}-{chunk_group}");
+    let (servers, chat, resource) = start_servers(&label, Offload::Blocking, chunk_group);
     let mut chat_conn = login(&chat, 2).await;
     let name = format!("ingest-{window}.bin");
     let message_id = announce(&mut chat_conn, 2, &name).await;
@@ -213,9 +223,11 @@ fn login_figures(what: &str, mut took: Vec<Duration>) -> f64 {
     p99
 }
 
-/// Login latency idle, then while UPLOADERS clients upload with window 5.
-async fn login_under_load() {
-    let (servers, chat, resource) = start_servers("login");
+/// Login latency idle, then while UPLOADERS clients upload with window 5; returns the p99 under
+/// load in ms.
+async fn login_under_load(storage: Offload) -> f64 {
+    let label = format!("login-{storage:?}");
+    let (servers, chat, resource) = start_servers(&label, storage, CHUNK_GROUP);
     let stop = Arc::new(AtomicBool::new(false));
     let idle = tokio::spawn(probe_logins(
         chat.clone(),
@@ -224,7 +236,7 @@ async fn login_under_load() {
     ));
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
-    let idle_p99 = login_figures("idle", idle.await.expect("probe"));
+    let idle_p99 = login_figures(&format!("{storage:?}, idle"), idle.await.expect("probe"));
 
     let stop = Arc::new(AtomicBool::new(false));
     let loads: Vec<_> = (1..=UPLOADERS)
@@ -243,20 +255,21 @@ async fn login_under_load() {
         Duration::from_millis(20),
         stop.clone(),
     ));
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     stop.store(true, Ordering::Relaxed);
     let loaded_p99 = login_figures(
-        &format!("under upload load ({UPLOADERS} clients, window 5)"),
+        &format!("{storage:?}, under upload load ({UPLOADERS} clients, window 5)"),
         probe.await.expect("probe"),
     );
     for load in loads {
         load.await.expect("an uploader");
     }
     println!(
-        "login     p99 under load {loaded_p99:.2} ms = {:.1}x idle (target <= 20 ms)",
+        "login     {storage:?}: p99 under load {loaded_p99:.2} ms = {:.1}x idle",
         loaded_p99 / idle_p99
     );
     servers.stop();
+    loaded_p99
 }
 
 fn main() {
@@ -266,13 +279,21 @@ fn main() {
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let five = ingest(5).await;
-        let thirty_two = ingest(32).await;
-        println!("ingest    20 MiB, 32 KiB chunks, window 5: {five:.1} MiB/s");
+        for window in [5, 32] {
+            let alone = ingest(window, 1).await;
+            let grouped = ingest(window, CHUNK_GROUP).await;
+            println!(
+                "ingest    20 MiB, 32 KiB chunks, window {window}: {grouped:.1} MiB/s with group \
+                 commit, {alone:.1} MiB/s one commit per chunk = {:.2}x (target >= 2x)",
+                grouped / alone
+            );
+        }
+        let inline = login_under_load(Offload::Inline).await;
+        let blocking = login_under_load(Offload::Blocking).await;
         println!(
-            "ingest    20 MiB, 32 KiB chunks, window 32: {thirty_two:.1} MiB/s = {:.2}x window 5",
-            thirty_two / five
+            "login     p99 under upload load: {blocking:.2} ms with storage on the blocking pool \
+             (target <= 20 ms), {inline:.2} ms inline = {:.1}x less",
+            inline / blocking
         );
-        login_under_load().await;
     });
 }

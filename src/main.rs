@@ -134,6 +134,7 @@ fn main() -> ExitCode {
                 data_dir,
                 users: chatsim::serve::demo_users(),
                 profile: quirks.iter().fold(profile, |p, q| p.with(*q)),
+                ..chatsim::serve::ServeConfig::new(std::path::PathBuf::new())
             },
             users.as_deref(),
             std::time::Duration::from_secs(upload_ttl),

@@ -96,6 +96,7 @@ fn config(label: &str, profile: Profile, notify_addr: Option<String>) -> ServeCo
         data_dir: data_dir(label),
         users: chatsim::serve::demo_users(),
         profile,
+        ..ServeConfig::new(std::path::PathBuf::new())
     }
 }
 

@@ -21,7 +21,7 @@ use crate::protocol::body::{
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize};
-use crate::store::{FileStore, MessageStore, UploadRecord, UploadStore};
+use crate::store::{FileStore, MessageStore, Offload, UploadRecord, UploadStore};
 use crate::trace::{Event, Tracer};
 use crate::users::Users;
 use base64::Engine as _;
@@ -57,6 +57,11 @@ pub struct ResourceConfig {
     pub upload_ttl: Option<Duration>,
     /// The seed's quirks to reproduce, if any.
     pub profile: Profile,
+    /// Where storage calls run: off the async threads for SQLite and fsync (`serve`).
+    pub storage: Offload,
+    /// At most this many chunks waiting for one file worker are stored together: one sync per
+    /// file and one commit, then their acks (group commit). 1 stores each chunk on its own.
+    pub chunk_group: usize,
 }
 
 impl Default for ResourceConfig {
@@ -72,6 +77,8 @@ impl Default for ResourceConfig {
             write_timeout: crate::net::WRITE_TIMEOUT,
             upload_ttl: Some(Duration::from_secs(3600)),
             profile: Profile::reference(),
+            storage: Offload::Inline,
+            chunk_group: 1,
         }
     }
 }
@@ -252,16 +259,10 @@ impl ResourceServer {
                         }
                     }
                 }
-                ids::UPLOAD_STATUS_REQ => {
-                    let reply = self.upload_status(&frame);
-                    self.send(slot, &peer, reply);
-                }
-                ids::IMG_CHAT_DOWN_INFO_SYNC_REQ => {
-                    let reply = self.download_info(&frame);
-                    self.send(slot, &peer, reply);
-                }
-                ids::IMG_CHAT_DOWN_REQ => {
-                    let reply = self.download_chunk(&mut state, &frame);
+                ids::UPLOAD_STATUS_REQ
+                | ids::IMG_CHAT_DOWN_INFO_SYNC_REQ
+                | ids::IMG_CHAT_DOWN_REQ => {
+                    let reply = self.answer_from_store(&mut state, frame).await;
                     self.send(slot, &peer, reply);
                 }
                 other => {
@@ -277,6 +278,28 @@ impl ResourceServer {
             }
         };
         tracer.emit(Event::ConnClosed { peer, reason });
+    }
+
+    /// Answers a request that reads the upload state or a file (1051, 1045, 1047), on the
+    /// storage's side: a read can wait behind another worker's commit.
+    async fn answer_from_store(&self, state: &mut ConnState, frame: Frame) -> Frame {
+        let server = self.clone();
+        let mut taken = std::mem::take(state);
+        let (reply, back) = self
+            .inner
+            .config
+            .storage
+            .run(move || {
+                let reply = match frame.id {
+                    ids::UPLOAD_STATUS_REQ => server.upload_status(&frame),
+                    ids::IMG_CHAT_DOWN_INFO_SYNC_REQ => server.download_info(&frame),
+                    _ => server.download_chunk(&mut taken, &frame),
+                };
+                (reply, taken)
+            })
+            .await;
+        *state = back;
+        reply
     }
 
     fn send(&self, slot: ReplySlot, peer: &str, frame: Frame) {

@@ -42,9 +42,7 @@ mod tests {
     async fn blocking_work_runs_off_the_async_thread_and_inline_work_on_it() {
         let here = std::thread::current().id();
         let inline = Offload::Inline.run(|| std::thread::current().id()).await;
-        let blocking = Offload::Blocking
-            .run(|| std::thread::current().id())
-            .await;
+        let blocking = Offload::Blocking.run(|| std::thread::current().id()).await;
         assert_eq!(inline, here);
         assert_ne!(blocking, here);
     }
