@@ -181,6 +181,7 @@ impl<'a> World<'a> {
             &users,
             (&uploads, &disk, &messages),
             &options.profile,
+            Duration::from_secs(scenario.upload_ttl_s),
             finish_rx,
         );
         let log = Arc::new(ActionLog::default());
@@ -503,6 +504,7 @@ fn add_resource_host(
     users: &Users,
     (uploads, disk, messages): (&Arc<MemoryUploads>, &Arc<DiskFaults>, &Arc<MemoryMessages>),
     profile: &Profile,
+    upload_ttl: Duration,
     finish_rx: tokio::sync::watch::Receiver<bool>,
 ) {
     let (trace, users, uploads, disk, profile) = (
@@ -528,6 +530,7 @@ fn add_resource_host(
                 listen: format!("0.0.0.0:{RESOURCE_PORT}"),
                 chat_grpc: format!("{CHAT_HOST}:{GRPC_PORT}"),
                 profile: profile.clone(),
+                upload_ttl: Some(upload_ttl),
                 ..ResourceConfig::default()
             },
             users.clone(),
