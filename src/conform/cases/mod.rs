@@ -74,6 +74,10 @@ pub fn all() -> Vec<CaseDef> {
             upload::two_files_interleaved
         ),
         case!("3.7 upload/empty-file", upload::empty_file),
+        case!(
+            "3.8 upload/same-name-two-messages",
+            upload::same_name_two_messages
+        ),
         case!("4.1 order/out-of-order", upload::out_of_order),
         case!("4.2 order/duplicate-chunk", upload::duplicate_chunk),
         case!("4.3 order/late-chunk-1", upload::late_chunk_1),
@@ -136,6 +140,14 @@ pub fn all() -> Vec<CaseDef> {
         case!(
             "8.9 security/download-traversal-name",
             security::download_traversal_name
+        ),
+        case!(
+            "8.10 security/claim-another-users-message",
+            security::claim_another_users_message
+        ),
+        case!(
+            "8.11 security/half-upload-keeps-picture",
+            security::half_upload_keeps_picture
         ),
         case!("9.1 notify/once-with-fields", transfer::notify_once),
         case!(
