@@ -189,6 +189,14 @@ pub fn all() -> Vec<CaseDef> {
         case!("11.10 chat/sender-notice-1049", chat::sender_notice),
         case!("11.11 chat/oversize-frame", chat::chat_oversize_frame),
         case!("11.12 chat/coalesced-frames", chat::chat_coalesced_frames),
+        case!(
+            "11.13 chat/thousand-requests-one-write",
+            chat::thousand_requests_one_write
+        ),
+        case!(
+            "11.14 chat/pushes-waiting-at-login",
+            chat::pushes_waiting_at_login
+        ),
         case!("12.1 proxy/duplicated-chunks", proxy::duplicated_chunks),
         case!("12.2 proxy/reordered-chunks", proxy::reordered_chunks),
         case!("12.3 proxy/delayed-acks", proxy::delayed_acks),
