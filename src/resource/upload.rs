@@ -457,6 +457,7 @@ fn upload_of(
     let inner = &server.inner;
     let req = &chunk.req;
     let refused = |error: ErrorCode, reason: String| refuse_stored(server, chunk, error, reason);
+    let by_name = inner.config.profile.has(Quirk::UncheckedPath);
     let existing = find_upload(server, chunk)
         .map_err(|err| refused(ErrorCode::RedisReadErr, format!("read upload state: {err}")))?;
     let Some(ChunkHead {
@@ -466,6 +467,8 @@ fn upload_of(
     }) = existing
     else {
         if let Some(pending) = group.uploads.get(&req.message_id) {
+            same_upload(&pending.record, chunk.uid, req, by_name)
+                .map_err(|refusal| refused(refusal.code, refusal.reason))?;
             let holds = pending.seqs.contains(&req.seq);
             return Ok((pending.record.clone(), holds, pending.seqs.len() as u64));
         }
@@ -493,6 +496,9 @@ fn upload_of(
         return Ok((record, false, 0));
     };
     if let Some(pending) = group.uploads.get(&record.message_id) {
+        // Another chunk of the group passed the checks below; this one must belong to it too.
+        same_upload(&pending.record, chunk.uid, req, by_name)
+            .map_err(|refusal| refused(refusal.code, refusal.reason))?;
         let holds = holds || pending.seqs.contains(&req.seq);
         return Ok((
             pending.record.clone(),
@@ -511,7 +517,6 @@ fn upload_of(
             ),
         ));
     }
-    let by_name = inner.config.profile.has(Quirk::UncheckedPath);
     if let Err(refusal) = same_upload(&record, chunk.uid, req, by_name) {
         return Err(refused(refusal.code, refusal.reason));
     }
