@@ -168,6 +168,7 @@ fn main() -> ExitCode {
                     chat_addr: chat2_addr,
                     grpc_addr: grpc2_addr,
                 }),
+                ..chatsim::serve::ServeConfig::new(std::path::PathBuf::new())
             },
             users.as_deref(),
             std::time::Duration::from_secs(upload_ttl),

@@ -11,7 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::net::{Listener, Network, TokioNetwork};
 use crate::profile::Profile;
 use crate::resource::{ResourceConfig, ResourceServer};
-use crate::store::{ChatRoutes, FileStore, RealFiles, SqliteDb};
+use crate::store::{ChatRoutes, FileStore, Offload, RealFiles, SqliteDb};
 use crate::trace::Tracer;
 use crate::users::{User, Users};
 use serde::Deserialize;
@@ -29,6 +29,9 @@ pub const DB_FILE: &str = "chatsim.db";
 pub const FILES_DIR: &str = "files";
 /// How long an unfinished upload may go without a chunk before it expires (`--upload-ttl`).
 pub const DEFAULT_UPLOAD_TTL: Duration = Duration::from_secs(3600);
+/// At most this many chunks waiting for a file worker share one fsync and one commit: a window of
+/// 32 from one client, or the chunks of several clients, is one group.
+pub const CHUNK_GROUP: usize = 64;
 /// How long [`start`] waits for the servers to accept connections.
 const READY_WITHIN: Duration = Duration::from_secs(5);
 
@@ -47,6 +50,12 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub users: Users,
     pub profile: Profile,
+    /// Where storage calls run: on the blocking pool (the default), or inline on the async
+    /// threads as before (kept for the bench's comparison).
+    pub storage: Offload,
+    /// How many chunks waiting for a file worker share one fsync and one commit (1: each chunk on
+    /// its own, as before; kept for the bench's comparison).
+    pub chunk_group: usize,
     /// A second chat server (`--chat-servers 2`): the two are `chat1` (the addresses above) and
     /// `chat2`, sharing the database, with presence and routing as upstream's two servers.
     pub chat2: Option<SecondChat>,
@@ -83,6 +92,8 @@ impl ServeConfig {
             users: demo_users(),
             profile: Profile::reference(),
             chat2: None,
+            storage: Offload::Blocking,
+            chunk_group: CHUNK_GROUP,
         }
     }
 
@@ -328,6 +339,7 @@ pub async fn start_with_ttl(
                 listen: listen.to_owned(),
                 grpc_listen: grpc_listen.to_owned(),
                 profile: config.profile.clone(),
+                storage: config.storage,
                 ..ChatConfig::default()
             },
             config.users.clone(),
@@ -363,6 +375,8 @@ pub async fn start_with_ttl(
                 .unwrap_or_else(|| addrs.grpc.clone()),
             profile: config.profile.clone(),
             upload_ttl: Some(upload_ttl),
+            storage: config.storage,
+            chunk_group: config.chunk_group,
             ..ResourceConfig::default()
         },
         config.users.clone(),
@@ -372,9 +386,16 @@ pub async fn start_with_ttl(
     )
     .with_messages(Arc::new(db.messages()))
     .with_clock(resource_clock)
-    .with_presence({
-        let chat = chat.clone();
-        Arc::new(move |uid| chat.is_online(uid))
+    .with_presence(match &routes {
+        // Two chat servers: online is what the shared presence table says.
+        Some(routes) => {
+            let table = routes.table.clone();
+            Arc::new(move |uid| matches!(table.get(uid), Ok(Some(_))))
+        }
+        None => {
+            let chat = chat.clone();
+            Arc::new(move |uid| chat.is_online(uid))
+        }
     });
     let resource = match routes {
         Some(routes) => resource.with_routes(routes),

@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 /// Bugs 4, 5, 6 and 12 are the client's, 10 needs a failing disk and 11 is not visible on the
 /// wire, so no conformance case can see them.
 const SEED_FAILS: &[&str] = &[
+    // Bugs 8 and 9: uploads are keyed by name and bound to no message.
+    "3.8 upload/same-name-two-messages",
     "4.1 order/out-of-order",
     "4.2 order/duplicate-chunk",
     "4.3 order/late-chunk-1",
@@ -57,6 +59,8 @@ const SEED_FAILS: &[&str] = &[
     "8.5 security/overwrite-other-users-upload",
     "8.6 security/wrong-token",
     "8.7 security/chunk-without-token",
+    "8.10 security/claim-another-users-message",
+    "8.11 security/half-upload-keeps-picture",
     "9.1 notify/once-with-fields",
     "9.2 notify/retried-until-answered",
     "9.3 notify/none-for-rejected-upload",
@@ -98,6 +102,7 @@ fn config(label: &str, profile: Profile, notify_addr: Option<String>) -> ServeCo
         users: chatsim::serve::demo_users(),
         profile,
         chat2: None,
+        ..ServeConfig::new(std::path::PathBuf::new())
     }
 }
 

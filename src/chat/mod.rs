@@ -14,7 +14,7 @@ use crate::protocol::body::{
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
 use crate::rpc::{NotifyChatImgReq, TextChatData, TextChatMsgReq};
-use crate::store::{ChatRoutes, MessageStore, NewMessage, QueuedPush, Stored};
+use crate::store::{ChatRoutes, MessageStore, NewMessage, Offload, QueuedPush, Stored};
 use crate::trace::{Event, Tracer};
 use crate::users::Users;
 use routing::Forward;
@@ -46,6 +46,8 @@ pub struct ChatConfig {
     pub write_timeout: Duration,
     /// The seed's quirks to reproduce, if any.
     pub profile: Profile,
+    /// Where message store calls run: off the async threads for SQLite (`serve`).
+    pub storage: Offload,
 }
 
 impl Default for ChatConfig {
@@ -56,6 +58,7 @@ impl Default for ChatConfig {
             heartbeat_timeout: Duration::from_secs(20),
             write_timeout: crate::net::WRITE_TIMEOUT,
             profile: Profile::reference(),
+            storage: Offload::Inline,
         }
     }
 }
@@ -237,8 +240,9 @@ impl ChatServer {
                 reason = stop() => break reason,
             };
             inner.tracer.emit(Event::frame("rx", &peer, &frame, None));
-            let mut login = None;
-            let reply = match self.handle(&mut uid, &mut login, &frame) {
+            let (handled, new_uid, login) = self.handle_where_storage_runs(uid, &frame).await;
+            uid = new_uid;
+            let reply = match handled {
                 Ok(reply) => reply,
                 Err(error) => {
                     inner.tracer.emit(Event::BadInput {
@@ -284,6 +288,32 @@ impl ChatServer {
             }
         }
         inner.tracer.emit(Event::ConnClosed { peer, reason });
+    }
+
+    /// [`Self::handle`], on the storage's side when the request touches the message store (a login
+    /// or a heartbeat never waits behind a commit). Returns the outcome, the session's uid and
+    /// whether a login succeeded (and so whether the client acknowledges pushes).
+    async fn handle_where_storage_runs(
+        &self,
+        uid: Option<i32>,
+        frame: &Frame,
+    ) -> (
+        Result<Option<Frame>, RequestError>,
+        Option<i32>,
+        Option<bool>,
+    ) {
+        let touches_store = frame_touches_store(frame.id);
+        let server = self.clone();
+        let frame = frame.clone();
+        let work = move || {
+            let (mut uid, mut login) = (uid, None);
+            let handled = server.handle(&mut uid, &mut login, &frame);
+            (handled, uid, login)
+        };
+        match touches_store {
+            true => self.inner.config.storage.run(work).await,
+            false => work(),
+        }
     }
 
     /// Applies one request; returns the reply, if the request has one.
@@ -411,9 +441,12 @@ impl ChatServer {
                 _ = session.sender.wait_below(PUSH_PAGE) => {}
                 _ = session.sender.closed() => return,
             }
+            let messages = inner.messages.clone();
             let mut page = inner
-                .messages
-                .pushes_after(uid, cursor, PUSH_PAGE)
+                .config
+                .storage
+                .run(move || messages.pushes_after(uid, cursor, PUSH_PAGE))
+                .await
                 .unwrap_or_else(|err| {
                     tracing::warn!("cannot read the pushes kept for uid {uid}: {err}");
                     Vec::new()
@@ -441,11 +474,14 @@ impl ChatServer {
                 }
                 continue;
             }
+            let mut sent_once = Vec::new();
+            let mut closed = false;
             for (seq, push) in page {
                 cursor = seq;
                 sent_up_to = sent_up_to.max(seq);
                 if !session.sender.send(Frame::new(push.id, push.body.clone())) {
-                    return;
+                    closed = true;
+                    break;
                 }
                 inner.tracer.emit(Event::Pushed {
                     to: uid,
@@ -455,8 +491,21 @@ impl ChatServer {
                 });
                 if !session.acks_pushes {
                     // An upstream client never says what it got: sent once is all it gets.
-                    self.forget_push(uid, push.id, push.message_id);
+                    sent_once.push((push.id, push.message_id));
                 }
+            }
+            let server = self.clone();
+            inner
+                .config
+                .storage
+                .run(move || {
+                    for (id, message_id) in sent_once {
+                        server.forget_push(uid, id, message_id);
+                    }
+                })
+                .await;
+            if closed {
+                return;
             }
         }
     }
@@ -724,6 +773,14 @@ fn text_forward(req: &TextReq, datas: &[ChatData]) -> TextChatMsgReq {
             })
             .collect(),
     }
+}
+
+/// Whether a request reads or writes the message store (a login or a heartbeat does not).
+fn frame_touches_store(id: u16) -> bool {
+    matches!(
+        id,
+        ids::TEXT_CHAT_MSG_REQ | ids::IMG_CHAT_MSG_REQ | ids::PUSH_ACK
+    )
 }
 
 fn queued(frame: Frame, message_id: i64) -> QueuedPush {

@@ -41,14 +41,20 @@ impl ChatService for NotifyService {
         }
         let total = u64::try_from(req.total_size)
             .map_err(|_| Status::invalid_argument("total_size is negative"))?;
-        let error =
-            match self
-                .server
-                .upload_finished(i64::from(req.message_id), &req.file_name, total)
-            {
-                Ok(()) => 0,
-                Err(code) => code,
-            };
+        let server = self.server.clone();
+        let (message_id, file) = (i64::from(req.message_id), req.file_name.clone());
+        // A status change and two pushes in one commit: off the async threads in `serve`.
+        let finished = self
+            .server
+            .inner
+            .config
+            .storage
+            .run(move || server.upload_finished(message_id, &file, total))
+            .await;
+        let error = match finished {
+            Ok(()) => 0,
+            Err(code) => code,
+        };
         Ok(Response::new(img_reply(error, req)))
     }
 

@@ -377,7 +377,12 @@ async fn announce_on(conn: &mut Conn, upload: &Upload) -> Result<i64, String> {
         md5: upload.md5.clone(),
         name: upload.name.clone(),
         token: upload.token.clone(),
-        unique_id: format!("{}-msg", upload.name),
+        // The md5 too: two messages may carry the same name (3.8).
+        unique_id: format!(
+            "{}-{}-msg",
+            upload.name,
+            upload.md5.get(..8).unwrap_or_default()
+        ),
     };
     conn.send(&Frame::json(ids::IMG_CHAT_MSG_REQ, &req))
         .await

@@ -20,7 +20,7 @@ use crate::protocol::body::{
 };
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize};
-use crate::store::{ChatRoutes, FileStore, MessageStore, UploadRecord, UploadStore};
+use crate::store::{ChatRoutes, FileStore, MessageStore, Offload, UploadRecord, UploadStore};
 use crate::trace::{Event, Tracer};
 use crate::users::Users;
 use base64::Engine as _;
@@ -71,6 +71,11 @@ pub struct ResourceConfig {
     pub upload_ttl: Option<Duration>,
     /// The seed's quirks to reproduce, if any.
     pub profile: Profile,
+    /// Where storage calls run: off the async threads for SQLite and fsync (`serve`).
+    pub storage: Offload,
+    /// At most this many chunks waiting for one file worker are stored together: one sync per
+    /// file and one commit, then their acks (group commit). 1 stores each chunk on its own.
+    pub chunk_group: usize,
 }
 
 impl Default for ResourceConfig {
@@ -86,6 +91,8 @@ impl Default for ResourceConfig {
             write_timeout: crate::net::WRITE_TIMEOUT,
             upload_ttl: Some(Duration::from_secs(3600)),
             profile: Profile::reference(),
+            storage: Offload::Inline,
+            chunk_group: 1,
         }
     }
 }
@@ -340,19 +347,15 @@ impl ResourceServer {
                         }
                     }
                 }
-                ids::UPLOAD_STATUS_REQ => {
-                    let reply = self.upload_status(&frame);
-                    self.send(slot, &peer, reply);
-                }
-                ids::IMG_CHAT_DOWN_INFO_SYNC_REQ => match self.download_info(&peer, &frame) {
-                    Some(reply) => self.send(slot, &peer, reply),
-                    None if self.died_on().is_some() => break "the server died".to_owned(),
-                    // upstream sends nothing (`silent_download_info`); the slot is freed unused.
-                    None => drop(slot),
-                },
-                ids::IMG_CHAT_DOWN_REQ => {
-                    let reply = self.download_chunk(&mut state, &frame);
-                    self.send(slot, &peer, reply);
+                ids::UPLOAD_STATUS_REQ
+                | ids::IMG_CHAT_DOWN_INFO_SYNC_REQ
+                | ids::IMG_CHAT_DOWN_REQ => {
+                    match self.answer_from_store(&mut state, &peer, frame).await {
+                        Some(reply) => self.send(slot, &peer, reply),
+                        None if self.died_on().is_some() => break "the server died".to_owned(),
+                        // upstream sends nothing (`silent_download_info`); the slot is freed unused.
+                        None => drop(slot),
+                    }
                 }
                 other => {
                     // No reply id to answer with: a clean close, as docs/protocol.md section 8 asks.
@@ -383,6 +386,35 @@ impl ResourceServer {
                  size check and the body allocation throws",
             );
         }
+    }
+
+    /// Answers a request that reads the upload state or a file (1051, 1045, 1047), on the
+    /// storage's side: a read can wait behind another worker's commit.
+    /// `None`: nothing to answer (upstream's silence, or the server died on it).
+    async fn answer_from_store(
+        &self,
+        state: &mut ConnState,
+        peer: &str,
+        frame: Frame,
+    ) -> Option<Frame> {
+        let peer = peer.to_owned();
+        let server = self.clone();
+        let mut taken = std::mem::take(state);
+        let (reply, back) = self
+            .inner
+            .config
+            .storage
+            .run(move || {
+                let reply = match frame.id {
+                    ids::UPLOAD_STATUS_REQ => Some(server.upload_status(&frame)),
+                    ids::IMG_CHAT_DOWN_INFO_SYNC_REQ => server.download_info(&peer, &frame),
+                    _ => Some(server.download_chunk(&mut taken, &frame)),
+                };
+                (reply, taken)
+            })
+            .await;
+        *state = back;
+        reply
     }
 
     fn send(&self, slot: ReplySlot, peer: &str, frame: Frame) {

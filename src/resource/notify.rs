@@ -47,12 +47,18 @@ impl Notifier {
                     notify_until_answered(network, target, &record, &tracer).await;
                     // If this save fails the notify is repeated after a restart; the chat server
                     // makes that harmless.
-                    if let Ok(Some(mut current)) = uploads.get(record.message_id) {
-                        current.notified = true;
-                        if let Err(err) = uploads.save_fields(&current) {
-                            tracing::warn!("cannot save notified state of {}: {err}", record.name);
+                    let save = move || {
+                        if let Ok(Some(mut current)) = uploads.get(record.message_id) {
+                            current.notified = true;
+                            if let Err(err) = uploads.save_fields(&current) {
+                                tracing::warn!(
+                                    "cannot save notified state of {}: {err}",
+                                    record.name
+                                );
+                            }
                         }
-                    }
+                    };
+                    config.storage.run(save).await;
                 });
             }
         });

@@ -16,6 +16,7 @@ use crate::store::{ChunkHead, FileStore, MessageStore, UploadRecord};
 use crate::trace::Event;
 use base64::Engine as _;
 use md5::{Digest, Md5};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
@@ -248,7 +249,8 @@ impl Writer {
         data: &[u8],
     ) -> io::Result<()> {
         match self {
-            Writer::AtOffset => files.write_at(path, plan.offset(seq), data),
+            // Durable when the group syncs the file, before any ack.
+            Writer::AtOffset => files.write_at_unsynced(path, plan.offset(seq), data),
             Writer::Append => {
                 let end = match files.size(path)? {
                     Some(size) if seq != 1 => size,
@@ -330,251 +332,426 @@ impl ResourceServer {
     }
 }
 
+/// Chunks of one group: written, not yet durable. At the end of the group every file they touched
+/// is synced once and every seq is committed in one transaction; only then are they acked.
+#[derive(Default)]
+struct Group {
+    /// The uploads the group added seqs to, by message id.
+    uploads: BTreeMap<i64, PendingUpload>,
+    /// Every chunk of the group, in arrival order, with its answer or what it waits for.
+    chunks: Vec<(ChunkJob, Answer)>,
+}
+
+struct PendingUpload {
+    /// The record as it will be saved.
+    record: UploadRecord,
+    /// Seqs written in this group.
+    seqs: BTreeSet<u32>,
+    /// How the upload completes, if a chunk of the group completed it, and that chunk's index.
+    completion: Option<(Completion, usize)>,
+}
+
+/// What a chunk of the group gets.
+enum Answer {
+    /// Decided: a refusal, or the ack of a chunk that was already durable.
+    Now(Frame),
+    /// Acked once the group is durable. `written`: its bytes were written by this group (not a
+    /// repeat of a seq the group already holds).
+    AfterCommit { message_id: i64, written: bool },
+}
+
+impl Group {
+    /// Whether another upload of the group uses `path` (two messages with the same name).
+    fn path_taken(&self, path: &Path) -> bool {
+        self.uploads
+            .values()
+            .any(|u| Path::new(&u.record.path) == path)
+    }
+}
+
+/// Runs a file worker: takes the jobs that are waiting (up to `chunk_group` chunks) and stores
+/// them as one group, on the storage's side of the runtime.
 pub(super) fn spawn_worker(server: ResourceServer, notifier: Notifier) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(WORKER_QUEUE);
     tokio::spawn(async move {
-        while let Some(job) = rx.recv().await {
-            match job {
-                Job::Chunk(job) => {
-                    let reply = store_chunk(&server, &notifier, &job.chunk);
-                    // A server that died on this chunk answers nothing.
-                    if server.died_on().is_none() {
-                        server.send(job.slot, &job.peer, reply);
-                    }
-                }
-                Job::Expire(message_id) => {
-                    if let Ok(Some(record)) = server.inner.uploads.get(message_id) {
-                        let _ = expire_if_idle(&server, record);
-                    }
+        let group_size = server.inner.config.chunk_group.max(1);
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < group_size {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
                 }
             }
+            let (server, notifier) = (server.clone(), notifier.clone());
+            let storage = server.inner.config.storage;
+            storage
+                .run(move || run_jobs(&server, &notifier, jobs))
+                .await;
         }
     });
     tx
 }
 
-/// How long `record` has been idle, if past the TTL (never for a finished or expired upload).
-fn idle_past_ttl(server: &ResourceServer, record: &UploadRecord) -> Option<u64> {
-    let ttl = server.inner.config.upload_ttl?.as_secs();
-    let idle = server.now_s()?.saturating_sub(record.touched_s);
-    (!record.complete && !record.expired && idle > ttl).then_some(idle)
-}
-
-/// Expires `record` if it is idle past the TTL: its file is deleted, its row marked. Returns the
-/// record as it now stands.
-fn expire_if_idle(server: &ResourceServer, mut record: UploadRecord) -> io::Result<UploadRecord> {
-    let Some(idle_s) = idle_past_ttl(server, &record) else {
-        return Ok(record);
-    };
-    let inner = &server.inner;
-    match inner.files.remove(Path::new(&record.path)) {
-        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
-        _ => {}
-    }
-    record.expired = true;
-    record.received.clear();
-    inner.uploads.put(record.clone())?;
-    inner.tracer.emit(Event::UploadExpired {
-        message_id: record.message_id,
-        file: record.name.clone(),
-        idle_s,
-    });
-    Ok(record)
-}
-
-/// Finds unfinished uploads idle past the TTL (also those left from before a restart) and has
-/// their workers expire them.
-pub(super) async fn sweep_expired(
-    server: ResourceServer,
-    workers: std::sync::Arc<Vec<mpsc::Sender<Job>>>,
-    ttl: std::time::Duration,
-) {
-    let every = (ttl / 4).clamp(
-        std::time::Duration::from_millis(250),
-        std::time::Duration::from_secs(60),
-    );
-    loop {
-        for record in server.inner.uploads.all().unwrap_or_default() {
-            if idle_past_ttl(&server, &record).is_some() {
-                let worker = &workers[worker_of(&record.name)];
-                let _ = worker.send(Job::Expire(record.message_id)).await;
+/// Stores the chunks among `jobs` as groups, expiring uploads between them where asked.
+fn run_jobs(server: &ResourceServer, notifier: &Notifier, jobs: Vec<Job>) {
+    let mut group = Group::default();
+    for job in jobs {
+        match job {
+            Job::Chunk(job) => {
+                let index = group.chunks.len();
+                let answer = write_chunk((server, notifier), &mut group, &job.chunk, index);
+                group.chunks.push((*job, answer));
+            }
+            Job::Expire(message_id) => {
+                finish_group(server, notifier, std::mem::take(&mut group));
+                if let Ok(Some(record)) = server.inner.uploads.get(message_id) {
+                    let _ = expire_if_idle(server, record);
+                }
             }
         }
-        tokio::time::sleep(every).await;
     }
+    finish_group(server, notifier, group);
 }
 
-/// Stores one chunk and returns the reply. The reply is a success only when the bytes are durable.
-fn store_chunk(server: &ResourceServer, notifier: &Notifier, chunk: &ValidChunk) -> Frame {
+/// The reply to `chunk`, success or `error`.
+fn chunk_answer(server: &ResourceServer, chunk: &ValidChunk, error: ErrorCode) -> Frame {
+    let req = &chunk.req;
+    let plan = ChunkPlan::new(req.total_size.value);
+    server.chunk_reply(
+        chunk.reply_id,
+        ChunkRsp {
+            error: error.code(),
+            total_size: Some(req.total_size),
+            seq: req.seq,
+            name: req.name.clone(),
+            trans_size: Some(req.trans_size),
+            last: i32::from(plan.is_last(req.seq)),
+            md5: req.md5.clone(),
+            uid: chunk.uid,
+            sender: req.sender,
+            receiver: req.receiver,
+        },
+    )
+}
+
+/// Records a refusal of `chunk` in the trace and returns its reply.
+fn refuse_stored(
+    server: &ResourceServer,
+    chunk: &ValidChunk,
+    error: ErrorCode,
+    reason: String,
+) -> Frame {
+    server.inner.tracer.emit(Event::ChunkRefused {
+        file: chunk.req.name.clone(),
+        seq: chunk.req.seq,
+        error: error.code(),
+        reason,
+    });
+    chunk_answer(server, chunk, error)
+}
+
+/// The reply to a chunk whose bytes could not be stored.
+fn write_failed(server: &ResourceServer, chunk: &ValidChunk, reason: String) -> Frame {
+    store_failed(
+        &server.inner.config.profile,
+        |code, reason| refuse_stored(server, chunk, code, reason),
+        || chunk_answer(server, chunk, ErrorCode::Success),
+        // An I/O failure, not a bad name (names were checked before): the client may try again,
+        // so the answer is the retryable write error.
+        ErrorCode::FileWritePermissionFailed,
+        reason,
+    )
+}
+
+/// The upload `chunk` continues as the group sees it: the store's record with the group's seqs
+/// on top, or a new one. Returns the record, whether it holds the seq, and how many it holds.
+fn upload_of(
+    server: &ResourceServer,
+    group: &mut Group,
+    chunk: &ValidChunk,
+) -> Result<(UploadRecord, bool, u64), Frame> {
+    let inner = &server.inner;
+    let req = &chunk.req;
+    let refused = |error: ErrorCode, reason: String| refuse_stored(server, chunk, error, reason);
+    let by_name = inner.config.profile.has(Quirk::UncheckedPath);
+    let existing = find_upload(server, chunk)
+        .map_err(|err| refused(ErrorCode::RedisReadErr, format!("read upload state: {err}")))?;
+    let Some(ChunkHead {
+        record,
+        holds,
+        count,
+    }) = existing
+    else {
+        if let Some(pending) = group.uploads.get(&req.message_id) {
+            same_upload(&pending.record, chunk.uid, req, by_name)
+                .map_err(|refusal| refused(refusal.code, refusal.reason))?;
+            let holds = pending.seqs.contains(&req.seq);
+            return Ok((pending.record.clone(), holds, pending.seqs.len() as u64));
+        }
+        let record = new_record(server, chunk, |path| group.path_taken(path))
+            .map_err(|refusal| refused(refusal.code, refusal.reason))?;
+        // Any chunk may be the first to arrive: the file is created at its full size, so every
+        // chunk has its place and a late chunk 1 never truncates anything.
+        let path = Path::new(&record.path);
+        let writer = Writer::of(&inner.config.profile);
+        if let Err(err) = writer.start(inner.files.as_ref(), path, req.total_size.value) {
+            return Err(write_failed(
+                server,
+                chunk,
+                format!("create {}: {err}", path.display()),
+            ));
+        }
+        inner.tracer.emit(Event::UploadBound {
+            message_id: record.message_id,
+            file: record.name.clone(),
+            owner: record.owner_uid,
+            receiver: record.receiver,
+            path: record.path.clone(),
+            checked: inner.messages.is_some(),
+        });
+        return Ok((record, false, 0));
+    };
+    if let Some(pending) = group.uploads.get(&record.message_id) {
+        // Another chunk of the group passed the checks below; this one must belong to it too.
+        same_upload(&pending.record, chunk.uid, req, by_name)
+            .map_err(|refusal| refused(refusal.code, refusal.reason))?;
+        let holds = holds || pending.seqs.contains(&req.seq);
+        return Ok((
+            pending.record.clone(),
+            holds,
+            count + pending.seqs.len() as u64,
+        ));
+    }
+    let record = expire_if_idle(server, record)
+        .map_err(|err| refused(ErrorCode::RedisReadErr, format!("expire upload: {err}")))?;
+    if record.expired {
+        return Err(refused(
+            ErrorCode::FileNotExists,
+            format!(
+                "the upload of message {} expired: no chunk for longer than its TTL",
+                record.message_id
+            ),
+        ));
+    }
+    if let Err(refusal) = same_upload(&record, chunk.uid, req, by_name) {
+        return Err(refused(refusal.code, refusal.reason));
+    }
+    Ok((record, holds, count))
+}
+
+/// Writes one chunk's bytes (not yet durable) into the group; `index` is its place in the group.
+fn write_chunk(
+    (server, notifier): (&ResourceServer, &Notifier),
+    group: &mut Group,
+    chunk: &ValidChunk,
+    index: usize,
+) -> Answer {
     let inner = &server.inner;
     let profile = &inner.config.profile;
     let writer = Writer::of(profile);
     let req = &chunk.req;
+    let (mut record, holds, count) = match upload_of(server, group, chunk) {
+        Ok(found) => found,
+        Err(reply) => return Answer::Now(reply),
+    };
+    let message_id = record.message_id;
     let plan = ChunkPlan::new(req.total_size.value);
-    let reply = |error: ErrorCode| {
-        server.chunk_reply(
-            chunk.reply_id,
-            ChunkRsp {
-                error: error.code(),
-                total_size: Some(req.total_size),
-                seq: req.seq,
-                name: req.name.clone(),
-                trans_size: Some(req.trans_size),
-                last: i32::from(plan.is_last(req.seq)),
-                md5: req.md5.clone(),
-                uid: chunk.uid,
-                sender: req.sender,
-                receiver: req.receiver,
-            },
-        )
-    };
-    let refused = |error: ErrorCode, reason: String| {
-        inner.tracer.emit(Event::ChunkRefused {
-            file: req.name.clone(),
-            seq: req.seq,
-            error: error.code(),
-            reason,
-        });
-        reply(error)
-    };
-
-    let existing = match find_upload(server, chunk) {
-        Ok(existing) => existing,
-        Err(err) => return refused(ErrorCode::RedisReadErr, format!("read upload state: {err}")),
-    };
-    let (mut record, holds, count) = match existing {
-        Some(ChunkHead {
+    if record.complete && profile.has(Quirk::NotifyOnce) && plan.is_last(req.seq) {
+        let path = PathBuf::from(&record.path);
+        return Answer::Now(restore_last_chunk(
+            server,
+            notifier,
+            chunk,
             record,
-            holds,
-            count,
-        }) => {
-            let record = match expire_if_idle(server, record) {
-                Ok(record) => record,
-                Err(err) => {
-                    return refused(ErrorCode::RedisReadErr, format!("expire upload: {err}"))
-                }
-            };
-            if record.expired {
-                return refused(
-                    ErrorCode::FileNotExists,
-                    format!(
-                        "the upload of message {} expired: no chunk for longer than its TTL",
-                        record.message_id
-                    ),
-                );
-            }
-            let by_name = profile.has(Quirk::UncheckedPath);
-            if let Err(refusal) = same_upload(&record, chunk.uid, req, by_name) {
-                return refused(refusal.code, refusal.reason);
-            }
-            (record, holds, count)
+            &path,
+            || chunk_answer(server, chunk, ErrorCode::Success),
+        ));
+    }
+    let pending = group.uploads.get(&message_id);
+    let completed_in_group = pending.is_some_and(|p| p.completion.is_some());
+    if record.complete || completed_in_group || (writer.skips_duplicates() && holds) {
+        // A repeat: acked without a write once what holds it is durable.
+        return match pending {
+            Some(_) => Answer::AfterCommit {
+                message_id,
+                written: false,
+            },
+            None => Answer::Now(chunk_answer(server, chunk, ErrorCode::Success)),
+        };
+    }
+    let path = PathBuf::from(&record.path);
+    if let Err(err) = writer.write(inner.files.as_ref(), &path, &plan, req.seq, &chunk.data) {
+        let reason = format!("write {}: {err}", path.display());
+        return Answer::Now(write_failed(server, chunk, reason));
+    }
+    record.touched_s = server.now_s().unwrap_or(0);
+    let count = count + u64::from(!holds);
+    let done = completion(profile, count, &record, req);
+    let pending = group
+        .uploads
+        .entry(message_id)
+        .or_insert_with(|| PendingUpload {
+            record: record.clone(),
+            seqs: BTreeSet::new(),
+            completion: None,
+        });
+    pending.record = record;
+    pending.seqs.insert(req.seq);
+    if done != Completion::NotYet {
+        pending.completion = Some((done, index));
+    }
+    Answer::AfterCommit {
+        message_id,
+        written: true,
+    }
+}
+
+/// Makes the group durable (one sync per file, one commit), completes the uploads it finished,
+/// and sends every chunk's reply in arrival order.
+fn finish_group(server: &ResourceServer, notifier: &Notifier, mut group: Group) {
+    let inner = &server.inner;
+    sync_files(server, &mut group);
+    for (job, answer) in &group.chunks {
+        if let Answer::AfterCommit { written: true, .. } = answer {
+            inner.tracer.emit(Event::ChunkStored {
+                file: job.chunk.req.name.clone(),
+                seq: job.chunk.req.seq,
+                owner: job.chunk.uid,
+                path: file_path_of(&group, answer),
+                writer: job.chunk.writer,
+            });
         }
-        None => {
-            let record = match new_record(server, chunk) {
-                Ok(record) => record,
-                Err(refusal) => return refused(refusal.code, refusal.reason),
-            };
-            // Any chunk may be the first to arrive: the file is created at its full size, so
-            // every chunk has its place and a late chunk 1 never truncates anything.
-            let path = Path::new(&record.path);
-            if let Err(err) = writer.start(inner.files.as_ref(), path, req.total_size.value) {
-                return store_failed(
-                    profile,
-                    refused,
-                    || reply(ErrorCode::Success),
-                    // An I/O failure, not a bad name (names were checked before): the client may
-                    // try again, so the answer is the retryable write error.
-                    ErrorCode::FileWritePermissionFailed,
-                    format!("create {}: {err}", path.display()),
-                );
-            }
-            inner.tracer.emit(Event::UploadBound {
-                message_id: record.message_id,
+    }
+    let completed = complete_uploads(server, &mut group);
+    let items: Vec<(UploadRecord, BTreeSet<u32>)> = group
+        .uploads
+        .values()
+        .map(|u| (u.record.clone(), u.seqs.clone()))
+        .collect();
+    let committed = match items.is_empty() {
+        true => Ok(()),
+        false => inner.uploads.add_chunks(&items),
+    };
+    if committed.is_ok() {
+        for record in completed {
+            inner.tracer.emit(Event::UploadCommitted {
                 file: record.name.clone(),
                 owner: record.owner_uid,
-                receiver: record.receiver,
-                path: record.path.clone(),
-                checked: inner.messages.is_some(),
+                size: record.total_size,
+                md5: record.md5.clone(),
             });
-            (record, false, 0)
+            if dies_on_missing_message(server, &record) {
+                continue;
+            }
+            notifier.enqueue(record);
         }
-    };
-    let path = PathBuf::from(&record.path);
-    record.touched_s = server.now_s().unwrap_or(0);
-    if record.complete && profile.has(Quirk::NotifyOnce) && plan.is_last(req.seq) {
-        return restore_last_chunk(server, notifier, chunk, record, &path, || {
-            reply(ErrorCode::Success)
-        });
     }
-    if record.complete || (writer.skips_duplicates() && holds) {
-        // A duplicate: the bytes are already durable, so it is acked again without a write.
-        return reply(ErrorCode::Success);
+    // A server that died on this group answers nothing.
+    if server.died_on().is_some() {
+        return;
     }
-    if let Err(err) = writer.write(inner.files.as_ref(), &path, &plan, req.seq, &chunk.data) {
-        return store_failed(
-            profile,
-            refused,
-            || reply(ErrorCode::Success),
-            ErrorCode::FileWritePermissionFailed,
-            format!("write {}: {err}", path.display()),
-        );
+    for (job, answer) in group.chunks {
+        let reply = match (answer, &committed) {
+            (Answer::Now(reply), _) => reply,
+            (Answer::AfterCommit { .. }, Ok(())) => {
+                chunk_answer(server, &job.chunk, ErrorCode::Success)
+            }
+            (Answer::AfterCommit { .. }, Err(err)) => refuse_stored(
+                server,
+                &job.chunk,
+                ErrorCode::FileSaveRedisFailed,
+                format!("save upload state: {err}"),
+            ),
+        };
+        server.send(job.slot, &job.peer, reply);
     }
-    let count = count + u64::from(!holds);
-    inner.tracer.emit(Event::ChunkStored {
-        file: req.name.clone(),
-        seq: req.seq,
-        owner: chunk.uid,
-        path: path.display().to_string(),
-        writer: chunk.writer,
-    });
-    let done = completion(profile, count, &record, req);
-    if done != Completion::NotYet {
+}
+
+fn file_path_of(group: &Group, answer: &Answer) -> String {
+    match answer {
+        Answer::AfterCommit { message_id, .. } => group
+            .uploads
+            .get(message_id)
+            .map(|u| u.record.path.clone())
+            .unwrap_or_default(),
+        Answer::Now(_) => String::new(),
+    }
+}
+
+/// Syncs every file the group wrote to. The chunks of a file that cannot be synced are refused
+/// and their upload leaves the group.
+fn sync_files(server: &ResourceServer, group: &mut Group) {
+    let files = &server.inner.files;
+    let mut failed = BTreeMap::new();
+    for (&message_id, upload) in &group.uploads {
+        if let Err(err) = files.sync(Path::new(&upload.record.path)) {
+            failed.insert(message_id, format!("sync {}: {err}", upload.record.path));
+        }
+    }
+    for (message_id, reason) in failed {
+        group.uploads.remove(&message_id);
+        for (job, answer) in &mut group.chunks {
+            if matches!(answer, Answer::AfterCommit { message_id: m, .. } if *m == message_id) {
+                *answer = Answer::Now(write_failed(server, &job.chunk, reason.clone()));
+            }
+        }
+    }
+}
+
+/// Checks the uploads a chunk of the group completed; returns those that are complete now. An
+/// upload whose stored bytes are wrong is dropped (so a retry starts clean) and its completing
+/// chunk refused.
+fn complete_uploads(server: &ResourceServer, group: &mut Group) -> Vec<UploadRecord> {
+    let inner = &server.inner;
+    let mut completed = Vec::new();
+    let mut rejected = Vec::new();
+    for (&message_id, upload) in group.uploads.iter_mut() {
+        let Some((done, index)) = upload.completion else {
+            continue;
+        };
+        let record = &mut upload.record;
+        let path = PathBuf::from(&record.path);
         let checked = match done {
-            Completion::Verify => verify(server, &path, &record),
+            Completion::Verify => verify(server, &path, record),
             _ => Ok(()),
         };
-        return match checked {
+        match checked {
             Ok(()) => {
-                // The last seq and the completion are saved together: a crash between them would
-                // leave every seq held and the upload never complete.
+                // The last seq and the completion are saved together: a crash between them
+                // would leave every seq held and the upload never complete.
                 record.complete = true;
-                if let Err(err) = inner.uploads.add_chunk(&record, req.seq) {
-                    return refused(
-                        ErrorCode::FileSaveRedisFailed,
-                        format!("save upload state: {err}"),
-                    );
-                }
-                inner.tracer.emit(Event::UploadCommitted {
-                    file: record.name.clone(),
-                    owner: record.owner_uid,
-                    size: record.total_size,
-                    md5: record.md5.clone(),
-                });
-                if dies_on_missing_message(server, &record) {
-                    return reply(ErrorCode::Success);
-                }
-                notifier.enqueue(record);
-                reply(ErrorCode::Success)
+                completed.push(record.clone());
             }
             Err(reason) => {
-                // The stored bytes are wrong: drop them so a retry starts clean.
                 let _ = inner.files.remove(&path);
-                let _ = inner.uploads.remove(record.message_id);
+                let _ = inner.uploads.remove(message_id);
                 inner.tracer.emit(Event::UploadRejected {
                     file: record.name.clone(),
                     reason: reason.clone(),
                 });
-                refused(ErrorCode::Md5Mismatch, reason)
+                rejected.push((message_id, index, reason));
             }
-        };
+        }
     }
-    if let Err(err) = inner.uploads.add_chunk(&record, req.seq) {
-        return refused(
-            ErrorCode::FileSaveRedisFailed,
-            format!("save upload state: {err}"),
-        );
+    for (message_id, index, reason) in rejected {
+        group.uploads.remove(&message_id);
+        let (job, answer) = &mut group.chunks[index];
+        *answer = Answer::Now(refuse_stored(
+            server,
+            &job.chunk,
+            ErrorCode::Md5Mismatch,
+            reason,
+        ));
+        // The group's other chunks of this upload were acked before it was found wrong, as they
+        // would have been one at a time.
+        for (job, answer) in &mut group.chunks {
+            if matches!(answer, Answer::AfterCommit { message_id: m, .. } if *m == message_id) {
+                *answer = Answer::Now(chunk_answer(server, &job.chunk, ErrorCode::Success));
+            }
+        }
     }
-    reply(ErrorCode::Success)
+    completed
 }
 
 /// upstream: ChatServerGrpcClient.cpp:14-15 looks the completed upload's message up and uses
@@ -625,6 +802,59 @@ fn restore_last_chunk(
     }
     notifier.enqueue(record);
     acked()
+}
+
+/// How long `record` has been idle, if past the TTL (never for a finished or expired upload).
+fn idle_past_ttl(server: &ResourceServer, record: &UploadRecord) -> Option<u64> {
+    let ttl = server.inner.config.upload_ttl?.as_secs();
+    let idle = server.now_s()?.saturating_sub(record.touched_s);
+    (!record.complete && !record.expired && idle > ttl).then_some(idle)
+}
+
+/// Expires `record` if it is idle past the TTL: its file is deleted, its row marked. Returns the
+/// record as it now stands.
+fn expire_if_idle(server: &ResourceServer, mut record: UploadRecord) -> io::Result<UploadRecord> {
+    let Some(idle_s) = idle_past_ttl(server, &record) else {
+        return Ok(record);
+    };
+    let inner = &server.inner;
+    match inner.files.remove(Path::new(&record.path)) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    record.expired = true;
+    record.received.clear();
+    inner.uploads.put(record.clone())?;
+    inner.tracer.emit(Event::UploadExpired {
+        message_id: record.message_id,
+        file: record.name.clone(),
+        idle_s,
+    });
+    Ok(record)
+}
+
+/// Finds unfinished uploads idle past the TTL (also those left from before a restart) and has
+/// their workers expire them.
+pub(super) async fn sweep_expired(
+    server: ResourceServer,
+    workers: std::sync::Arc<Vec<mpsc::Sender<Job>>>,
+    ttl: std::time::Duration,
+) {
+    let every = (ttl / 4).clamp(
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(60),
+    );
+    loop {
+        let uploads = server.inner.uploads.clone();
+        let all = server.inner.config.storage.run(move || uploads.all()).await;
+        for record in all.unwrap_or_default() {
+            if idle_past_ttl(&server, &record).is_some() {
+                let worker = &workers[worker_of(&record.name)];
+                let _ = worker.send(Job::Expire(record.message_id)).await;
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// The upload a chunk continues, if any: the one of its message.
@@ -680,7 +910,12 @@ fn same_upload(
 
 /// The record of a message's first chunk: bound to the message (when the server can read the
 /// message store) and given a path no other upload uses.
-fn new_record(server: &ResourceServer, chunk: &ValidChunk) -> Result<UploadRecord, Refusal> {
+/// `also_taken` says whether an upload not yet committed uses a path.
+fn new_record(
+    server: &ResourceServer,
+    chunk: &ValidChunk,
+    also_taken: impl Fn(&Path) -> bool,
+) -> Result<UploadRecord, Refusal> {
     let inner = &server.inner;
     let req = &chunk.req;
     // seed bugs 8 and 9: the seed's `LogicSystem` handlers take the name and the uid from the
@@ -698,9 +933,10 @@ fn new_record(server: &ResourceServer, chunk: &ValidChunk) -> Result<UploadRecor
     // seed: see `find_upload`; two uploads of one name share a file.
     let seed_path = inner.config.profile.has(Quirk::UncheckedPath);
     let path = if !seed_path
-        && taken
-            .iter()
-            .any(|r| !r.expired && Path::new(&r.path) == plain)
+        && (also_taken(&plain)
+            || taken
+                .iter()
+                .any(|r| !r.expired && Path::new(&r.path) == plain))
     {
         file_path(chunk.uid, &format!("{}:{}", req.message_id, req.name))
     } else {

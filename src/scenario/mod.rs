@@ -52,6 +52,10 @@ pub struct Scenario {
     /// progress (the `liveness` oracle).
     #[serde(default = "default_liveness")]
     pub liveness_s: u64,
+    /// An unfinished upload with no chunk for this many simulated seconds expires (`serve
+    /// --upload-ttl`; upstream's Redis keys live 3600 s).
+    #[serde(default = "default_upload_ttl")]
+    pub upload_ttl_s: u64,
     #[serde(default)]
     pub link: Link,
     pub users: Vec<UserSpec>,
@@ -182,6 +186,10 @@ fn default_time_limit() -> u64 {
 
 fn default_liveness() -> u64 {
     60
+}
+
+fn default_upload_ttl() -> u64 {
+    3600
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -511,6 +519,9 @@ fn validate(s: &Scenario) -> Result<(), String> {
     }
     if s.liveness_s == 0 {
         return Err("liveness_s: must be at least 1".into());
+    }
+    if s.upload_ttl_s == 0 {
+        return Err("upload_ttl_s: must be at least 1".into());
     }
     if s.link.bandwidth_kbps == Some(0) {
         return Err("link.bandwidth_kbps: must be at least 1; leave it out for no limit".into());

@@ -22,6 +22,7 @@ pub const TOP_KEYS: &[&str] = &[
     "seed",
     "time_limit_s",
     "liveness_s",
+    "upload_ttl_s",
     "link",
     "users",
     "actions",

@@ -232,6 +232,7 @@ impl<'a> World<'a> {
             &users,
             (&uploads, &disk, &messages),
             (&options.profile, &chat_now, routes.as_ref()),
+            Duration::from_secs(scenario.upload_ttl_s),
             finish_rx,
         );
         let log = Arc::new(ActionLog::default());
@@ -601,6 +602,7 @@ fn add_resource_host(
         &Arc<std::sync::Mutex<Option<ChatServer>>>,
         Option<&ChatRoutes>,
     ),
+    upload_ttl: Duration,
     finish_rx: tokio::sync::watch::Receiver<bool>,
 ) {
     let chat_now = chat_now.clone();
@@ -633,6 +635,7 @@ fn add_resource_host(
                 listen: format!("0.0.0.0:{RESOURCE_PORT}"),
                 chat_grpc: format!("{default_chat}:{GRPC_PORT}"),
                 profile: profile.clone(),
+                upload_ttl: Some(upload_ttl),
                 ..ResourceConfig::default()
             },
             users.clone(),

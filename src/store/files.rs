@@ -12,6 +12,15 @@ pub trait FileStore: Send + Sync + 'static {
     fn create_sized(&self, path: &Path, size: u64) -> io::Result<()>;
     /// Writes `data` at `offset` and syncs the file.
     fn write_at(&self, path: &Path, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Writes `data` at `offset`; durable only after [`FileStore::sync`] of the file, so that
+    /// the chunks that arrived together cost one fsync. By default as durable as `write_at`.
+    fn write_at_unsynced(&self, path: &Path, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.write_at(path, offset, data)
+    }
+    /// Makes every write to the file durable.
+    fn sync(&self, _path: &Path) -> io::Result<()> {
+        Ok(())
+    }
     /// Reads up to `len` bytes at `offset`.
     fn read_at(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>>;
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
@@ -49,6 +58,22 @@ macro_rules! file_store_impl {
                 let file = fs::OpenOptions::new().write(true).open(self.full(path))?;
                 file.write_all_at(data, offset)?;
                 file.sync_all()
+            }
+
+            fn write_at_unsynced(&self, path: &Path, offset: u64, data: &[u8]) -> io::Result<()> {
+                use std::os::unix::fs::FileExt;
+                use $fs as fs;
+                let file = fs::OpenOptions::new().write(true).open(self.full(path))?;
+                file.write_all_at(data, offset)
+            }
+
+            fn sync(&self, path: &Path) -> io::Result<()> {
+                use $fs as fs;
+                // An fsync syncs the file, whichever descriptor wrote to it.
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(self.full(path))?
+                    .sync_data()
             }
 
             fn read_at(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {

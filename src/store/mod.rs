@@ -5,6 +5,7 @@
 mod faulty;
 mod files;
 mod messages;
+mod offload;
 mod presence;
 mod sqlite;
 mod uploads;
@@ -14,6 +15,7 @@ pub use files::{FileStore, RealFiles, SimFiles};
 pub use messages::{
     MemoryMessages, MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage,
 };
+pub use offload::Offload;
 pub use presence::{ChatRoutes, MemoryPresence, PresenceStore};
 pub use sqlite::{SqliteDb, SqliteMessages, SqlitePresence, SqliteUploads};
 pub use uploads::{ChunkHead, MemoryUploads, UploadRecord, UploadStore};

@@ -623,6 +623,18 @@ impl UploadStore for SqliteUploads {
         Self::save(&self.db.lock(), record)
     }
 
+    fn add_chunks(&self, chunks: &[(UploadRecord, BTreeSet<u32>)]) -> io::Result<()> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(sql)?;
+        for (record, seqs) in chunks {
+            Self::save(&tx, record)?;
+            for &seq in seqs {
+                Self::insert_seq(&tx, record.message_id, seq)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
     fn get(&self, message_id: i64) -> io::Result<Option<UploadRecord>> {
         Ok(self
             .select("WHERE message_id = ?1", &[&message_id])?

@@ -91,6 +91,17 @@ pub trait UploadStore: Send + Sync + 'static {
         })?;
         Ok(count)
     }
+
+    /// [`UploadStore::add_chunk`] for every seq of every record, as one durable step: the chunks
+    /// that arrived together cost one commit. Each record's fields are saved as given.
+    fn add_chunks(&self, chunks: &[(UploadRecord, BTreeSet<u32>)]) -> io::Result<()> {
+        for (record, seqs) in chunks {
+            for &seq in seqs {
+                self.add_chunk(record, seq)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// See [`UploadStore::head`].

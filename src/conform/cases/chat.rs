@@ -6,7 +6,7 @@ use super::flows::{
 };
 use crate::conform::ctx::{error_code, int, size, text, Ctx, Upload};
 use crate::conform::verdict::{could_not_run, ensure, fail, unsupported, Finding, Outcome};
-use crate::conform::wire::Conn;
+use crate::conform::wire::{Conn, Incoming};
 use crate::protocol::body::{HeartbeatReq, ImgMsgReq, LoginReq, TextItem, TextReq};
 use crate::protocol::codes::status;
 use crate::protocol::{ids, ErrorCode, Frame, Framing, MAX_CWND};
@@ -375,5 +375,99 @@ pub async fn chat_coalesced_frames(ctx: &mut Ctx) -> Outcome {
         let error = error_code(&body, what)?;
         ensure!(error == 0, "{what} has error {error}");
     }
+    Ok(())
+}
+
+/// Reads frames until `count` with id `id` (for which `mine` holds) have come, or until nothing
+/// comes within the case's timeout; returns how many came.
+async fn count_frames(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    id: u16,
+    count: usize,
+    mine: impl Fn(&Value) -> bool,
+) -> usize {
+    let mut seen = 0;
+    while seen < count {
+        match conn.next_within(ctx.timeout()).await {
+            Incoming::Frame(frame) if frame.id == id => {
+                let body: Value = serde_json::from_slice(&frame.body).unwrap_or(Value::Null);
+                seen += usize::from(mine(&body));
+            }
+            Incoming::Frame(_) => {}
+            _ => break,
+        }
+    }
+    seen
+}
+
+/// 11.13: a logged-in client sends 1000 heartbeats in one write and reads every reply: all 1000
+/// come (a server that queues replies in a bounded buffer and drops them on overflow cuts off a
+/// client that does read).
+pub async fn thousand_requests_one_write(ctx: &mut Ctx) -> Outcome {
+    const REQUESTS: usize = 1000;
+    let user = ctx.sender().clone();
+    let mut conn = login(ctx, &user).await?;
+    let one = conn.encode(&Frame::json(
+        ids::HEART_BEAT_REQ,
+        &HeartbeatReq { fromuid: user.uid },
+    ));
+    let bytes = one.repeat(REQUESTS);
+    conn.send_raw(&bytes, "1000 heartbeats in one write")
+        .await
+        .map_err(|e| fail(format!("cannot write 1000 heartbeats: {e}")))?;
+    let replies = count_frames(ctx, &mut conn, ids::HEARTBEAT_RSP, REQUESTS, |_| true).await;
+    ensure!(
+        replies == REQUESTS,
+        "{replies} of {REQUESTS} heartbeat replies came"
+    );
+    chat_still_serving(ctx).await
+}
+
+/// 11.14: 260 texts wait for an offline receiver (more than a 256-slot reply queue holds). When
+/// it logs in it gets its 1006 and every one of the 260 pushes.
+pub async fn pushes_waiting_at_login(ctx: &mut Ctx) -> Outcome {
+    const TEXTS: usize = 260;
+    let receiver = ctx.receiver()?.clone();
+    let sender = ctx.sender().clone();
+    let mut from = login(ctx, &sender).await?;
+    let base = ctx.unique_name("waiting");
+    let mut bytes = Vec::new();
+    for n in 0..TEXTS {
+        let req = TextReq {
+            fromuid: sender.uid,
+            touid: receiver.uid,
+            thread_id: 1,
+            text_array: vec![TextItem {
+                content: format!("waiting {n}"),
+                unique_id: format!("{base}-{n}"),
+            }],
+        };
+        bytes.extend(from.encode(&Frame::json(ids::TEXT_CHAT_MSG_REQ, &req)));
+    }
+    from.send_raw(&bytes, "260 texts in one write")
+        .await
+        .map_err(|e| fail(format!("cannot write 260 texts: {e}")))?;
+    let acked = count_frames(ctx, &mut from, ids::TEXT_CHAT_MSG_RSP, TEXTS, |_| true).await;
+    if acked < TEXTS {
+        return Err(could_not_run(format!(
+            "only {acked} of {TEXTS} texts were acked, so the pushes cannot be counted"
+        )));
+    }
+    let mut to = login(ctx, &receiver).await?;
+    let prefix = format!("{base}-");
+    let ours = |body: &Value| {
+        body.get("chat_datas")
+            .and_then(Value::as_array)
+            .is_some_and(|d| {
+                d.iter()
+                    .any(|i| text(i, "unique_id").is_some_and(|u| u.starts_with(&prefix)))
+            })
+    };
+    let pushes = count_frames(ctx, &mut to, ids::NOTIFY_TEXT_CHAT_MSG_REQ, TEXTS, ours).await;
+    ensure!(
+        pushes == TEXTS,
+        "{pushes} of the {TEXTS} waiting 1019 pushes came after the login"
+    );
     Ok(())
 }

@@ -75,6 +75,10 @@ pub fn all() -> Vec<CaseDef> {
             upload::two_files_interleaved
         ),
         case!("3.7 upload/empty-file", upload::empty_file),
+        case!(
+            "3.8 upload/same-name-two-messages",
+            upload::same_name_two_messages
+        ),
         case!("4.1 order/out-of-order", upload::out_of_order),
         case!("4.2 order/duplicate-chunk", upload::duplicate_chunk),
         case!("4.3 order/late-chunk-1", upload::late_chunk_1),
@@ -138,6 +142,14 @@ pub fn all() -> Vec<CaseDef> {
             "8.9 security/download-traversal-name",
             security::download_traversal_name
         ),
+        case!(
+            "8.10 security/claim-another-users-message",
+            security::claim_another_users_message
+        ),
+        case!(
+            "8.11 security/half-upload-keeps-picture",
+            security::half_upload_keeps_picture
+        ),
         case!("9.1 notify/once-with-fields", transfer::notify_once),
         case!(
             "9.2 notify/retried-until-answered",
@@ -178,6 +190,14 @@ pub fn all() -> Vec<CaseDef> {
         case!("11.10 chat/sender-notice-1049", chat::sender_notice),
         case!("11.11 chat/oversize-frame", chat::chat_oversize_frame),
         case!("11.12 chat/coalesced-frames", chat::chat_coalesced_frames),
+        case!(
+            "11.13 chat/thousand-requests-one-write",
+            chat::thousand_requests_one_write
+        ),
+        case!(
+            "11.14 chat/pushes-waiting-at-login",
+            chat::pushes_waiting_at_login
+        ),
         case!("12.1 proxy/duplicated-chunks", proxy::duplicated_chunks),
         case!("12.2 proxy/reordered-chunks", proxy::reordered_chunks),
         case!("12.3 proxy/delayed-acks", proxy::delayed_acks),

@@ -134,3 +134,45 @@ pub async fn download_traversal_name(ctx: &mut Ctx) -> Outcome {
     }
     still_serving(ctx).await
 }
+
+/// The receiver's own file, claiming `upload`'s message id (issue 11, item 1).
+fn claim_of(ctx: &mut Ctx, upload: &Upload) -> Result<Upload, crate::conform::verdict::Finding> {
+    let other = ctx.receiver()?.clone();
+    let name = ctx.unique_name("claim");
+    Ok(Upload::new(
+        name,
+        vec![0x5a; upload.data.len()],
+        upload.message_id,
+        &other,
+        upload.uid,
+    ))
+}
+
+/// 8.10: after `upload` completes, another user uploads its own file under the same message id.
+/// The first chunk must be refused, and the message must still offer the sender's bytes: a
+/// server that lets a second upload take a message lets anyone swap anyone's picture.
+pub async fn claim_another_users_message(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("claimed", 2 * 32768 + 7).await?;
+    let mut owner = ctx.resource().await?;
+    upload_all(&mut owner, &upload, MAX_CWND).await?;
+    let claim = claim_of(ctx, &upload)?;
+    let frame = claim.send(1, ChunkKind::Normal).frame;
+    expect_refusal_fresh(ctx, &frame, Echo::chunk(&claim, 1)).await?;
+    expect_identical(ctx, &mut owner, &upload).await
+}
+
+/// 8.11: after `upload` completes, another user sends only chunk 1 of a file under the same
+/// message id, whatever the answer. The sender's picture must still be offered and served: a
+/// half upload must not hide it behind an unfinished record.
+pub async fn half_upload_keeps_picture(ctx: &mut Ctx) -> Outcome {
+    let upload = ctx.upload("hidden", 2 * 32768 + 11).await?;
+    let mut owner = ctx.resource().await?;
+    upload_all(&mut owner, &upload, MAX_CWND).await?;
+    let claim = claim_of(ctx, &upload)?;
+    let mut intruder = ctx.resource_again().await?;
+    intruder
+        .send(&claim.send(1, ChunkKind::Normal).frame)
+        .await?;
+    let _answer = intruder.next_within(ctx.timeout()).await;
+    expect_identical(ctx, &mut owner, &upload).await
+}

@@ -322,3 +322,16 @@ fn check_status(body: &Value, upload: &Upload) -> Outcome {
     }
     Ok(())
 }
+
+/// 3.8: two image messages of one sender with the same file name, uploaded one after the other:
+/// both complete, and each message serves its own bytes (issue 11, item 5: uploads are keyed by
+/// message, not by name).
+pub async fn same_name_two_messages(ctx: &mut Ctx) -> Outcome {
+    let first = ctx.upload("same-name", 2 * 32768 + 3).await?;
+    let second = ctx.upload_named(first.name.clone(), 32768 + 9).await?;
+    let mut conn = ctx.resource().await?;
+    upload_all(&mut conn, &first, MAX_CWND).await?;
+    upload_all(&mut conn, &second, MAX_CWND).await?;
+    expect_identical(ctx, &mut conn, &first).await?;
+    expect_identical(ctx, &mut conn, &second).await
+}

@@ -6,9 +6,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Every chunk acked to a client is, at the end, listed as stored and holds the source's bytes.
 /// Only a file the server rejected on purpose (`upload_rejected`, e.g. an md5 mismatch that
-/// discards it) may have lost its record; any other acked upload the server no longer holds fails.
+/// discards it) may have lost its record, and a chunk acked before its upload expired
+/// (`upload_expired`, idle past the TTL); any other acked upload the server no longer holds fails.
 pub fn durable_ack(records: &[Record]) -> Option<Violation> {
     let sources = source_chunk_hashes(records);
+    let expired: BTreeMap<&str, u64> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::UploadExpired { file, .. } => Some((file.as_str(), r.t_ms)),
+            _ => None,
+        })
+        .collect();
     let rejected: BTreeSet<&str> = records
         .iter()
         .filter_map(|r| match &r.event {
@@ -38,7 +46,11 @@ pub fn durable_ack(records: &[Record]) -> Option<Violation> {
         else {
             continue;
         };
-        if rejected.contains(file.as_str()) {
+        if rejected.contains(file.as_str())
+            || expired
+                .get(file.as_str())
+                .is_some_and(|&at| record.t_ms <= at)
+        {
             continue;
         }
         let Some(source) = sources.get(file.as_str()) else {
@@ -98,6 +110,38 @@ mod tests {
             },
         );
         assert_eq!(durable_ack(&[source, acked("a", 1, 0), rejected]), None);
+    }
+
+    #[test]
+    fn durable_ack_forgives_a_chunk_acked_before_its_upload_expired_and_no_other() {
+        let source = at(
+            0,
+            "user1",
+            Event::SourceFile {
+                file: "a".into(),
+                size: 10,
+                md5: "m".into(),
+                chunk_hashes: vec!["h1".into()],
+            },
+        );
+        let expired = |t_ms| {
+            at(
+                t_ms,
+                "resource",
+                Event::UploadExpired {
+                    message_id: 1,
+                    file: "a".into(),
+                    idle_s: 6,
+                },
+            )
+        };
+        // The ack is at 10 ms.
+        assert_eq!(
+            durable_ack(&[source.clone(), acked("a", 1, 0), expired(50)]),
+            None
+        );
+        let before = durable_ack(&[source, expired(5), acked("a", 1, 0)]);
+        assert!(before.is_some(), "an ack after the expiry must still hold");
     }
 
     #[test]
