@@ -563,21 +563,7 @@ impl ResourceServer {
         };
         let path = std::path::PathBuf::from(&record.path);
         let on_disk = self.inner.files.size(&path).ok().flatten().unwrap_or(0);
-        Some(Some(Frame::json(
-            ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
-            &DownInfoRsp {
-                error: 0,
-                message_id: req.message_id,
-                thread_id: record.thread_id,
-                sender_id: record.owner_uid,
-                recv_id: record.receiver,
-                name: record.name,
-                msg_type: msg_type::PIC,
-                status: status::READED,
-                total_size: WireSize::string(on_disk),
-                md5: record.md5,
-            },
-        )))
+        Some(Some(download_info_reply(req.message_id, record, on_disk)))
     }
 
     fn reference_download_info(&self, frame: &Frame) -> Frame {
@@ -613,21 +599,8 @@ impl ResourceServer {
                     size: record.total_size,
                     md5: record.md5.clone(),
                 });
-                Frame::json(
-                    ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
-                    &DownInfoRsp {
-                        error: 0,
-                        message_id: req.message_id,
-                        thread_id: record.thread_id,
-                        sender_id: record.owner_uid,
-                        recv_id: record.receiver,
-                        name: record.name,
-                        msg_type: msg_type::PIC,
-                        status: status::READED,
-                        total_size: WireSize::string(record.total_size),
-                        md5: record.md5.clone(),
-                    },
-                )
+                let size = record.total_size;
+                download_info_reply(req.message_id, record, size)
             }
             _ => reply(ErrorCode::FileNotExists, req.message_id),
         }
@@ -740,4 +713,24 @@ impl ResourceServer {
             },
         )
     }
+}
+
+/// 1046 for a stored upload, offering `size` bytes (the reference offers the completed size;
+/// upstream's quirk what is on disk).
+fn download_info_reply(message_id: i64, record: UploadRecord, size: u64) -> Frame {
+    Frame::json(
+        ids::IMG_CHAT_DOWN_INFO_SYNC_RSP,
+        &DownInfoRsp {
+            error: 0,
+            message_id,
+            thread_id: record.thread_id,
+            sender_id: record.owner_uid,
+            recv_id: record.receiver,
+            name: record.name,
+            msg_type: msg_type::PIC,
+            status: status::READED,
+            total_size: WireSize::string(size),
+            md5: record.md5,
+        },
+    )
 }
