@@ -88,16 +88,7 @@ mod tests {
 
     #[test]
     fn durable_ack_catches_a_whole_acked_upload_that_vanished_unless_rejected() {
-        let source = at(
-            0,
-            "user1",
-            Event::SourceFile {
-                file: "a".into(),
-                size: 10,
-                md5: "m".into(),
-                chunk_hashes: vec!["h1".into()],
-            },
-        );
+        let source = one_chunk_source("a");
         let vanished = [source.clone(), acked("a", 1, 0)];
         let v = durable_ack(&vanished).expect("an acked upload with no record at the end");
         assert!(v.detail.contains("holds no upload of a"), "{}", v.detail);
@@ -114,16 +105,7 @@ mod tests {
 
     #[test]
     fn durable_ack_forgives_a_chunk_acked_before_its_upload_expired_and_no_other() {
-        let source = at(
-            0,
-            "user1",
-            Event::SourceFile {
-                file: "a".into(),
-                size: 10,
-                md5: "m".into(),
-                chunk_hashes: vec!["h1".into()],
-            },
-        );
+        let source = one_chunk_source("a");
         let expired = |t_ms| {
             at(
                 t_ms,
@@ -187,5 +169,19 @@ mod tests {
             changed.detail
         );
         assert_eq!(durable_ack(&trace(vec![1, 2], ["h1", "h2"])), None);
+    }
+
+    /// The source of a one-chunk file `file`, as the world records it.
+    fn one_chunk_source(file: &str) -> Record {
+        at(
+            0,
+            "user1",
+            Event::SourceFile {
+                file: file.into(),
+                size: 10,
+                md5: "m".into(),
+                chunk_hashes: vec!["h1".into()],
+            },
+        )
     }
 }
