@@ -308,7 +308,7 @@ impl Forwarder<'_> {
         let what = self.describe(&frame, &hint);
         let delay = Duration::from_millis(fault.delay_ms);
         match fault.action {
-            FrameAction::Drop => self.proxy.fault("frame_drop", what),
+            FrameAction::Drop => self.drop_frame(what),
             FrameAction::Delay => self.delay(frame, what, delay),
             FrameAction::Duplicate => self.duplicate(frame, what, delay),
             FrameAction::Reorder => self.reorder(frame, what),
@@ -343,6 +343,11 @@ impl Forwarder<'_> {
             tokio::time::sleep(delay).await;
             let _ = tx.send(frame);
         });
+    }
+
+    /// The frame goes nowhere; a frame held for a reorder stays held.
+    fn drop_frame(&mut self, what: String) {
+        self.proxy.fault("frame_drop", what);
     }
 
     fn delay(&mut self, frame: Frame, what: String, delay: Duration) {
