@@ -47,3 +47,36 @@ impl Clock for SimClock {
         self.epoch + turmoil::sim_elapsed().unwrap_or_default()
     }
 }
+
+/// Time since a run started, for whatever acts in windows of run time (the fault proxy's
+/// `from_ms`/`until_ms`). Not a [`Clock`]: that one reads the calendar, and the calendar may jump,
+/// while this must only move forward and start near zero.
+pub trait Elapsed: Send + Sync + 'static {
+    fn elapsed(&self) -> Duration;
+}
+
+/// Turmoil's simulated time since the simulation started (zero outside a simulation).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SimElapsed;
+
+impl Elapsed for SimElapsed {
+    fn elapsed(&self) -> Duration {
+        turmoil::sim_elapsed().unwrap_or_default()
+    }
+}
+
+/// Time on tokio's clock since this was made, for real TCP.
+#[derive(Debug, Clone, Copy)]
+pub struct SinceStart(tokio::time::Instant);
+
+impl SinceStart {
+    pub fn now() -> Self {
+        SinceStart(tokio::time::Instant::now())
+    }
+}
+
+impl Elapsed for SinceStart {
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}

@@ -8,12 +8,12 @@
 use super::notify::NotifyListener;
 use super::verdict::{could_not_run, fail, Finding};
 use super::wire::{Conn, FaultLog, Transcript};
+use crate::clock::SinceStart;
 use crate::hash::stable_hash;
 use crate::net::{Network, TokioNetwork};
 use crate::protocol::body::{ChunkReq, ImgMsgReq, LoginReq};
 use crate::protocol::{ids, ChunkPlan, Frame, Framing, WireSize};
-use crate::proxy::{FaultProxy, RuleSet};
-use crate::scenario::FrameFault;
+use crate::proxy::{FaultProxy, FrameFault, RuleSet};
 use crate::trace::Tracer;
 use crate::users::User;
 use base64::Engine as _;
@@ -219,6 +219,7 @@ impl Ctx {
         let proxy = FaultProxy::new(
             framings,
             RuleSet::new(faults),
+            Arc::new(SinceStart::now()),
             bandwidth_bps,
             Tracer::new("proxy", log.clone()),
         );

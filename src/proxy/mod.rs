@@ -6,12 +6,12 @@
 
 mod rules;
 
-pub use rules::{FrameRule, RuleSet};
+pub use rules::{Direction, FrameAction, FrameFault, FrameRule, RuleSet};
 
+use crate::clock::Elapsed;
 use crate::net::{BoxStream, Listener, Network};
 use crate::protocol::body::ChunkHint;
 use crate::protocol::{Frame, FrameCodec, Framing};
-use crate::scenario::{Direction, FrameAction};
 use crate::trace::{Event, Tracer};
 use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
@@ -34,6 +34,9 @@ const SLICE_BODY_PIECES: usize = 4;
 pub struct FaultProxy {
     framings: BTreeMap<String, Framing>,
     rules: Mutex<RuleSet>,
+    /// Time since the run started, for the rules' `from_ms`/`until_ms` windows: simulated time in
+    /// the simulation, tokio's clock on real TCP.
+    elapsed: Arc<dyn Elapsed>,
     /// Bits per second each way, shared by all of this client's connections; `None` is unlimited.
     /// A `bandwidth` fault changes it mid-run.
     bandwidth_bps: Mutex<Option<u64>>,
@@ -51,15 +54,18 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// `framings` says which framing each server address speaks; other addresses pass through raw.
+    /// `elapsed` tells the rules how long the run has been going.
     pub fn new(
         framings: BTreeMap<String, Framing>,
         rules: RuleSet,
+        elapsed: Arc<dyn Elapsed>,
         bandwidth_bps: Option<u64>,
         tracer: Tracer,
     ) -> Arc<Self> {
         Arc::new(FaultProxy {
             framings,
             rules: Mutex::new(rules),
+            elapsed,
             bandwidth_bps: Mutex::new(bandwidth_bps),
             link_free_at: Mutex::default(),
             tracer,
@@ -216,141 +222,190 @@ where
     R: tokio::io::AsyncRead + Unpin + Send,
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let mut reader = FramedRead::new(
-        from,
-        FrameCodec::with_limit(framing, framing.field_max_body()),
-    );
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
-    let tx = Outbox(tx);
-    let writer = async {
-        let mut sink = FramedWrite::new(
-            to,
+    let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
+    let mut forwarder = Forwarder {
+        proxy,
+        direction,
+        tx: Outbox(tx),
+        held: None,
+    };
+    let reader_side = async move {
+        let mut reader = FramedRead::new(
+            from,
             FrameCodec::with_limit(framing, framing.field_max_body()),
         );
-        while let Some(Outgoing { frame, slice }) = rx.recv().await {
-            proxy
-                .pace(direction, framing.header_len() + frame.body.len())
-                .await;
-            let failed = match slice {
-                None => sink.send(frame).await.is_err(),
-                Some(pause) => write_sliced(&mut sink, &frame, pause).await.is_err(),
-            };
-            if failed {
-                return;
-            }
-        }
-    };
-    let reader_side = async {
-        let mut held: Option<Frame> = None;
         loop {
             let next = tokio::select! {
                 biased;
                 next = reader.next() => next,
-                _ = tokio::time::sleep(REORDER_HOLD_MAX), if held.is_some() => {
-                    let _ = tx.send(held.take().expect("guarded"));
+                _ = tokio::time::sleep(REORDER_HOLD_MAX), if forwarder.held.is_some() => {
+                    forwarder.release_held();
                     continue;
                 }
             };
             let Some(Ok(frame)) = next else { break };
-            let hint = ChunkHint::from_body(&frame.body);
-            let fault = proxy
-                .rules
-                .lock()
-                .unwrap()
-                .matching(direction, &frame, &hint)
-                .cloned();
-            let action = fault
-                .as_ref()
-                .map(|f| (f.action, Duration::from_millis(f.delay_ms)));
-            let describe = || {
-                format!("{direction:?} {} {} seq {}", frame.id, hint.name, hint.seq).to_lowercase()
-            };
-            let forward = match action {
-                None => Some(frame.clone()),
-                Some((FrameAction::Drop, _)) => {
-                    proxy.fault("frame_drop", describe());
-                    None
-                }
-                Some((FrameAction::Duplicate, delay)) if delay.is_zero() => {
-                    proxy.fault("frame_duplicate", describe());
-                    let _ = tx.send(frame.clone());
-                    Some(frame.clone())
-                }
-                // A delayed duplicate: the original now, the copy `delay` later.
-                Some((FrameAction::Duplicate, delay)) => {
-                    proxy.fault(
-                        "frame_duplicate",
-                        format!("{}, the copy {} ms later", describe(), delay.as_millis()),
-                    );
-                    let tx = tx.clone();
-                    let copy = frame.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        let _ = tx.send(copy);
-                    });
-                    Some(frame.clone())
-                }
-                Some((FrameAction::Delay, delay)) => {
-                    proxy.fault(
-                        "frame_delay",
-                        format!("{} by {} ms", describe(), delay.as_millis()),
-                    );
-                    let tx = tx.clone();
-                    let late = frame.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        let _ = tx.send(late);
-                    });
-                    None
-                }
-                Some((FrameAction::Reorder, _)) => {
-                    proxy.fault("frame_reorder", describe());
-                    if let Some(previous) = held.replace(frame.clone()) {
-                        let _ = tx.send(previous);
-                    }
-                    None
-                }
-                Some((FrameAction::Corrupt, _)) => match corrupt(&frame) {
-                    Some(bad) => {
-                        proxy.fault("frame_corrupt", describe());
-                        Some(bad)
-                    }
-                    None => Some(frame.clone()),
-                },
-                Some((FrameAction::Slice, pause)) => {
-                    proxy.fault("frame_slice", describe());
-                    let _ = tx.send_sliced(frame.clone(), pause);
-                    if let Some(late) = held.take() {
-                        let _ = tx.send(late);
-                    }
-                    None
-                }
-                Some((FrameAction::Rewrite, _)) => {
-                    let set = fault.as_ref().map(|f| &f.set);
-                    match set.and_then(|set| rewrite(&frame, set)) {
-                        Some(forged) => {
-                            let fields =
-                                serde_json::to_string(set.expect("checked")).unwrap_or_default();
-                            proxy.fault("frame_rewrite", format!("{} set {fields}", describe()));
-                            Some(forged)
-                        }
-                        None => Some(frame.clone()),
-                    }
-                }
-            };
-            if let Some(frame) = forward {
-                let _ = tx.send(frame);
-                if let Some(late) = held.take() {
-                    let _ = tx.send(late);
-                }
-            }
+            forwarder.handle(frame);
         }
-        if let Some(late) = held.take() {
-            let _ = tx.send(late);
-        }
-        drop(tx);
+        forwarder.release_held();
+        // Dropping the forwarder drops the last sender, which ends the writer.
     };
-    tokio::join!(reader_side, writer);
+    tokio::join!(reader_side, write_out(proxy, framing, direction, to, rx));
+}
+
+/// A pump's writer: sends what the forwarder queues, paced to the bandwidth, until the queue
+/// closes or the write fails.
+async fn write_out<W>(
+    proxy: &FaultProxy,
+    framing: Framing,
+    direction: Direction,
+    to: W,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+) where
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut sink = FramedWrite::new(
+        to,
+        FrameCodec::with_limit(framing, framing.field_max_body()),
+    );
+    while let Some(Outgoing { frame, slice }) = rx.recv().await {
+        proxy
+            .pace(direction, framing.header_len() + frame.body.len())
+            .await;
+        let failed = match slice {
+            None => sink.send(frame).await.is_err(),
+            Some(pause) => write_sliced(&mut sink, &frame, pause).await.is_err(),
+        };
+        if failed {
+            return;
+        }
+    }
+}
+
+/// A pump's reader side: applies the first matching rule to each frame and queues what goes on.
+/// Queueing never fails while the writer lives; once it is gone the frames have nowhere to go.
+struct Forwarder<'a> {
+    proxy: &'a FaultProxy,
+    direction: Direction,
+    tx: Outbox,
+    /// A frame held back by `reorder`, sent after the next frame that goes on (or on a timeout).
+    held: Option<Frame>,
+}
+
+impl Forwarder<'_> {
+    fn handle(&mut self, frame: Frame) {
+        let hint = ChunkHint::from_body(&frame.body);
+        let now = self.proxy.elapsed.elapsed();
+        let fault = self
+            .proxy
+            .rules
+            .lock()
+            .unwrap()
+            .matching(now, self.direction, &frame, &hint)
+            .cloned();
+        let Some(fault) = fault else {
+            return self.forward(frame);
+        };
+        let what = self.describe(&frame, &hint);
+        let delay = Duration::from_millis(fault.delay_ms);
+        match fault.action {
+            FrameAction::Drop => self.drop_frame(what),
+            FrameAction::Delay => self.delay(frame, what, delay),
+            FrameAction::Duplicate => self.duplicate(frame, what, delay),
+            FrameAction::Reorder => self.reorder(frame, what),
+            FrameAction::Corrupt => self.corrupt(frame, what),
+            FrameAction::Rewrite => self.rewrite(frame, what, &fault.set),
+            FrameAction::Slice => self.slice(frame, what, delay),
+        }
+    }
+
+    /// The frame for a fault's detail: direction, id, file and seq.
+    fn describe(&self, frame: &Frame, hint: &ChunkHint) -> String {
+        let direction = self.direction;
+        format!("{direction:?} {} {} seq {}", frame.id, hint.name, hint.seq).to_lowercase()
+    }
+
+    /// Sends `frame` on, then the frame held back for a reorder, if any.
+    fn forward(&mut self, frame: Frame) {
+        let _ = self.tx.send(frame);
+        self.release_held();
+    }
+
+    fn release_held(&mut self) {
+        if let Some(late) = self.held.take() {
+            let _ = self.tx.send(late);
+        }
+    }
+
+    /// Queues `frame` `delay` from now, behind whatever was queued by then.
+    fn send_later(&self, frame: Frame, delay: Duration) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(frame);
+        });
+    }
+
+    /// The frame goes nowhere; a frame held for a reorder stays held.
+    fn drop_frame(&mut self, what: String) {
+        self.proxy.fault("frame_drop", what);
+    }
+
+    fn delay(&mut self, frame: Frame, what: String, delay: Duration) {
+        let detail = format!("{what} by {} ms", delay.as_millis());
+        self.proxy.fault("frame_delay", detail);
+        self.send_later(frame, delay);
+    }
+
+    /// The original now; the copy at once, or `delay` later.
+    fn duplicate(&mut self, frame: Frame, what: String, delay: Duration) {
+        if delay.is_zero() {
+            self.proxy.fault("frame_duplicate", what);
+            let _ = self.tx.send(frame.clone());
+        } else {
+            let detail = format!("{what}, the copy {} ms later", delay.as_millis());
+            self.proxy.fault("frame_duplicate", detail);
+            self.send_later(frame.clone(), delay);
+        }
+        self.forward(frame);
+    }
+
+    /// Holds `frame` back until the next frame has gone on; a frame already held goes now.
+    fn reorder(&mut self, frame: Frame, what: String) {
+        self.proxy.fault("frame_reorder", what);
+        if let Some(previous) = self.held.replace(frame) {
+            let _ = self.tx.send(previous);
+        }
+    }
+
+    /// A frame without chunk data passes unchanged and unreported.
+    fn corrupt(&mut self, frame: Frame, what: String) {
+        match corrupt(&frame) {
+            Some(bad) => {
+                self.proxy.fault("frame_corrupt", what);
+                self.forward(bad);
+            }
+            None => self.forward(frame),
+        }
+    }
+
+    /// A body that is not a JSON object passes unchanged and unreported.
+    fn rewrite(&mut self, frame: Frame, what: String, set: &BTreeMap<String, serde_json::Value>) {
+        match rewrite(&frame, set) {
+            Some(forged) => {
+                let fields = serde_json::to_string(set).unwrap_or_default();
+                self.proxy
+                    .fault("frame_rewrite", format!("{what} set {fields}"));
+                self.forward(forged);
+            }
+            None => self.forward(frame),
+        }
+    }
+
+    fn slice(&mut self, frame: Frame, what: String, pause: Duration) {
+        self.proxy.fault("frame_slice", what);
+        let _ = self.tx.send_sliced(frame, pause);
+        self.release_held();
+    }
 }
 
 /// A frame for a pump's writer: whole, or sliced with this pause between the pieces.
@@ -449,7 +504,6 @@ mod tests {
     use super::*;
     use crate::net::{framed, next_frame, FrameReader, FrameSender, TurmoilNetwork};
     use crate::protocol::body::ChunkHint;
-    use crate::scenario::FrameFault;
     use crate::trace::SimTrace;
 
     #[test]
@@ -489,13 +543,15 @@ mod tests {
         let frame = Frame::new(1041, r#"{"name":"a.png","seq":1}"#);
         let hint = ChunkHint::from_body(&frame.body);
         let hit = rules
-            .matching(Direction::Up, &frame, &hint)
+            .matching(Duration::ZERO, Direction::Up, &frame, &hint)
             .cloned()
             .expect("the rule matches");
         assert_eq!(hit.action, FrameAction::Rewrite);
         assert_eq!(hit.set["name"], "../x");
         // count defaults to 1: the next frame passes untouched.
-        assert!(rules.matching(Direction::Up, &frame, &hint).is_none());
+        assert!(rules
+            .matching(Duration::ZERO, Direction::Up, &frame, &hint)
+            .is_none());
     }
 
     /// Runs `client` in a turmoil simulation, talking through a fault proxy that applies `fault`
@@ -528,7 +584,13 @@ mod tests {
             let framings = [("server:7000".to_owned(), Framing::Resource)]
                 .into_iter()
                 .collect();
-            let proxy = FaultProxy::new(framings, RuleSet::new([fault]), None, tracer);
+            let proxy = FaultProxy::new(
+                framings,
+                RuleSet::new([fault]),
+                Arc::new(crate::clock::SimElapsed),
+                None,
+                tracer,
+            );
             let network = proxy.network(Arc::new(TurmoilNetwork::default()));
             let stream = network.connect("server:7000".into()).await?;
             let (reader, sender) = framed(

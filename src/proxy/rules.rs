@@ -1,9 +1,84 @@
-//! Matching frames against a scenario's frame faults.
+//! The proxy's rules as plain data (a scenario's `[[frame_faults]]` deserialise straight into
+//! [`FrameFault`]), and matching frames against them.
 
 use crate::protocol::body::ChunkHint;
 use crate::protocol::Frame;
-use crate::scenario::{Direction, FrameAction, FrameFault};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// Which way a frame travels through the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Client to server.
+    Up,
+    /// Server to client.
+    Down,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameAction {
+    Drop,
+    Delay,
+    Duplicate,
+    /// Hold the frame back until the next frame in the same direction has passed.
+    Reorder,
+    /// Flip bits in the decoded chunk data (frames with a `data` field), keeping the frame valid.
+    Corrupt,
+    /// Overwrite fields of the JSON body with the values in `set`, e.g. to forge a hostile name or
+    /// another user's uid on the wire.
+    Rewrite,
+    /// Deliver the frame in small pieces (cuts inside the header and the body), `delay_ms` apart,
+    /// so the reader must put it together again.
+    Slice,
+}
+
+/// A frame fault: what to do to which frames. Every matcher given must match.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrameFault {
+    pub action: FrameAction,
+    /// Only this user's connections; all users when absent.
+    #[serde(default)]
+    pub user: Option<i32>,
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    /// Message id.
+    #[serde(default)]
+    pub id: Option<u16>,
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub seq: Option<u32>,
+    /// Start with the nth matching frame (1-based).
+    #[serde(default = "one")]
+    pub nth: u32,
+    /// Apply to this many matching frames from the nth on; 0 means every one.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Only frames seen in this window of simulated time.
+    #[serde(default)]
+    pub from_ms: Option<u64>,
+    #[serde(default)]
+    pub until_ms: Option<u64>,
+    /// For `delay`.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// For `rewrite`: JSON fields of the body and their new values, e.g.
+    /// `set = { name = "../escape.png" }` or `set = { uid = 1 }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, serde_json::Value>,
+    /// The fault may legitimately match no frame; without it a frame fault that matched nothing
+    /// makes the run's expectation unmet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+}
+
+fn one() -> u32 {
+    1
+}
 
 /// One frame fault and how many frames it has matched so far.
 #[derive(Debug, Clone)]
@@ -18,7 +93,6 @@ pub struct FrameRule {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<FrameRule>,
-    start: Option<tokio::time::Instant>,
 }
 
 impl RuleSet {
@@ -32,18 +106,7 @@ impl RuleSet {
                     fired_ms: Vec::new(),
                 })
                 .collect(),
-            start: None,
         }
-    }
-
-    /// Milliseconds since the run started: simulated time in a simulation, else since the
-    /// first frame this proxy saw.
-    fn now_ms(&mut self) -> u64 {
-        if let Some(elapsed) = turmoil::sim_elapsed() {
-            return elapsed.as_millis() as u64;
-        }
-        let start = *self.start.get_or_insert_with(tokio::time::Instant::now);
-        start.elapsed().as_millis() as u64
     }
 
     /// For each rule, in order, the times it applied to a frame.
@@ -51,25 +114,30 @@ impl RuleSet {
         self.rules.iter().map(|r| r.fired_ms.clone()).collect()
     }
 
-    /// What to do with `frame`, if any rule applies: the action and, for a delay, how long.
+    /// What to do with `frame`, seen `now` after the run started, if any rule applies: the
+    /// action and, for a delay, how long.
     pub fn decide(
         &mut self,
+        now: Duration,
         direction: Direction,
         frame: &Frame,
         hint: &ChunkHint,
     ) -> Option<(FrameAction, Duration)> {
-        self.matching(direction, frame, hint)
+        self.matching(now, direction, frame, hint)
             .map(|f| (f.action, Duration::from_millis(f.delay_ms)))
     }
 
-    /// The fault that applies to `frame`, if any (with everything it says, e.g. a rewrite's `set`).
+    /// The fault that applies to `frame`, seen `now` after the run started, if any (with
+    /// everything it says, e.g. a rewrite's `set`). The caller reads the clock, so the rules stay
+    /// plain data that run the same over turmoil and over real TCP.
     pub fn matching(
         &mut self,
+        now: Duration,
         direction: Direction,
         frame: &Frame,
         hint: &ChunkHint,
     ) -> Option<&FrameFault> {
-        let now = self.now_ms();
+        let now = now.as_millis() as u64;
         for rule in &mut self.rules {
             let f = &rule.fault;
             let matches = f.direction.is_none_or(|d| d == direction)
@@ -128,18 +196,25 @@ mod tests {
         let hits: Vec<bool> = (0..5)
             .map(|_| {
                 rules
-                    .decide(Direction::Down, &ack, &hint("a.png"))
+                    .decide(Duration::ZERO, Direction::Down, &ack, &hint("a.png"))
                     .is_some()
             })
             .collect();
         assert_eq!(hits, [false, true, true, false, false]);
         // Other direction, id or file never match.
-        assert!(rules.decide(Direction::Up, &ack, &hint("a.png")).is_none());
         assert!(rules
-            .decide(Direction::Down, &Frame::new(1042, "{}"), &hint("a.png"))
+            .decide(Duration::ZERO, Direction::Up, &ack, &hint("a.png"))
             .is_none());
         assert!(rules
-            .decide(Direction::Down, &ack, &hint("b.png"))
+            .decide(
+                Duration::ZERO,
+                Direction::Down,
+                &Frame::new(1042, "{}"),
+                &hint("a.png")
+            )
+            .is_none());
+        assert!(rules
+            .decide(Duration::ZERO, Direction::Down, &ack, &hint("b.png"))
             .is_none());
     }
 
@@ -148,7 +223,33 @@ mod tests {
         let mut rules = RuleSet::new([fault(FrameAction::Duplicate, 1, 0)]);
         let ack = Frame::new(1038, "{}");
         assert!((0..10).all(|_| rules
-            .decide(Direction::Down, &ack, &hint("a.png"))
+            .decide(Duration::ZERO, Direction::Down, &ack, &hint("a.png"))
             .is_some()));
+    }
+
+    /// The window is judged by the time the caller passes, not by a clock the rules pick.
+    #[test]
+    fn from_and_until_judge_the_time_they_are_given() {
+        let windowed = FrameFault {
+            from_ms: Some(100),
+            until_ms: Some(200),
+            ..fault(FrameAction::Drop, 1, 0)
+        };
+        let mut rules = RuleSet::new([windowed]);
+        let ack = Frame::new(1038, "{}");
+        let hits: Vec<bool> = [0, 99, 100, 199, 200]
+            .map(|ms| {
+                rules
+                    .decide(
+                        Duration::from_millis(ms),
+                        Direction::Down,
+                        &ack,
+                        &hint("a.png"),
+                    )
+                    .is_some()
+            })
+            .into();
+        assert_eq!(hits, [false, false, true, true, false]);
+        assert_eq!(rules.fired(), [vec![100, 199]]);
     }
 }

@@ -2,6 +2,7 @@
 //! a trace event matches, and frame faults applied by the fault proxy.
 
 use super::events::{self, FieldType};
+pub use crate::proxy::{Direction, FrameAction, FrameFault};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -277,10 +278,6 @@ pub enum FaultKind {
     },
 }
 
-fn one() -> u32 {
-    1
-}
-
 /// Fires on the `nth` trace record whose `event` tag is `event` and whose fields equal every
 /// field given in `fields` (compared as JSON values, e.g. `file = "a.png"`, `seq = 3`).
 /// Reading one checks the tag, the field names and their types against `events::EVENTS`.
@@ -353,75 +350,6 @@ fn fits(value: &toml::Value, ty: FieldType) -> bool {
             | (toml::Value::Boolean(_), FieldType::Bool)
             | (toml::Value::Array(_), FieldType::List)
     )
-}
-
-/// Which way a frame travels through the proxy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Client to server.
-    Up,
-    /// Server to client.
-    Down,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FrameAction {
-    Drop,
-    Delay,
-    Duplicate,
-    /// Hold the frame back until the next frame in the same direction has passed.
-    Reorder,
-    /// Flip bits in the decoded chunk data (frames with a `data` field), keeping the frame valid.
-    Corrupt,
-    /// Overwrite fields of the JSON body with the values in `set`, e.g. to forge a hostile name or
-    /// another user's uid on the wire.
-    Rewrite,
-    /// Deliver the frame in small pieces (cuts inside the header and the body), `delay_ms` apart,
-    /// so the reader must put it together again.
-    Slice,
-}
-
-/// A frame fault: what to do to which frames. Every matcher given must match.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FrameFault {
-    pub action: FrameAction,
-    /// Only this user's connections; all users when absent.
-    #[serde(default)]
-    pub user: Option<i32>,
-    #[serde(default)]
-    pub direction: Option<Direction>,
-    /// Message id.
-    #[serde(default)]
-    pub id: Option<u16>,
-    #[serde(default)]
-    pub file: Option<String>,
-    #[serde(default)]
-    pub seq: Option<u32>,
-    /// Start with the nth matching frame (1-based).
-    #[serde(default = "one")]
-    pub nth: u32,
-    /// Apply to this many matching frames from the nth on; 0 means every one.
-    #[serde(default = "one")]
-    pub count: u32,
-    /// Only frames seen in this window of simulated time.
-    #[serde(default)]
-    pub from_ms: Option<u64>,
-    #[serde(default)]
-    pub until_ms: Option<u64>,
-    /// For `delay`.
-    #[serde(default)]
-    pub delay_ms: u64,
-    /// For `rewrite`: JSON fields of the body and their new values, e.g.
-    /// `set = { name = "../escape.png" }` or `set = { uid = 1 }`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub set: BTreeMap<String, serde_json::Value>,
-    /// The fault may legitimately match no frame; without it a frame fault that matched nothing
-    /// makes the run's expectation unmet.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub optional: bool,
 }
 
 /// Every key of a `[[frame_faults]]` table.

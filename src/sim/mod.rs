@@ -16,7 +16,7 @@ pub use faults::FaultRecord;
 
 use crate::chat::{ChatConfig, ChatServer};
 use crate::client::{Client, ClientConfig, SourceFile, WindowPolicy};
-use crate::clock::{SimClock, SIM_EPOCH_SECS};
+use crate::clock::{SimClock, SimElapsed, SIM_EPOCH_SECS};
 use crate::hash::stable_hash;
 use crate::net::{HostSockets, Network, TurmoilNetwork};
 use crate::profile::Profile;
@@ -284,6 +284,7 @@ impl<'a> World<'a> {
             let proxy = FaultProxy::new(
                 framings.clone(),
                 RuleSet::new(faults),
+                Arc::new(SimElapsed),
                 bandwidth_bps,
                 Tracer::new(&host, self.trace.clone()),
             );

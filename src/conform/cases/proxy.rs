@@ -12,7 +12,7 @@ use crate::conform::ctx::{ChunkKind, ChunkSend, Ctx, Upload};
 use crate::conform::verdict::{could_not_run, ensure, fail, Finding, Outcome};
 use crate::conform::wire::{describe, Conn, FaultLog, Incoming};
 use crate::protocol::{ids, CHUNK_SIZE, MAX_CWND};
-use crate::scenario::{Direction, FrameAction, FrameFault};
+use crate::proxy::{Direction, FrameAction, FrameFault};
 use std::time::Duration;
 use tokio::time::Instant;
 
