@@ -4,7 +4,7 @@
 
 use crate::protocol::body::ChunkHint;
 use crate::protocol::{ids, Frame};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,9 +20,9 @@ pub enum Event {
         peer: String,
         reason: String,
     },
-    /// A frame put on or taken off a socket. `dir` is "tx" or "rx"; `file`/`seq` when it is a chunk.
+    /// A frame put on or taken off a socket; `file`/`seq` when it is a chunk.
     Frame {
-        dir: &'static str,
+        dir: Dir,
         peer: String,
         id: u16,
         name: &'static str,
@@ -113,13 +113,12 @@ pub enum Event {
         error: i32,
         reason: String,
     },
-    /// The client will send this chunk (`scope` "chunk") or the whole file ("file") again after an
-    /// error reply.
+    /// The client will send this chunk or the whole file again after an error reply.
     UploadRetry {
         file: String,
         seq: u32,
         error: i32,
-        scope: &'static str,
+        scope: RetryScope,
     },
     UploadPaused {
         file: String,
@@ -363,9 +362,58 @@ pub enum Event {
     },
 }
 
+/// Which way a frame went through the socket of the host that writes the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dir {
+    /// Put on the socket ("tx").
+    Tx,
+    /// Taken off the socket ("rx").
+    Rx,
+}
+
+/// What the client sends again after an error reply: one chunk, or the whole file from seq 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryScope {
+    Chunk,
+    File,
+}
+
+/// A closed set of values a trace field takes, with the words the trace writes for them.
+pub trait TraceWord: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    fn word(self) -> &'static str;
+
+    /// The words of every value, in declaration order.
+    fn words() -> Vec<&'static str> {
+        Self::ALL.iter().map(|v| v.word()).collect()
+    }
+}
+
+impl TraceWord for Dir {
+    const ALL: &'static [Dir] = &[Dir::Tx, Dir::Rx];
+    fn word(self) -> &'static str {
+        match self {
+            Dir::Tx => "tx",
+            Dir::Rx => "rx",
+        }
+    }
+}
+
+impl TraceWord for RetryScope {
+    const ALL: &'static [RetryScope] = &[RetryScope::Chunk, RetryScope::File];
+    fn word(self) -> &'static str {
+        match self {
+            RetryScope::Chunk => "chunk",
+            RetryScope::File => "file",
+        }
+    }
+}
+
 impl Event {
     /// A frame event; `hint` names the file and seq when the body carries them.
-    pub fn frame(dir: &'static str, peer: &str, frame: &Frame, hint: Option<&ChunkHint>) -> Event {
+    pub fn frame(dir: Dir, peer: &str, frame: &Frame, hint: Option<&ChunkHint>) -> Event {
         Event::Frame {
             dir,
             peer: peer.to_owned(),

@@ -15,7 +15,7 @@ use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
 use crate::rpc::{NotifyChatImgReq, TextChatData, TextChatMsgReq};
 use crate::store::{ChatRoutes, MessageStore, NewMessage, Offload, QueuedPush, Stored};
-use crate::trace::{Event, Tracer};
+use crate::trace::{Dir, Event, Tracer};
 use crate::users::Users;
 use routing::Forward;
 use std::collections::BTreeMap;
@@ -239,7 +239,9 @@ impl ChatServer {
                 },
                 reason = stop() => break reason,
             };
-            inner.tracer.emit(Event::frame("rx", &peer, &frame, None));
+            inner
+                .tracer
+                .emit(Event::frame(Dir::Rx, &peer, &frame, None));
             let (handled, new_uid, login) = self.handle_where_storage_runs(uid, &frame).await;
             uid = new_uid;
             let reply = match handled {
@@ -266,7 +268,9 @@ impl ChatServer {
                 }
             };
             if let Some(reply) = reply {
-                inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
+                inner
+                    .tracer
+                    .emit(Event::frame(Dir::Tx, &peer, &reply, None));
                 slot.send(reply);
             }
             // The login reply is queued first, then what was kept while the user was away.
