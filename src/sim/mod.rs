@@ -189,7 +189,7 @@ impl<'a> World<'a> {
             store_crash.clone(),
         ));
         // The chat server of the moment, so that the resource server can ask who is online.
-        let chat_now: Arc<std::sync::Mutex<Option<ChatServer>>> = Arc::default();
+        let chat_now: Arc<parking_lot::Mutex<Option<ChatServer>>> = Arc::default();
         let routes = chat_routes(scenario);
         let chat_hosts: Vec<String> = match &routes {
             None => vec![CHAT_HOST.to_owned()],
@@ -548,7 +548,7 @@ fn add_chat_host(
     users: &Users,
     (messages, chat_now): (
         &Arc<impl MessageStore>,
-        &Arc<std::sync::Mutex<Option<ChatServer>>>,
+        &Arc<parking_lot::Mutex<Option<ChatServer>>>,
     ),
     profile: &Profile,
 ) {
@@ -584,7 +584,7 @@ fn add_chat_host(
         } else {
             server
         };
-        *chat_now.lock().unwrap() = Some(server.clone());
+        *chat_now.lock() = Some(server.clone());
         async move {
             server.run(network).await?;
             Ok(())
@@ -599,7 +599,7 @@ fn add_resource_host(
     (uploads, disk, messages): (&Arc<MemoryUploads>, &Arc<DiskFaults>, &Arc<MemoryMessages>),
     (profile, chat_now, routes): (
         &Profile,
-        &Arc<std::sync::Mutex<Option<ChatServer>>>,
+        &Arc<parking_lot::Mutex<Option<ChatServer>>>,
         Option<&ChatRoutes>,
     ),
     upload_ttl: Duration,
@@ -668,7 +668,7 @@ fn add_resource_host(
 /// Who is online, for the resource server: the presence table with two chat servers, else the
 /// one chat server's sessions.
 fn presence(
-    chat_now: &Arc<std::sync::Mutex<Option<ChatServer>>>,
+    chat_now: &Arc<parking_lot::Mutex<Option<ChatServer>>>,
     routes: Option<&ChatRoutes>,
 ) -> crate::resource::Presence {
     match routes {
@@ -679,7 +679,7 @@ fn presence(
         None => {
             let chat_now = chat_now.clone();
             Arc::new(move |uid| {
-                let chat = chat_now.lock().unwrap();
+                let chat = chat_now.lock();
                 chat.as_ref().is_some_and(|chat| chat.is_online(uid))
             })
         }
