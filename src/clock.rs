@@ -24,26 +24,3 @@ impl Clock for SystemClock {
             .unwrap_or_default()
     }
 }
-
-/// A fixed epoch plus turmoil's simulated elapsed time.
-#[derive(Debug, Clone, Copy)]
-pub struct SimClock {
-    pub epoch: Duration,
-}
-
-/// 2025-01-01T00:00:00Z: every simulation starts here.
-pub const SIM_EPOCH_SECS: u64 = 1_735_689_600;
-
-impl Default for SimClock {
-    fn default() -> Self {
-        SimClock {
-            epoch: Duration::from_secs(SIM_EPOCH_SECS),
-        }
-    }
-}
-
-impl Clock for SimClock {
-    fn now(&self) -> Duration {
-        self.epoch + turmoil::sim_elapsed().unwrap_or_default()
-    }
-}

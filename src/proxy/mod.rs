@@ -450,7 +450,7 @@ mod tests {
     use crate::net::{framed, next_frame, FrameReader, FrameSender, TurmoilNetwork};
     use crate::protocol::body::ChunkHint;
     use crate::scenario::FrameFault;
-    use crate::trace::SimTrace;
+    use crate::sim::SimTrace;
 
     #[test]
     fn rewrite_overwrites_and_adds_fields_and_leaves_the_rest() {

@@ -5,18 +5,23 @@
 //! the stores, and hands the trace to the oracles.
 
 mod books;
+mod clock;
 mod crash_point;
 mod expect;
 mod faults;
+mod files;
 pub mod oracles;
 mod panics;
+mod trace;
 
+pub use clock::{SimClock, SIM_EPOCH_SECS};
 pub use expect::{check_expectation, ExpectationResult, Strictness};
 pub use faults::FaultRecord;
+pub use files::SimFiles;
+pub use trace::SimTrace;
 
 use crate::chat::{ChatConfig, ChatServer};
 use crate::client::{Client, ClientConfig, SourceFile, WindowPolicy};
-use crate::clock::{SimClock, SIM_EPOCH_SECS};
 use crate::hash::stable_hash;
 use crate::net::{HostSockets, Network, TurmoilNetwork};
 use crate::profile::Profile;
@@ -26,9 +31,9 @@ use crate::resource::{ResourceConfig, ResourceServer};
 use crate::scenario::{Scenario, Step};
 use crate::store::{
     ChatRoutes, DiskFaults, FaultyFiles, FileStore, MemoryMessages, MemoryPresence, MemoryUploads,
-    MessageStore, SimFiles, UploadStore,
+    MessageStore, UploadStore,
 };
-use crate::trace::{Event, Record, SimTrace, Tracer};
+use crate::trace::{Event, Record, Tracer};
 use crate::users::{User, Users};
 use books::{ActionLog, Books};
 use bytes::Bytes;
