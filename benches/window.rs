@@ -17,7 +17,7 @@
 use chatsim::client::WindowPolicy;
 use chatsim::protocol::{ids, Framing};
 use chatsim::sim::{run_with, RunOptions};
-use chatsim::trace::{Event, Record};
+use chatsim::trace::{Dir, Event, Record};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -120,7 +120,7 @@ fn upload_figures(records: &[Record], file: &str) -> Option<(f64, u64, usize)> {
             }
             Event::UploadAcked { file: f } if f == file => done = Some(r.t_ms),
             Event::Frame {
-                dir: "tx",
+                dir: Dir::Tx,
                 id,
                 len,
                 file: Some(f),

@@ -25,44 +25,11 @@ impl Clock for SystemClock {
     }
 }
 
-/// A fixed epoch plus turmoil's simulated elapsed time.
-#[derive(Debug, Clone, Copy)]
-pub struct SimClock {
-    pub epoch: Duration,
-}
-
-/// 2025-01-01T00:00:00Z: every simulation starts here.
-pub const SIM_EPOCH_SECS: u64 = 1_735_689_600;
-
-impl Default for SimClock {
-    fn default() -> Self {
-        SimClock {
-            epoch: Duration::from_secs(SIM_EPOCH_SECS),
-        }
-    }
-}
-
-impl Clock for SimClock {
-    fn now(&self) -> Duration {
-        self.epoch + turmoil::sim_elapsed().unwrap_or_default()
-    }
-}
-
 /// Time since a run started, for whatever acts in windows of run time (the fault proxy's
 /// `from_ms`/`until_ms`). Not a [`Clock`]: that one reads the calendar, and the calendar may jump,
 /// while this must only move forward and start near zero.
 pub trait Elapsed: Send + Sync + 'static {
     fn elapsed(&self) -> Duration;
-}
-
-/// Turmoil's simulated time since the simulation started (zero outside a simulation).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SimElapsed;
-
-impl Elapsed for SimElapsed {
-    fn elapsed(&self) -> Duration {
-        turmoil::sim_elapsed().unwrap_or_default()
-    }
 }
 
 /// Time on tokio's clock since this was made, for real TCP.

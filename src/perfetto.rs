@@ -7,7 +7,7 @@
 //! stays in the slice it renews), counters for each client's window and each file's progress, and
 //! global instants for faults, panics and the oracles' violations.
 
-use crate::trace::{Event, Record};
+use crate::trace::{Dir, Event, Record};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -100,7 +100,7 @@ impl Writer {
                 ..
             } => {
                 let tid = self.tid(pid, peer);
-                let arrow = if *dir == "tx" { "->" } else { "<-" };
+                let arrow = if *dir == Dir::Tx { "->" } else { "<-" };
                 self.push(
                     json!({"name": format!("{arrow} {id} {name}"), "cat": "frame", "ph": "i",
                                  "s": "t", "ts": ts, "pid": pid, "tid": tid,
@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn hosts_are_processes_and_connections_their_threads() {
         let frame = |peer: &str| Event::Frame {
-            dir: "tx",
+            dir: Dir::Tx,
             peer: peer.into(),
             id: 1005,
             name: "login",

@@ -4,9 +4,8 @@
 
 use crate::protocol::body::ChunkHint;
 use crate::protocol::{ids, Frame};
-use serde::Serialize;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What happened. Field names are the trace's stable vocabulary: oracles and snapshots read them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,9 +19,9 @@ pub enum Event {
         peer: String,
         reason: String,
     },
-    /// A frame put on or taken off a socket. `dir` is "tx" or "rx"; `file`/`seq` when it is a chunk.
+    /// A frame put on or taken off a socket; `file`/`seq` when it is a chunk.
     Frame {
-        dir: &'static str,
+        dir: Dir,
         peer: String,
         id: u16,
         name: &'static str,
@@ -113,13 +112,12 @@ pub enum Event {
         error: i32,
         reason: String,
     },
-    /// The client will send this chunk (`scope` "chunk") or the whole file ("file") again after an
-    /// error reply.
+    /// The client will send this chunk or the whole file again after an error reply.
     UploadRetry {
         file: String,
         seq: u32,
         error: i32,
-        scope: &'static str,
+        scope: RetryScope,
     },
     UploadPaused {
         file: String,
@@ -363,9 +361,58 @@ pub enum Event {
     },
 }
 
+/// Which way a frame went through the socket of the host that writes the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dir {
+    /// Put on the socket ("tx").
+    Tx,
+    /// Taken off the socket ("rx").
+    Rx,
+}
+
+/// What the client sends again after an error reply: one chunk, or the whole file from seq 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryScope {
+    Chunk,
+    File,
+}
+
+/// A closed set of values a trace field takes, with the words the trace writes for them.
+pub trait TraceWord: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    fn word(self) -> &'static str;
+
+    /// The words of every value, in declaration order.
+    fn words() -> Vec<&'static str> {
+        Self::ALL.iter().map(|v| v.word()).collect()
+    }
+}
+
+impl TraceWord for Dir {
+    const ALL: &'static [Dir] = &[Dir::Tx, Dir::Rx];
+    fn word(self) -> &'static str {
+        match self {
+            Dir::Tx => "tx",
+            Dir::Rx => "rx",
+        }
+    }
+}
+
+impl TraceWord for RetryScope {
+    const ALL: &'static [RetryScope] = &[RetryScope::Chunk, RetryScope::File];
+    fn word(self) -> &'static str {
+        match self {
+            RetryScope::Chunk => "chunk",
+            RetryScope::File => "file",
+        }
+    }
+}
+
 impl Event {
     /// A frame event; `hint` names the file and seq when the body carries them.
-    pub fn frame(dir: &'static str, peer: &str, frame: &Frame, hint: Option<&ChunkHint>) -> Event {
+    pub fn frame(dir: Dir, peer: &str, frame: &Frame, hint: Option<&ChunkHint>) -> Event {
         Event::Frame {
             dir,
             peer: peer.to_owned(),
@@ -437,46 +484,6 @@ impl TraceSink for LogSink {
         } else {
             tracing::info!(host, "{line}");
         }
-    }
-}
-
-/// The simulation's trace: events stamped with turmoil's simulated time, kept in order.
-#[derive(Default)]
-pub struct SimTrace {
-    records: Mutex<Vec<Record>>,
-}
-
-impl SimTrace {
-    pub fn records(&self) -> Vec<Record> {
-        self.records.lock().unwrap().clone()
-    }
-
-    /// The records from index `cursor` on: a reader that keeps its cursor reads each record once,
-    /// so following the trace costs time linear in its length.
-    pub fn since(&self, cursor: usize) -> Vec<Record> {
-        let records = self.records.lock().unwrap();
-        records.get(cursor..).unwrap_or_default().to_vec()
-    }
-
-    /// Takes the records out, leaving the trace empty (the world's end of a run).
-    pub fn take(&self) -> Vec<Record> {
-        std::mem::take(&mut *self.records.lock().unwrap())
-    }
-
-    /// Records an event at an explicit time (the world's own end-of-run events).
-    pub fn record_at(&self, at: Duration, host: &str, event: Event) {
-        self.records.lock().unwrap().push(Record {
-            t_ms: at.as_millis() as u64,
-            host: host.to_owned(),
-            event,
-        });
-    }
-}
-
-impl TraceSink for SimTrace {
-    fn record(&self, host: &str, event: Event) {
-        let now = turmoil::sim_elapsed().unwrap_or_default();
-        self.record_at(now, host, event);
     }
 }
 

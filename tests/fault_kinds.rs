@@ -3,7 +3,7 @@
 
 use chatsim::scenario;
 use chatsim::sim;
-use chatsim::trace::{Event, Record};
+use chatsim::trace::{Dir, Event, Record};
 use std::path::Path;
 
 fn records(file: &str) -> Vec<Record> {
@@ -22,7 +22,7 @@ fn a_delayed_duplicate_delivers_the_original_on_time_and_the_copy_later() {
         .filter(|r| r.host == "resource")
         .filter_map(|r| match &r.event {
             Event::Frame {
-                dir: "rx",
+                dir: Dir::Rx,
                 id: 1037,
                 seq: Some(2),
                 ..

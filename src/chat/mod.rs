@@ -15,13 +15,14 @@ use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
 use crate::rpc::{NotifyChatImgReq, TextChatData, TextChatMsgReq};
 use crate::store::{ChatRoutes, MessageStore, NewMessage, Offload, QueuedPush, Stored};
-use crate::trace::{Event, Tracer};
+use crate::trace::{Dir, Event, Tracer};
 use crate::users::Users;
+use parking_lot::Mutex;
 use routing::Forward;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -239,7 +240,9 @@ impl ChatServer {
                 },
                 reason = stop() => break reason,
             };
-            inner.tracer.emit(Event::frame("rx", &peer, &frame, None));
+            inner
+                .tracer
+                .emit(Event::frame(Dir::Rx, &peer, &frame, None));
             let (handled, new_uid, login) = self.handle_where_storage_runs(uid, &frame).await;
             uid = new_uid;
             let reply = match handled {
@@ -266,7 +269,9 @@ impl ChatServer {
                 }
             };
             if let Some(reply) = reply {
-                inner.tracer.emit(Event::frame("tx", &peer, &reply, None));
+                inner
+                    .tracer
+                    .emit(Event::frame(Dir::Tx, &peer, &reply, None));
                 slot.send(reply);
             }
             // The login reply is queued first, then what was kept while the user was away.
@@ -275,7 +280,7 @@ impl ChatServer {
             }
         };
         if let Some(uid) = uid {
-            let mut sessions = inner.sessions.lock().unwrap();
+            let mut sessions = inner.sessions.lock();
             if sessions.get(&uid).is_some_and(|s| s.conn == conn) {
                 if let Some(session) = sessions.remove(&uid) {
                     session.end();
@@ -413,7 +418,7 @@ impl ChatServer {
             ended: AtomicBool::new(false),
             kick,
         });
-        if let Some(old) = inner.sessions.lock().unwrap().insert(uid, session.clone()) {
+        if let Some(old) = inner.sessions.lock().insert(uid, session.clone()) {
             old.end();
         }
         self.record_login(uid);
@@ -518,7 +523,7 @@ impl ChatServer {
 
     /// Whether `uid` has a session here (upstream's Redis `uip_<uid>`).
     pub fn is_online(&self, uid: i32) -> bool {
-        self.inner.sessions.lock().unwrap().contains_key(&uid)
+        self.inner.sessions.lock().contains_key(&uid)
     }
 
     /// A push for `uid` was queued in the message store: its session delivers it now if the user
@@ -533,7 +538,7 @@ impl ChatServer {
         {
             return self.forward(forward());
         }
-        match inner.sessions.lock().unwrap().get(&uid) {
+        match inner.sessions.lock().get(&uid) {
             Some(session) => session.wake.notify_one(),
             None => inner.tracer.emit(Event::Pushed {
                 to: uid,

@@ -16,8 +16,9 @@ use crate::rpc::chat_service_client::ChatServiceClient;
 use crate::rpc::{KickUserReq, NotifyChatImgReq, TextChatMsgReq};
 use crate::store::ChatRoutes;
 use crate::trace::Event;
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// gRPC metadata key naming the one user a forwarded `NotifyChatImgMsg` is for: the call wakes
@@ -86,8 +87,10 @@ impl Routing {
             .filter(|name| *name != self.name)
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<(i32, &'static str), Option<Forward>>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn pending(
+        &self,
+    ) -> parking_lot::MutexGuard<'_, BTreeMap<(i32, &'static str), Option<Forward>>> {
+        self.pending.lock()
     }
 }
 
@@ -231,7 +234,7 @@ impl ChatServer {
 
     /// Wakes `uid`'s session here, if there is one, to deliver what the store holds for it.
     pub(super) fn wake_here(&self, uid: i32) {
-        if let Some(session) = self.inner.sessions.lock().unwrap().get(&uid) {
+        if let Some(session) = self.inner.sessions.lock().get(&uid) {
             session.wake.notify_one();
         }
     }
@@ -244,7 +247,7 @@ impl ChatServer {
                 return;
             }
         }
-        let session = self.inner.sessions.lock().unwrap().get(&uid).cloned();
+        let session = self.inner.sessions.lock().get(&uid).cloned();
         if let Some(session) = session {
             self.inner.tracer.emit(Event::Kicked { uid });
             session.kick.notify_one();

@@ -10,7 +10,7 @@ use crate::protocol::body::{
     ChunkHint, DownChunkReq, DownChunkRsp, DownInfoReq, DownInfoRsp, ImgUploadedNotify,
 };
 use crate::protocol::{ids, ErrorCode, Frame, FrameCodec, Framing, WireSize};
-use crate::trace::{Event, Tracer};
+use crate::trace::{Dir, Event, Tracer};
 use base64::Engine as _;
 use md5::{Digest, Md5};
 use std::sync::Arc;
@@ -197,7 +197,7 @@ impl Exchange<'_> {
         let expected = ids::reply_to(request.id).expect("download requests have replies");
         let asked = ChunkHint::from_body(&request.body);
         self.tracer
-            .emit(Event::frame("tx", &self.peer, &request, Some(&asked)));
+            .emit(Event::frame(Dir::Tx, &self.peer, &request, Some(&asked)));
         self.sender.send(request);
         let deadline = tokio::time::Instant::now() + self.config.download_timeout;
         loop {
@@ -208,7 +208,7 @@ impl Exchange<'_> {
                 .ok_or_else(|| Failure(0, "connection closed".into()))?;
             let hint = ChunkHint::from_body(&reply.body);
             self.tracer
-                .emit(Event::frame("rx", &self.peer, &reply, Some(&hint)));
+                .emit(Event::frame(Dir::Rx, &self.peer, &reply, Some(&hint)));
             if is_stale(reply.id, hint.seq, expected, asked.seq) {
                 continue;
             }

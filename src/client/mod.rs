@@ -19,7 +19,7 @@ use crate::protocol::body::{
     TextRsp,
 };
 use crate::protocol::{ids, Frame, FrameCodec, Framing};
-use crate::trace::{Event, Tracer};
+use crate::trace::{Dir, Event, Tracer};
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, BTreeSet};
@@ -210,14 +210,14 @@ async fn login(
             push_ack: true,
         },
     );
-    tracer.emit(Event::frame("tx", &peer, &request, None));
+    tracer.emit(Event::frame(Dir::Tx, &peer, &request, None));
     sender.send(request);
     let reply = tokio::time::timeout(LOGIN_TIMEOUT, next_frame(&mut reader))
         .await
         .map_err(|_| ClientError::Login("no reply to login within 10 s".into()))?
         .map_err(|e| ClientError::Login(e.to_string()))?
         .ok_or_else(|| ClientError::Login("connection closed before the login reply".into()))?;
-    tracer.emit(Event::frame("rx", &peer, &reply, None));
+    tracer.emit(Event::frame(Dir::Rx, &peer, &reply, None));
     let rsp: LoginRsp = (reply.id == ids::CHAT_LOGIN_RSP)
         .then(|| reply.parse().ok())
         .flatten()
@@ -468,7 +468,7 @@ impl ChatSide {
 
     fn send(&self, conn: &ChatConnection, frame: Frame) {
         self.tracer
-            .emit(Event::frame("tx", &self.peer, &frame, None));
+            .emit(Event::frame(Dir::Tx, &self.peer, &frame, None));
         conn.sender.send(frame);
     }
 
@@ -563,7 +563,7 @@ impl ChatSide {
 
     fn on_frame(&mut self, frame: Frame, conn: Option<&ChatConnection>) {
         self.tracer
-            .emit(Event::frame("rx", &self.peer, &frame, None));
+            .emit(Event::frame(Dir::Rx, &self.peer, &frame, None));
         if let Some(key) = push_key(&frame) {
             // Acknowledge every copy (the ack itself may have been lost), act on the first.
             if let Some(conn) = conn {

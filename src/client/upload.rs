@@ -23,7 +23,7 @@ use crate::net::{framed, next_frame, FrameReader, FrameSender, Network};
 use crate::profile::{Profile, Quirk};
 use crate::protocol::body::{ChunkHint, ChunkReq, ChunkRsp, UploadStatusReq, UploadStatusRsp};
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize, MAX_CWND};
-use crate::trace::{Event, Tracer};
+use crate::trace::{Dir, Event, RetryScope, Tracer};
 use base64::Engine as _;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -419,7 +419,7 @@ impl Engine {
             seq,
         };
         self.tracer
-            .emit(Event::frame("tx", &self.peer(), &frame, Some(&hint)));
+            .emit(Event::frame(Dir::Tx, &self.peer(), &frame, Some(&hint)));
         conn.sender.send(frame);
     }
 
@@ -616,7 +616,7 @@ impl Engine {
     fn on_reply(&mut self, frame: Frame) {
         let hint = ChunkHint::from_body(&frame.body);
         self.tracer
-            .emit(Event::frame("rx", &self.peer(), &frame, Some(&hint)));
+            .emit(Event::frame(Dir::Rx, &self.peer(), &frame, Some(&hint)));
         if let Some(conn) = self.conn.as_mut() {
             conn.last_heard = Instant::now();
         }
@@ -661,7 +661,7 @@ impl Engine {
                 file: rsp.name.clone(),
                 seq: 0,
                 error: rsp.error,
-                scope: "file",
+                scope: RetryScope::File,
             });
         } else if rsp.error != 0 {
             // It cannot say: as when 1051 goes unanswered, send again whatever is not acked.
@@ -788,7 +788,7 @@ impl Engine {
                 *tries += 1;
                 if *tries <= CHUNK_RETRIES {
                     books.resend.insert(seq, Instant::now() + RETRY_BACKOFF);
-                    Some("chunk")
+                    Some(RetryScope::Chunk)
                 } else {
                     None
                 }
@@ -797,7 +797,7 @@ impl Engine {
                 books.file_retries += 1;
                 if books.file_retries <= FILE_RETRIES {
                     books.restart();
-                    Some("file")
+                    Some(RetryScope::File)
                 } else {
                     None
                 }
@@ -812,7 +812,7 @@ impl Engine {
                     error,
                     scope,
                 });
-                if scope == "file" {
+                if scope == RetryScope::File {
                     // Replies to the old attempt's chunks still on the wire would be taken for
                     // acks of the new one (they name the same file and seqs): leave them behind
                     // with the connection.

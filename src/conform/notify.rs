@@ -4,9 +4,10 @@
 use crate::net::{GrpcConn, Network, TokioNetwork};
 use crate::rpc::chat_service_server::{ChatService, ChatServiceServer};
 use crate::rpc::{NotifyChatImgReq, NotifyChatImgRsp};
+use parking_lot::Mutex;
 use std::collections::BTreeSet;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tonic::{Request, Response, Status};
@@ -25,8 +26,8 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
-        self.book.lock().unwrap_or_else(|p| p.into_inner())
+    fn book(&self) -> parking_lot::MutexGuard<'_, Book> {
+        self.book.lock()
     }
 }
 

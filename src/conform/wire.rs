@@ -9,7 +9,8 @@ use crate::net::{BoxStream, Network};
 use crate::protocol::{ids, Frame, FrameCodec, FrameError, Framing};
 use crate::trace::{Event, TraceSink};
 use bytes::BytesMut;
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -31,7 +32,7 @@ pub struct Transcript {
 
 impl Transcript {
     pub fn push(&self, line: String) {
-        let mut guard = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.lines.lock();
         let (lines, dropped) = &mut *guard;
         if lines.len() < MAX_TRANSCRIPT_LINES {
             lines.push(line);
@@ -42,7 +43,7 @@ impl Transcript {
 
     /// Everything recorded so far; empties the transcript.
     pub fn take(&self) -> Vec<String> {
-        let mut guard = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.lines.lock();
         let (lines, dropped) = &mut *guard;
         let mut out = std::mem::take(lines);
         if *dropped > 0 {
@@ -71,10 +72,7 @@ impl FaultLog {
 
     /// The faults applied so far, as (kind, detail): `("frame_drop", "up 1037 a.bin seq 3")`.
     pub fn faults(&self) -> Vec<(String, String)> {
-        self.faults
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.faults.lock().clone()
     }
 
     /// How many faults of `kind` the proxy applied.
@@ -87,10 +85,7 @@ impl TraceSink for FaultLog {
     fn record(&self, _host: &str, event: Event) {
         if let Event::Fault { kind, detail } = event {
             self.transcript.push(format!("!! proxy {kind}: {detail}"));
-            self.faults
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((kind, detail));
+            self.faults.lock().push((kind, detail));
         }
     }
 }
@@ -382,7 +377,7 @@ impl Conn {
 
 /// The stream of a connection, without locking: `&mut` proves nobody else holds it.
 fn io(stream: &mut Mutex<BoxStream>) -> &mut BoxStream {
-    stream.get_mut().unwrap_or_else(|p| p.into_inner())
+    stream.get_mut()
 }
 
 /// The JSON body of a frame, or a failed case naming the frame.

@@ -2,10 +2,11 @@
 
 use super::{Accepted, BoxStream, Listener, Network};
 use futures::future::BoxFuture;
+use parking_lot::Mutex;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use turmoil::net::TcpStream;
@@ -93,7 +94,7 @@ impl HostSockets {
 
     fn track(self: &Arc<Self>, stream: TcpStream) -> OrderedStream {
         let gathered = {
-            let mut weak = self.gathered.lock().expect("host sockets lock");
+            let mut weak = self.gathered.lock();
             weak.upgrade().unwrap_or_else(|| {
                 let fresh = Arc::new(Gathered::default());
                 *weak = Arc::downgrade(&fresh);
@@ -114,7 +115,7 @@ struct Gathered(Mutex<Vec<(u64, TcpStream)>>);
 
 impl Drop for Gathered {
     fn drop(&mut self) {
-        let mut streams = std::mem::take(self.0.get_mut().expect("gathered sockets lock"));
+        let mut streams = std::mem::take(self.0.get_mut());
         streams.sort_by_key(|(opened, _)| *opened);
         // Dropped one by one, in the order they were opened: each sends its FIN (or RST) now,
         // still inside turmoil's crash of the host.
@@ -143,7 +144,7 @@ impl Drop for OrderedStream {
     fn drop(&mut self) {
         if self.host.crashing.load(Ordering::SeqCst) {
             if let Some(stream) = self.stream.take() {
-                let mut gathered = self.gathered.0.lock().expect("gathered sockets lock");
+                let mut gathered = self.gathered.0.lock();
                 gathered.push((self.opened, stream));
             }
         }

@@ -15,9 +15,10 @@ use crate::protocol::{Frame, FrameCodec, Framing};
 use crate::trace::{Event, Tracer};
 use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
@@ -76,24 +77,24 @@ impl FaultProxy {
 
     /// For each of its rules, in order, the times (ms) the rule applied to a frame.
     pub fn fired(&self) -> Vec<Vec<u64>> {
-        self.rules.lock().unwrap().fired()
+        self.rules.lock().fired()
     }
 
     /// Paces frames that start from now on to `bps` each way (`None`: unlimited). A frame already
     /// on the link finishes at the old rate.
     pub fn set_bandwidth(&self, bps: Option<u64>) {
-        *self.bandwidth_bps.lock().unwrap() = bps;
+        *self.bandwidth_bps.lock() = bps;
     }
 
     /// Closes every connection this proxy carries; both ends see the stream end.
     pub fn reset(&self) {
-        *self.resets.lock().unwrap().entry(None).or_default() += 1;
+        *self.resets.lock().entry(None).or_default() += 1;
         self.reset_happened.notify_waiters();
     }
 
     /// Closes the connections this proxy carries to `host` (the host part of the address dialled).
     pub fn reset_to(&self, host: &str) {
-        let mut counts = self.resets.lock().unwrap();
+        let mut counts = self.resets.lock();
         *counts.entry(Some(host.to_owned())).or_default() += 1;
         drop(counts);
         self.reset_happened.notify_waiters();
@@ -116,12 +117,12 @@ impl FaultProxy {
 
     /// Waits until the link in `direction` has carried `bytes` at the configured bandwidth.
     async fn pace(&self, direction: Direction, bytes: usize) {
-        let Some(bps) = self.bandwidth_bps.lock().unwrap().filter(|b| *b > 0) else {
+        let Some(bps) = self.bandwidth_bps.lock().filter(|b| *b > 0) else {
             return;
         };
         let transmit = Duration::from_nanos((bytes as u64 * 8).saturating_mul(1_000_000_000) / bps);
         let done = {
-            let mut free = self.link_free_at.lock().unwrap();
+            let mut free = self.link_free_at.lock();
             let now = Instant::now();
             let start = free
                 .get(&direction)
@@ -176,7 +177,7 @@ async fn carry(
         let this_host = counts.get(&Some(host.clone())).copied().unwrap_or(0);
         (all, this_host)
     };
-    let at_start = mine(&proxy.resets.lock().unwrap());
+    let at_start = mine(&proxy.resets.lock());
     let reset_for_me = async {
         loop {
             // Registered before the check, so a reset between the check and the wait is not
@@ -184,7 +185,7 @@ async fn carry(
             let notified = proxy.reset_happened.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if mine(&proxy.resets.lock().unwrap()) != at_start {
+            if mine(&proxy.resets.lock()) != at_start {
                 return;
             }
             notified.await;
@@ -299,7 +300,6 @@ impl Forwarder<'_> {
             .proxy
             .rules
             .lock()
-            .unwrap()
             .matching(now, self.direction, &frame, &hint)
             .cloned();
         let Some(fault) = fault else {
@@ -504,7 +504,7 @@ mod tests {
     use super::*;
     use crate::net::{framed, next_frame, FrameReader, FrameSender, TurmoilNetwork};
     use crate::protocol::body::ChunkHint;
-    use crate::trace::SimTrace;
+    use crate::sim::SimTrace;
 
     #[test]
     fn rewrite_overwrites_and_adds_fields_and_leaves_the_rest() {
@@ -587,7 +587,7 @@ mod tests {
             let proxy = FaultProxy::new(
                 framings,
                 RuleSet::new([fault]),
-                Arc::new(crate::clock::SimElapsed),
+                Arc::new(crate::sim::SimElapsed),
                 None,
                 tracer,
             );

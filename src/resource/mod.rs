@@ -21,7 +21,7 @@ use crate::protocol::body::{
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::{ids, ChunkPlan, ErrorCode, Frame, FrameCodec, Framing, WireSize};
 use crate::store::{ChatRoutes, FileStore, MessageStore, Offload, UploadRecord, UploadStore};
-use crate::trace::{Event, Tracer};
+use crate::trace::{Dir, Event, Tracer};
 use crate::users::Users;
 use base64::Engine as _;
 use std::collections::BTreeMap;
@@ -323,7 +323,7 @@ impl ResourceServer {
                 break "the server died".to_owned();
             }
             let hint = ChunkHint::from_body(&frame.body);
-            tracer.emit(Event::frame("rx", &peer, &frame, Some(&hint)));
+            tracer.emit(Event::frame(Dir::Rx, &peer, &frame, Some(&hint)));
             match frame.id {
                 ids::FILE_INFO_SYNC_REQ
                 | ids::IMG_CHAT_UPLOAD_REQ
@@ -421,7 +421,7 @@ impl ResourceServer {
         let hint = ChunkHint::from_body(&frame.body);
         self.inner
             .tracer
-            .emit(Event::frame("tx", peer, &frame, Some(&hint)));
+            .emit(Event::frame(Dir::Tx, peer, &frame, Some(&hint)));
         slot.send(frame);
     }
 

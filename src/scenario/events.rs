@@ -23,6 +23,7 @@ impl FieldType {
     }
 }
 
+use crate::trace::{Dir, RetryScope, TraceWord};
 use FieldType::{Bool, List, Num, Str};
 
 /// Every event tag of the trace with its fields, in `Event`'s order.
@@ -321,14 +322,14 @@ pub fn fields(tag: &str) -> Option<&'static [(&'static str, FieldType)]> {
 /// never fires.
 pub fn closed_values(tag: &str, field: &str) -> Option<Vec<&'static str>> {
     match (tag, field) {
-        ("frame", "dir") => Some(vec!["tx", "rx"]),
+        ("frame", "dir") => Some(Dir::words()),
         ("frame", "name") => {
             let mut names: Vec<&str> = (0..=u16::MAX).map(crate::protocol::ids::name).collect();
             names.retain(|name| *name != "unknown");
             names.dedup();
             Some(names)
         }
-        ("upload_retry", "scope") => Some(vec!["chunk", "file"]),
+        ("upload_retry", "scope") => Some(RetryScope::words()),
         _ => None,
     }
 }
@@ -419,7 +420,7 @@ mod tests {
                 reason: s(),
             },
             Event::Frame {
-                dir: "tx",
+                dir: Dir::Tx,
                 peer: s(),
                 id: 1,
                 name: "n",
@@ -494,7 +495,7 @@ mod tests {
                 file: s(),
                 seq: 1,
                 error: 1,
-                scope: "chunk",
+                scope: RetryScope::Chunk,
             },
             Event::UploadPaused { file: s() },
             Event::UploadResumed { file: s() },

@@ -6,8 +6,8 @@
 
 use crate::scenario::Step;
 use crate::trace::{Event, Record};
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 /// When each action was carried out, written by the users' hosts as they perform their scripts.
 #[derive(Debug, Default)]
@@ -18,15 +18,15 @@ pub struct ActionLog {
 impl ActionLog {
     /// Action `index` (its place in `Scenario::steps`) was carried out at `at_ms`.
     pub fn mark(&self, index: usize, at_ms: u64) {
-        self.performed.lock().unwrap().entry(index).or_insert(at_ms);
+        self.performed.lock().entry(index).or_insert(at_ms);
     }
 
     fn count(&self) -> usize {
-        self.performed.lock().unwrap().len()
+        self.performed.lock().len()
     }
 
     fn performed(&self, index: usize) -> Option<u64> {
-        self.performed.lock().unwrap().get(&index).copied()
+        self.performed.lock().get(&index).copied()
     }
 }
 

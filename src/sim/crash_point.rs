@@ -7,8 +7,9 @@
 //! committed in two steps shows as half done.
 
 use crate::store::{MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage};
+use parking_lot::Mutex;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 #[derive(Debug, Default)]
 struct State {
@@ -43,26 +44,26 @@ impl CrashSwitch {
 
     /// Strike after the `nth` write `op` from now on.
     pub fn arm(&self, op: &str, nth: u32) {
-        let mut state = self.state.lock().unwrap();
+        let mut state = self.state.lock();
         state.armed = Some((op.to_owned(), nth.max(1)));
     }
 
     /// True once, when the armed write has happened; the switch is then ready for the host to
     /// be crashed and started again with a working store.
     pub fn take_tripped(&self) -> bool {
-        let mut state = self.state.lock().unwrap();
+        let mut state = self.state.lock();
         std::mem::take(&mut state.tripped)
     }
 
     fn before_write(&self) -> io::Result<()> {
-        if self.state.lock().unwrap().tripped {
+        if self.state.lock().tripped {
             return Err(io::Error::other("the chat server crashed (store_crash)"));
         }
         Ok(())
     }
 
     fn after_write(&self, op: &str) {
-        let mut state = self.state.lock().unwrap();
+        let mut state = self.state.lock();
         let Some((armed, remaining)) = state.armed.as_mut() else {
             return;
         };

@@ -2,11 +2,12 @@
 //! event matches a trigger, applied through turmoil, the fault proxies and the disk.
 
 use super::crash_point::CrashSwitch;
+use super::SimTrace;
 use crate::net::HostSockets;
 use crate::proxy::FaultProxy;
 use crate::scenario::{FaultKind, FaultSpec, Trigger};
 use crate::store::DiskFaults;
-use crate::trace::{Event, Record, SimTrace};
+use crate::trace::{Event, Record};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

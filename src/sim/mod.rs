@@ -5,18 +5,23 @@
 //! the stores, and hands the trace to the oracles.
 
 mod books;
+mod clock;
 mod crash_point;
 mod expect;
 mod faults;
+mod files;
 pub mod oracles;
 mod panics;
+mod trace;
 
+pub use clock::{SimClock, SimElapsed, SIM_EPOCH_SECS};
 pub use expect::{check_expectation, ExpectationResult, Strictness};
 pub use faults::FaultRecord;
+pub use files::SimFiles;
+pub use trace::SimTrace;
 
 use crate::chat::{ChatConfig, ChatServer};
 use crate::client::{Client, ClientConfig, SourceFile, WindowPolicy};
-use crate::clock::{SimClock, SimElapsed, SIM_EPOCH_SECS};
 use crate::hash::stable_hash;
 use crate::net::{HostSockets, Network, TurmoilNetwork};
 use crate::profile::Profile;
@@ -26,9 +31,9 @@ use crate::resource::{ResourceConfig, ResourceServer};
 use crate::scenario::{Scenario, Step};
 use crate::store::{
     ChatRoutes, DiskFaults, FaultyFiles, FileStore, MemoryMessages, MemoryPresence, MemoryUploads,
-    MessageStore, SimFiles, UploadStore,
+    MessageStore, UploadStore,
 };
-use crate::trace::{Event, Record, SimTrace, Tracer};
+use crate::trace::{Event, Record, Tracer};
 use crate::users::{User, Users};
 use books::{ActionLog, Books};
 use bytes::Bytes;
@@ -189,7 +194,7 @@ impl<'a> World<'a> {
             store_crash.clone(),
         ));
         // The chat server of the moment, so that the resource server can ask who is online.
-        let chat_now: Arc<std::sync::Mutex<Option<ChatServer>>> = Arc::default();
+        let chat_now: Arc<parking_lot::Mutex<Option<ChatServer>>> = Arc::default();
         let routes = chat_routes(scenario);
         let chat_hosts: Vec<String> = match &routes {
             None => vec![CHAT_HOST.to_owned()],
@@ -549,7 +554,7 @@ fn add_chat_host(
     users: &Users,
     (messages, chat_now): (
         &Arc<impl MessageStore>,
-        &Arc<std::sync::Mutex<Option<ChatServer>>>,
+        &Arc<parking_lot::Mutex<Option<ChatServer>>>,
     ),
     profile: &Profile,
 ) {
@@ -585,7 +590,7 @@ fn add_chat_host(
         } else {
             server
         };
-        *chat_now.lock().unwrap() = Some(server.clone());
+        *chat_now.lock() = Some(server.clone());
         async move {
             server.run(network).await?;
             Ok(())
@@ -600,7 +605,7 @@ fn add_resource_host(
     (uploads, disk, messages): (&Arc<MemoryUploads>, &Arc<DiskFaults>, &Arc<MemoryMessages>),
     (profile, chat_now, routes): (
         &Profile,
-        &Arc<std::sync::Mutex<Option<ChatServer>>>,
+        &Arc<parking_lot::Mutex<Option<ChatServer>>>,
         Option<&ChatRoutes>,
     ),
     upload_ttl: Duration,
@@ -669,7 +674,7 @@ fn add_resource_host(
 /// Who is online, for the resource server: the presence table with two chat servers, else the
 /// one chat server's sessions.
 fn presence(
-    chat_now: &Arc<std::sync::Mutex<Option<ChatServer>>>,
+    chat_now: &Arc<parking_lot::Mutex<Option<ChatServer>>>,
     routes: Option<&ChatRoutes>,
 ) -> crate::resource::Presence {
     match routes {
@@ -680,7 +685,7 @@ fn presence(
         None => {
             let chat_now = chat_now.clone();
             Arc::new(move |uid| {
-                let chat = chat_now.lock().unwrap();
+                let chat = chat_now.lock();
                 chat.as_ref().is_some_and(|chat| chat.is_online(uid))
             })
         }

@@ -2,7 +2,8 @@
 //! calling thread, so a thread-local names the trace of the run in progress; panics on other
 //! threads (parallel tests) go to the previous hook untouched.
 
-use crate::trace::{Event, SimTrace, TraceSink};
+use super::SimTrace;
+use crate::trace::{Event, TraceSink};
 use std::cell::RefCell;
 use std::sync::{Arc, Once};
 

@@ -3,9 +3,10 @@
 
 use super::FileStore;
 use crate::trace::{Event, Tracer};
+use parking_lot::Mutex;
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The armed disk faults, shared between the world (which arms them) and the store.
 #[derive(Debug, Default)]
@@ -30,7 +31,7 @@ fn upload_name(path: &Path) -> Option<&str> {
 impl DiskFaults {
     /// The next `count` writes fail.
     pub fn fail_writes(&self, count: u32) {
-        self.state.lock().unwrap().fail_next += count;
+        self.state.lock().fail_next += count;
     }
 
     /// The next `count` writes of the upload named `file` fail.
@@ -38,23 +39,22 @@ impl DiskFaults {
         *self
             .state
             .lock()
-            .unwrap()
             .fail_file
             .entry(file.to_owned())
             .or_default() += count;
     }
 
     pub fn set_full(&self, full: bool) {
-        self.state.lock().unwrap().full = full;
+        self.state.lock().full = full;
     }
 
     pub fn clear(&self) {
-        *self.state.lock().unwrap() = DiskState::default();
+        *self.state.lock() = DiskState::default();
     }
 
     /// Whether this write fails, and why.
     fn take(&self, path: &Path) -> Option<io::Error> {
-        let mut state = self.state.lock().unwrap();
+        let mut state = self.state.lock();
         let left = upload_name(path).and_then(|name| state.fail_file.get_mut(name));
         if let Some(left) = left.filter(|left| **left > 0) {
             *left -= 1;

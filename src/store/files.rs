@@ -1,6 +1,7 @@
 //! File storage behind a small trait. Both implementations come from one macro over a module with
-//! `std::fs`'s shape: the real one uses `std::fs`, the simulated one turmoil's shim, whose files
-//! lose unsynced data when the host crashes. Paths are relative to the store's root.
+//! `std::fs`'s shape: the real one (here) uses `std::fs`, the simulated one (`sim::SimFiles`)
+//! turmoil's shim, whose files lose unsynced data when the host crashes. Paths are relative to the
+//! store's root.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -155,26 +156,8 @@ fn real_sync_dir(dir: &Path) -> io::Result<()> {
 
 file_store_impl!(RealFiles, std::fs, real_sync_dir);
 
-/// Files in the current turmoil host's simulated file system under `root`.
-#[derive(Debug, Clone)]
-pub struct SimFiles {
-    root: PathBuf,
-}
-
-impl SimFiles {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        SimFiles { root: root.into() }
-    }
-    fn full(&self, path: &Path) -> PathBuf {
-        self.root.join(path)
-    }
-}
-
-file_store_impl!(
-    SimFiles,
-    turmoil::fs::shim::std::fs,
-    turmoil::fs::shim::std::fs::sync_dir
-);
+// The simulation's store (`sim::SimFiles`) is made by the same macro over turmoil's shim.
+pub(crate) use file_store_impl;
 
 #[cfg(test)]
 mod tests {

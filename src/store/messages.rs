@@ -1,9 +1,9 @@
 //! The chat server's message table (`chat_message` upstream).
 
+use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::Mutex;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewMessage {
@@ -124,14 +124,14 @@ fn enqueue(pushes: &mut PushQueues, uid: i32, push: QueuedPush) {
 
 impl MessageStore for MemoryMessages {
     fn insert(&self, message: NewMessage) -> io::Result<i64> {
-        let mut rows = self.rows.lock().unwrap();
+        let mut rows = self.rows.lock();
         let id = rows.keys().next_back().map_or(1, |last| last + 1);
         rows.insert(id, message);
         Ok(id)
     }
 
     fn get(&self, message_id: i64) -> io::Result<Option<StoredMessage>> {
-        let rows = self.rows.lock().unwrap();
+        let rows = self.rows.lock();
         Ok(rows.get(&message_id).map(|m| StoredMessage {
             message_id,
             message: m.clone(),
@@ -139,7 +139,7 @@ impl MessageStore for MemoryMessages {
     }
 
     fn set_status(&self, message_id: i64, status: i32) -> io::Result<Option<i32>> {
-        let mut rows = self.rows.lock().unwrap();
+        let mut rows = self.rows.lock();
         Ok(rows
             .get_mut(&message_id)
             .map(|row| std::mem::replace(&mut row.status, status)))
@@ -148,18 +148,17 @@ impl MessageStore for MemoryMessages {
     fn remember_unique(&self, sender: i32, unique_id: &str, message_id: i64) -> io::Result<()> {
         self.uniques
             .lock()
-            .unwrap()
             .insert((sender, unique_id.to_owned()), message_id);
         Ok(())
     }
 
     fn find_unique(&self, sender: i32, unique_id: &str) -> io::Result<Option<i64>> {
-        let uniques = self.uniques.lock().unwrap();
+        let uniques = self.uniques.lock();
         Ok(uniques.get(&(sender, unique_id.to_owned())).copied())
     }
 
     fn queue_push(&self, uid: i32, push: QueuedPush) -> io::Result<()> {
-        enqueue(&mut self.pushes.lock().unwrap(), uid, push);
+        enqueue(&mut self.pushes.lock(), uid, push);
         Ok(())
     }
 
@@ -169,7 +168,7 @@ impl MessageStore for MemoryMessages {
         after: u64,
         limit: usize,
     ) -> io::Result<Vec<(u64, QueuedPush)>> {
-        let pushes = self.pushes.lock().unwrap();
+        let pushes = self.pushes.lock();
         Ok(pushes
             .1
             .get(&uid)
@@ -185,7 +184,7 @@ impl MessageStore for MemoryMessages {
     }
 
     fn drop_push(&self, uid: i32, id: u16, message_id: i64) -> io::Result<()> {
-        if let Some(pending) = self.pushes.lock().unwrap().1.get_mut(&uid) {
+        if let Some(pending) = self.pushes.lock().1.get_mut(&uid) {
             pending.retain(|(_, p)| !(p.id == id && p.message_id == message_id));
         }
         Ok(())
@@ -199,9 +198,9 @@ impl MessageStore for MemoryMessages {
     ) -> io::Result<Vec<Stored>> {
         // The locks are taken in one order (rows, uniques, pushes) and held to the end, which
         // makes the three changes one step.
-        let mut rows = self.rows.lock().unwrap();
-        let mut uniques = self.uniques.lock().unwrap();
-        let mut pushes = self.pushes.lock().unwrap();
+        let mut rows = self.rows.lock();
+        let mut uniques = self.uniques.lock();
+        let mut pushes = self.pushes.lock();
         let mut outcome = Vec::with_capacity(items.len());
         for (unique_id, message) in items {
             let key = (sender, unique_id);
@@ -233,8 +232,8 @@ impl MessageStore for MemoryMessages {
         status: i32,
         queued: Vec<(i32, QueuedPush)>,
     ) -> io::Result<Option<i32>> {
-        let mut rows = self.rows.lock().unwrap();
-        let mut pushes = self.pushes.lock().unwrap();
+        let mut rows = self.rows.lock();
+        let mut pushes = self.pushes.lock();
         let Some(row) = rows.get_mut(&message_id) else {
             return Ok(None);
         };
@@ -248,7 +247,7 @@ impl MessageStore for MemoryMessages {
     }
 
     fn all(&self) -> io::Result<Vec<StoredMessage>> {
-        let rows = self.rows.lock().unwrap();
+        let rows = self.rows.lock();
         Ok(rows
             .iter()
             .map(|(id, m)| StoredMessage {

@@ -3,7 +3,7 @@
 //! `chatsim serve`).
 
 mod faulty;
-mod files;
+pub(crate) mod files;
 mod messages;
 mod offload;
 mod presence;
@@ -11,7 +11,7 @@ mod sqlite;
 mod uploads;
 
 pub use faulty::{DiskFaults, FaultyFiles};
-pub use files::{FileStore, RealFiles, SimFiles};
+pub use files::{FileStore, RealFiles};
 pub use messages::{
     MemoryMessages, MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage,
 };

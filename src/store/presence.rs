@@ -2,9 +2,10 @@
 //! `uip_<uid>`, holding a server's name). It lives beside the servers like the other stores, so a
 //! crashed server's records stay until their users log in elsewhere.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub trait PresenceStore: Send + Sync {
     /// The server `uid` is logged in to, if any.
@@ -22,8 +23,8 @@ pub struct MemoryPresence {
 }
 
 impl MemoryPresence {
-    fn table(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, String>> {
-        self.servers.lock().unwrap_or_else(|p| p.into_inner())
+    fn table(&self) -> parking_lot::MutexGuard<'_, BTreeMap<i32, String>> {
+        self.servers.lock()
     }
 }
 

@@ -6,18 +6,19 @@
 //! disk: the resource server acks a chunk only after its record is saved, and an ack must survive a
 //! crash (docs/protocol.md section 8).
 //!
-//! The connection sits behind a `std::sync::Mutex`. The writes are synchronous and short (one row),
+//! The connection sits behind a `parking_lot::Mutex`. The writes are synchronous and short (one row),
 //! which is why a blocking call inside an async task is acceptable here.
 
 use super::{
     ChunkHead, MessageStore, NewMessage, PresenceStore, PushFor, QueuedPush, Stored, StoredMessage,
     UploadRecord, UploadStore,
 };
+use parking_lot::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS chat_message (
@@ -123,11 +124,10 @@ impl SqliteDb {
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave a half-applied statement behind (SQLite rolls
-        // back an unfinished transaction), so a poisoned lock is still a usable connection.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // The lock does not poison, and need not: a panic while holding it cannot leave a
+        // half-applied statement behind (SQLite rolls back an unfinished transaction), so the next
+        // caller gets a usable connection, as the std lock's `into_inner` used to give it.
+        self.conn.lock()
     }
 }
 

@@ -2,10 +2,10 @@
 //! by the chat message they upload for, not by file name: two messages may carry the same name
 //! (issue 11, item 5), and a message has at most one upload.
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::sync::Mutex;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadRecord {
@@ -119,24 +119,21 @@ pub struct MemoryUploads {
 
 impl UploadStore for MemoryUploads {
     fn get(&self, message_id: i64) -> io::Result<Option<UploadRecord>> {
-        Ok(self.records.lock().unwrap().get(&message_id).cloned())
+        Ok(self.records.lock().get(&message_id).cloned())
     }
 
     fn put(&self, record: UploadRecord) -> io::Result<()> {
-        self.records
-            .lock()
-            .unwrap()
-            .insert(record.message_id, record);
+        self.records.lock().insert(record.message_id, record);
         Ok(())
     }
 
     fn remove(&self, message_id: i64) -> io::Result<()> {
-        self.records.lock().unwrap().remove(&message_id);
+        self.records.lock().remove(&message_id);
         Ok(())
     }
 
     fn by_name(&self, owner: i32, name: &str) -> io::Result<Vec<UploadRecord>> {
-        let records = self.records.lock().unwrap();
+        let records = self.records.lock();
         Ok(records
             .values()
             .filter(|r| r.owner_uid == owner && r.name == name)
@@ -145,7 +142,7 @@ impl UploadStore for MemoryUploads {
     }
 
     fn all(&self) -> io::Result<Vec<UploadRecord>> {
-        let mut all: Vec<UploadRecord> = self.records.lock().unwrap().values().cloned().collect();
+        let mut all: Vec<UploadRecord> = self.records.lock().values().cloned().collect();
         all.sort_by(|a, b| (&a.name, a.message_id).cmp(&(&b.name, b.message_id)));
         Ok(all)
     }

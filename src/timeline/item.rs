@@ -1,7 +1,7 @@
 //! The records, read through their JSON form (the trace's stable vocabulary) and their `event`
 //! tag rather than through the `Event` enum, so event kinds added later still show up.
 
-use crate::trace::Record;
+use crate::trace::{Dir, Record};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -107,6 +107,11 @@ impl Item {
 
     pub fn str_field(&self, name: &str) -> Option<&str> {
         self.value.get(name).and_then(Value::as_str)
+    }
+
+    /// A frame's direction; `None` for other events (or a trace written by a later version).
+    pub fn dir(&self) -> Option<Dir> {
+        Dir::deserialize(self.value.get("dir")?).ok()
     }
 
     pub fn num_field(&self, name: &str) -> Option<f64> {

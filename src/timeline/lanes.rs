@@ -6,6 +6,7 @@ use super::scale::TimeScale;
 use super::svg::{Colour, El, Writer, GREY, ORANGE, RED};
 use super::{truncate, LANE_H};
 use crate::protocol::ids::{self, Area};
+use crate::trace::Dir;
 use std::collections::BTreeMap;
 
 /// Over this many marks of one kind on one lane, the lane is drawn as a density strip instead.
@@ -126,7 +127,7 @@ fn draw_frames(w: &mut Writer, frames: &[&Item], scale: &TimeScale, cy: f64) {
             height: 14.0,
             what: "frames",
         };
-        let half = |i: &Item| usize::from(i.str_field("dir") != Some("tx"));
+        let half = |i: &Item| usize::from(i.dir() != Some(Dir::Tx));
         density_strip(
             w,
             frames,
@@ -140,9 +141,9 @@ fn draw_frames(w: &mut Writer, frames: &[&Item], scale: &TimeScale, cy: f64) {
     w.open(El::group().stroke_width(1.5));
     for f in frames {
         let x = scale.x(f.t);
-        let (y1, y2) = match f.str_field("dir") {
-            Some("tx") => (cy - 14.0, cy),
-            Some("rx") => (cy, cy + 14.0),
+        let (y1, y2) = match f.dir() {
+            Some(Dir::Tx) => (cy - 14.0, cy),
+            Some(Dir::Rx) => (cy, cy + 14.0),
             _ => (cy - 7.0, cy + 7.0),
         };
         w.put(

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::protocol::MAX_CWND;
-use crate::trace::Event;
+use crate::trace::{Dir, Event};
 use lanes::DENSITY_LIMIT;
 
 fn rec(t_ms: u64, host: &str, event: Event) -> Record {
@@ -13,7 +13,7 @@ fn rec(t_ms: u64, host: &str, event: Event) -> Record {
     }
 }
 
-fn frame(dir: &'static str, id: u16, name: &'static str, file: Option<&str>) -> Event {
+fn frame(dir: Dir, id: u16, name: &'static str, file: Option<&str>) -> Event {
     Event::Frame {
         dir,
         peer: "resource:8091".into(),
@@ -27,10 +27,14 @@ fn frame(dir: &'static str, id: u16, name: &'static str, file: Option<&str>) -> 
 
 fn sample(file: &str) -> Vec<Record> {
     let mut r = vec![
-        rec(5, "user1", frame("tx", 1005, "login", None)),
-        rec(9, "chat", frame("rx", 1005, "login", None)),
-        rec(12, "chat", frame("tx", 1006, "login_rsp", None)),
-        rec(100, "user1", frame("tx", 1041, "first_chunk", Some(file))),
+        rec(5, "user1", frame(Dir::Tx, 1005, "login", None)),
+        rec(9, "chat", frame(Dir::Rx, 1005, "login", None)),
+        rec(12, "chat", frame(Dir::Tx, 1006, "login_rsp", None)),
+        rec(
+            100,
+            "user1",
+            frame(Dir::Tx, 1041, "first_chunk", Some(file)),
+        ),
         rec(
             100,
             "user1",
@@ -45,17 +49,17 @@ fn sample(file: &str) -> Vec<Record> {
         rec(
             104,
             "resource",
-            frame("rx", 1041, "first_chunk", Some(file)),
+            frame(Dir::Rx, 1041, "first_chunk", Some(file)),
         ),
         rec(
             105,
             "resource",
-            frame("tx", 1042, "first_chunk_rsp", Some(file)),
+            frame(Dir::Tx, 1042, "first_chunk_rsp", Some(file)),
         ),
         rec(
             110,
             "user1",
-            frame("rx", 1042, "first_chunk_rsp", Some(file)),
+            frame(Dir::Rx, 1042, "first_chunk_rsp", Some(file)),
         ),
         rec(
             110,
@@ -209,7 +213,7 @@ fn event_kinds_added_later_still_show() {
 #[test]
 fn many_frames_become_a_density_strip() {
     let records: Vec<Record> = (0..DENSITY_LIMIT as u64 + 10)
-        .map(|i| rec(i, "user1", frame("tx", 1037, "chunk", None)))
+        .map(|i| rec(i, "user1", frame(Dir::Tx, 1037, "chunk", None)))
         .collect();
     let svg = render_svg(&records, "t");
     assert_eq!(svg.matches("<title>{").count(), 0, "no mark per frame");

@@ -1,7 +1,7 @@
 //! The `progress` oracle: reported progress never goes back and ends at 100%.
 
 use super::*;
-use crate::trace::{Event, Record};
+use crate::trace::{Event, Record, RetryScope};
 use std::collections::BTreeMap;
 
 /// Reported upload progress never goes down within one attempt, and a fully acked upload ends at
@@ -25,7 +25,7 @@ pub fn progress(records: &[Record]) -> Option<Violation> {
             // A file that starts over after an md5 mismatch is a new attempt with its own progress.
             Event::UploadRetry {
                 file,
-                scope: "file",
+                scope: RetryScope::File,
                 ..
             } => {
                 last.remove(&(record.host.as_str(), file.as_str()));

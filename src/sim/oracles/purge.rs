@@ -65,6 +65,7 @@ pub fn purge(records: &[Record]) -> Option<Violation> {
 mod tests {
     use super::*;
     use crate::sim::oracles::testing::*;
+    use crate::trace::RetryScope;
 
     #[test]
     fn purge_catches_a_chunk_sent_after_an_error_and_a_file_that_stops_with_it() {
@@ -92,7 +93,7 @@ mod tests {
                     file: "a".into(),
                     seq: 1,
                     error: 1015,
-                    scope: "chunk",
+                    scope: RetryScope::Chunk,
                 },
             ),
             sent("a", 1),

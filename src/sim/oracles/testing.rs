@@ -2,7 +2,7 @@
 
 use crate::protocol::codes::{msg_type, status};
 use crate::protocol::ids;
-use crate::trace::{Event, Record};
+use crate::trace::{Dir, Event, Record};
 
 pub fn at(t_ms: u64, host: &str, event: Event) -> Record {
     Record {
@@ -12,7 +12,7 @@ pub fn at(t_ms: u64, host: &str, event: Event) -> Record {
     }
 }
 
-pub fn chunk_frame(dir: &'static str, id: u16, file: &str, seq: u32) -> Event {
+pub fn chunk_frame(dir: Dir, id: u16, file: &str, seq: u32) -> Event {
     Event::Frame {
         dir,
         peer: "resource:8091".into(),

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::protocol::{ids, MAX_CWND};
-use crate::trace::{Event, Record};
+use crate::trace::{Dir, Event, Record};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One client's window as the `window` oracle follows it.
@@ -71,7 +71,7 @@ pub fn window(records: &[Record]) -> Option<Violation> {
                         | ids::IMG_CHAT_UPLOAD_RSP
                         | ids::IMG_CHAT_CONTINUE_UPLOAD_RSP
                 );
-                if *dir == "tx" && is_request {
+                if *dir == Dir::Tx && is_request {
                     client.peer = Some(peer);
                     let adds = client.outstanding.insert((file, *seq));
                     let unanswered = client.outstanding.len();
@@ -81,7 +81,7 @@ pub fn window(records: &[Record]) -> Option<Violation> {
                             format!("{unanswered} chunks on the wire without a reply, {over}"),
                         ));
                     }
-                } else if *dir == "rx" && is_reply {
+                } else if *dir == Dir::Rx && is_reply {
                     client.outstanding.remove(&(file.as_str(), *seq));
                 }
             }
@@ -154,7 +154,7 @@ mod tests {
             at(
                 u64::from(seq),
                 "user1",
-                chunk_frame("tx", ids::IMG_CHAT_UPLOAD_REQ, "a", seq),
+                chunk_frame(Dir::Tx, ids::IMG_CHAT_UPLOAD_REQ, "a", seq),
             )
         }));
         let broken = window(&wire).expect("3 unanswered over a window of 2");
@@ -180,7 +180,7 @@ mod tests {
                 at(
                     u64::from(seq),
                     "user1",
-                    chunk_frame("tx", ids::IMG_CHAT_UPLOAD_REQ, "a", seq),
+                    chunk_frame(Dir::Tx, ids::IMG_CHAT_UPLOAD_REQ, "a", seq),
                 )
             })
             .collect();
@@ -191,7 +191,7 @@ mod tests {
             at(
                 5,
                 "user1",
-                chunk_frame("rx", ids::IMG_CHAT_UPLOAD_RSP, "a", 1),
+                chunk_frame(Dir::Rx, ids::IMG_CHAT_UPLOAD_RSP, "a", 1),
             ),
         );
         assert_eq!(window(&wire), None);
