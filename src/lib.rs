@@ -7,6 +7,21 @@ pub mod protocol;
 /// Code generated from `proto/message.proto`: the `ChatService` gRPC interface.
 pub mod rpc {
     tonic::include_proto!("message");
+
+    impl NotifyChatImgRsp {
+        /// The answer to `req` with `error`, echoing its fields as upstream's chat server does.
+        pub fn answering(error: i32, req: NotifyChatImgReq) -> Self {
+            NotifyChatImgRsp {
+                error,
+                from_uid: req.from_uid,
+                to_uid: req.to_uid,
+                message_id: req.message_id,
+                file_name: req.file_name,
+                total_size: req.total_size,
+                thread_id: req.thread_id,
+            }
+        }
+    }
 }
 pub mod backoff;
 pub mod chat;

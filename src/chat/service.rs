@@ -37,7 +37,7 @@ impl ChatService for NotifyService {
         let req = request.into_inner();
         if let Some(uid) = forwarded_to {
             self.server.wake_here(uid);
-            return Ok(Response::new(img_reply(0, req)));
+            return Ok(Response::new(NotifyChatImgRsp::answering(0, req)));
         }
         let total = u64::try_from(req.total_size)
             .map_err(|_| Status::invalid_argument("total_size is negative"))?;
@@ -55,7 +55,7 @@ impl ChatService for NotifyService {
             Ok(()) => 0,
             Err(code) => code,
         };
-        Ok(Response::new(img_reply(error, req)))
+        Ok(Response::new(NotifyChatImgRsp::answering(error, req)))
     }
 
     /// The texts are in the shared message table with their push: the receiver's session here
@@ -82,17 +82,5 @@ impl ChatService for NotifyService {
         let uid = request.into_inner().uid;
         self.server.kick_here(uid);
         Ok(Response::new(KickUserRsp { error: 0, uid }))
-    }
-}
-
-fn img_reply(error: i32, req: NotifyChatImgReq) -> NotifyChatImgRsp {
-    NotifyChatImgRsp {
-        error,
-        from_uid: req.from_uid,
-        to_uid: req.to_uid,
-        message_id: req.message_id,
-        file_name: req.file_name,
-        total_size: req.total_size,
-        thread_id: req.thread_id,
     }
 }

@@ -70,15 +70,7 @@ impl ChatService for Service {
                 "chatsim conform: refusing the first attempt on purpose",
             ));
         }
-        Ok(Response::new(NotifyChatImgRsp {
-            error: 0,
-            from_uid: req.from_uid,
-            to_uid: req.to_uid,
-            message_id: req.message_id,
-            file_name: req.file_name,
-            total_size: req.total_size,
-            thread_id: req.thread_id,
-        }))
+        Ok(Response::new(NotifyChatImgRsp::answering(0, req)))
     }
 }
 

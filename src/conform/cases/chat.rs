@@ -106,19 +106,7 @@ pub async fn text_ack_and_push(ctx: &mut Ctx) -> Outcome {
             unique_id: format!("{base}-2"),
         },
     ];
-    let req = TextReq {
-        fromuid: sender.uid,
-        touid: receiver.uid,
-        thread_id: 1,
-        text_array: items.clone(),
-    };
-    from.send(&Frame::json(ids::TEXT_CHAT_MSG_REQ, &req))
-        .await?;
-    let ack = from
-        .recv_matching(ids::TEXT_CHAT_MSG_RSP, "the 1018 text ack", |_| true)
-        .await?;
-    let error = error_code(&ack, "1018")?;
-    ensure!(error == 0, "the text was refused with error {error}");
+    let ack = send_text_acked(&mut from, (sender.uid, receiver.uid), items.clone()).await?;
     for sent in &items {
         let Some(stored) = item(&ack, &sent.unique_id) else {
             return Err(fail(format!(
@@ -195,6 +183,29 @@ pub(super) async fn announce(
         true
     })
     .await
+}
+
+/// Sends `items` from `from_to.0` to `from_to.1` as one 1017 and checks that the 1018 accepts them;
+/// returns the 1018's body.
+pub(super) async fn send_text_acked(
+    conn: &mut Conn,
+    (fromuid, touid): (i32, i32),
+    items: Vec<TextItem>,
+) -> Result<Value, Finding> {
+    let req = TextReq {
+        fromuid,
+        touid,
+        thread_id: 1,
+        text_array: items,
+    };
+    conn.send(&Frame::json(ids::TEXT_CHAT_MSG_REQ, &req))
+        .await?;
+    let ack = conn
+        .recv_matching(ids::TEXT_CHAT_MSG_RSP, "the 1018 text ack", |_| true)
+        .await?;
+    let error = error_code(&ack, "1018")?;
+    ensure!(error == 0, "the text was refused with error {error}");
+    Ok(ack)
 }
 
 /// Announces `upload` and checks the 1036; returns the chat server's message id.

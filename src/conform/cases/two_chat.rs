@@ -3,13 +3,13 @@
 //! ends the session on the first (NotifyKickUser), and the upload push reaches the receiver on
 //! the server it is logged in to (the resource server looks up `uip_<uid>`).
 
-use super::chat::{announce_ok, expect_upload_push};
+use super::chat::{announce_ok, expect_upload_push, send_text_acked};
 use super::flows::{login, login_accepted, upload_all};
-use crate::conform::ctx::{error_code, text, Ctx};
+use crate::conform::ctx::{text, Ctx};
 use crate::conform::verdict::{ensure, fail, Finding, Outcome};
 use crate::conform::wire::{Conn, Incoming};
-use crate::protocol::body::{TextItem, TextReq};
-use crate::protocol::{ids, Frame, MAX_CWND};
+use crate::protocol::body::TextItem;
+use crate::protocol::{ids, MAX_CWND};
 use crate::users::User;
 
 /// `user` logged in on the second chat server.
@@ -30,19 +30,7 @@ pub async fn text_across_servers(ctx: &mut Ctx) -> Outcome {
         content: "across two chat servers".into(),
         unique_id: ctx.unique_name("across"),
     };
-    let req = TextReq {
-        fromuid: sender.uid,
-        touid: receiver.uid,
-        thread_id: 1,
-        text_array: vec![item.clone()],
-    };
-    from.send(&Frame::json(ids::TEXT_CHAT_MSG_REQ, &req))
-        .await?;
-    let ack = from
-        .recv_matching(ids::TEXT_CHAT_MSG_RSP, "the 1018 text ack", |_| true)
-        .await?;
-    let error = error_code(&ack, "1018")?;
-    ensure!(error == 0, "the text was refused with error {error}");
+    let _ack = send_text_acked(&mut from, (sender.uid, receiver.uid), vec![item.clone()]).await?;
     let has_item = |b: &serde_json::Value| {
         b.get("chat_datas")
             .and_then(|d| d.as_array())
