@@ -10,10 +10,13 @@
 //!
 //! The table below is written by hand from docs/protocol.md, not computed from a run.
 
+#[path = "common/profile_runs.rs"]
+mod profile_runs;
+
 use chatsim::profile::{Profile, Quirk};
-use chatsim::sim::oracles::Violation;
-use chatsim::sim::{self, Outcome, RunOptions};
-use std::path::{Path, PathBuf};
+use chatsim::sim::Outcome;
+use profile_runs::{quirk_alone, run, violated, violation};
+use std::path::PathBuf;
 
 const DIR: &str = "scenarios/seed-bugs";
 
@@ -151,34 +154,6 @@ fn bug(number: usize) -> &'static Bug {
     BUGS.iter().find(|b| b.number == number).expect("listed")
 }
 
-fn run(path: &Path, profile: Profile) -> Outcome {
-    let scenario = chatsim::scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        profile,
-        ..RunOptions::of(&scenario)
-    };
-    sim::run_with(&scenario, &options)
-}
-
-fn violation<'a>(outcome: &'a Outcome, oracle: &str) -> Option<&'a Violation> {
-    outcome
-        .verdicts
-        .iter()
-        .find(|v| v.oracle == oracle)
-        .unwrap_or_else(|| panic!("no oracle named {oracle}"))
-        .violation
-        .as_ref()
-}
-
-fn violated(outcome: &Outcome) -> Vec<&'static str> {
-    outcome
-        .verdicts
-        .iter()
-        .filter(|v| v.violation.is_some())
-        .map(|v| v.oracle)
-        .collect()
-}
-
 fn expect_violated(outcome: &Outcome, bug: &Bug, reason: &str, way: &str) {
     let v = violation(outcome, bug.oracle).unwrap_or_else(|| {
         panic!(
@@ -247,27 +222,12 @@ fn check(number: usize) {
     );
 
     // (c) the reference plus this bug's quirk (and its helper): the bug's oracle breaks.
-    let mut alone = Profile::reference().with(bug.quirk);
-    if let Some(helper) = bug.helper {
-        alone = alone.with(helper);
-        // The helper on its own leaves the oracle holding: it is this bug's quirk that breaks it.
-        let helper_only = run(&path, Profile::reference().with(helper));
-        assert!(
-            violation(&helper_only, bug.oracle).is_none(),
-            "bug {}: the helper quirk {helper} alone already violates {}",
-            bug.number,
-            bug.oracle
-        );
-        // And the bug's quirk alone is hidden by the reference, as the table says.
-        let quirk_only = run(&path, Profile::reference().with(bug.quirk));
-        assert!(
-            violation(&quirk_only, bug.oracle).is_none(),
-            "bug {}: {} alone already violates {}; it needs no helper",
-            bug.number,
-            bug.quirk,
-            bug.oracle
-        );
-    }
+    let alone = quirk_alone(
+        &path,
+        (bug.quirk, bug.helper),
+        bug.oracle,
+        &format!("bug {}", bug.number),
+    );
     let outcome = run(&path, alone);
     expect_violated(&outcome, bug, bug.alone_reason, "its quirk alone");
 }

@@ -12,11 +12,14 @@
 //! length header, a 1045 or 1047 the client never sends) are checked on the wire by
 //! `tests/conform_upstream.rs`. The table is written by hand, not computed from a run.
 
+#[path = "common/profile_runs.rs"]
+mod profile_runs;
+
 use chatsim::profile::{Profile, Quirk};
-use chatsim::sim::oracles::Violation;
-use chatsim::sim::{self, Outcome, RunOptions};
+use chatsim::sim::Outcome;
 use chatsim::trace::Event;
-use std::path::{Path, PathBuf};
+use profile_runs::{quirk_alone, run, violated, violation};
+use std::path::PathBuf;
 
 const DIR: &str = "scenarios/upstream-bugs";
 
@@ -77,34 +80,6 @@ const ROWS: &[Row] = &[
         reason: "uid 2 wrote seq 1 of alice.png into the upload of uid 1",
     },
 ];
-
-fn run(path: &Path, profile: Profile) -> Outcome {
-    let scenario = chatsim::scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        profile,
-        ..RunOptions::of(&scenario)
-    };
-    sim::run_with(&scenario, &options)
-}
-
-fn violation<'a>(outcome: &'a Outcome, oracle: &str) -> Option<&'a Violation> {
-    outcome
-        .verdicts
-        .iter()
-        .find(|v| v.oracle == oracle)
-        .unwrap_or_else(|| panic!("no oracle named {oracle}"))
-        .violation
-        .as_ref()
-}
-
-fn violated(outcome: &Outcome) -> Vec<&'static str> {
-    outcome
-        .verdicts
-        .iter()
-        .filter(|v| v.violation.is_some())
-        .map(|v| v.oracle)
-        .collect()
-}
 
 fn expect_violated(outcome: &Outcome, row: &Row, way: &str) {
     let v = violation(outcome, row.oracle).unwrap_or_else(|| {
@@ -169,25 +144,12 @@ fn check(number: usize) {
     );
 
     // (c) the row's quirk alone (with its helper).
-    let mut alone = Profile::reference().with(row.quirk);
-    if let Some(helper) = row.helper {
-        alone = alone.with(helper);
-        let helper_only = run(&path, Profile::reference().with(helper));
-        assert!(
-            violation(&helper_only, row.oracle).is_none(),
-            "row {}: the helper {helper} alone already violates {}",
-            row.row,
-            row.oracle
-        );
-        let quirk_only = run(&path, Profile::reference().with(row.quirk));
-        assert!(
-            violation(&quirk_only, row.oracle).is_none(),
-            "row {}: {} alone already violates {}; it needs no helper",
-            row.row,
-            row.quirk,
-            row.oracle
-        );
-    }
+    let alone = quirk_alone(
+        &path,
+        (row.quirk, row.helper),
+        row.oracle,
+        &format!("row {}", row.row),
+    );
     let outcome = run(&path, alone);
     expect_violated(&outcome, row, "its quirk alone");
 }
