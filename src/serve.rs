@@ -389,8 +389,8 @@ pub async fn start_with_ttl(
     .with_presence(match &routes {
         // Two chat servers: online is what the shared presence table says.
         Some(routes) => {
-            let table = routes.table.clone();
-            Arc::new(move |uid| matches!(table.get(uid), Ok(Some(_))))
+            let routes = routes.clone();
+            Arc::new(move |uid| routes.is_online(uid))
         }
         None => {
             let chat = chat.clone();

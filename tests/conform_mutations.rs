@@ -4,9 +4,13 @@
 //! Prints the matrix (quirk -> failing cases) that the README shows:
 //! `cargo test --test conform_mutations -- --nocapture`.
 
+#[path = "common/escaped_files.rs"]
+mod escaped_files;
+
 use chatsim::conform::{self, Options, Verdict};
 use chatsim::profile::{Profile, Quirk};
 use chatsim::serve::{Background, ServeConfig};
+use escaped_files::remove_escaped_files;
 use std::path::PathBuf;
 
 /// The quirks the servers consult (the others are the client's).
@@ -89,19 +93,6 @@ fn failing_cases(profiles: &[(String, Profile)]) -> Vec<Vec<String>> {
     }
     remove_escaped_files();
     out
-}
-
-/// With `unchecked_path` case 8.3's absolute name is written where it points.
-fn remove_escaped_files() {
-    let Ok(entries) = std::fs::read_dir("/tmp") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("chatsim-conform-cf") && name.ends_with("-absolute.bin") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 #[test]

@@ -5,9 +5,13 @@
 //! upstream's silence to an unknown 1045 non-strict, not a failure. Prints the matrix:
 //! `cargo test --test conform_upstream -- --nocapture`.
 
+#[path = "common/escaped_files.rs"]
+mod escaped_files;
+
 use chatsim::conform::{self, Options, Verdict};
 use chatsim::profile::{Profile, Quirk};
 use chatsim::serve::{Background, ServeConfig};
+use escaped_files::remove_escaped_files;
 use std::path::PathBuf;
 
 /// Upstream quirks no case provokes, and why.
@@ -92,19 +96,6 @@ fn failing_cases(profiles: &[(String, Profile)]) -> Vec<Vec<String>> {
     }
     remove_escaped_files();
     out
-}
-
-/// With `unchecked_path` case 8.3's absolute name is written where it points.
-fn remove_escaped_files() {
-    let Ok(entries) = std::fs::read_dir("/tmp") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("chatsim-conform-cf") && name.ends_with("-absolute.bin") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 #[test]

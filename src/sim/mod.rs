@@ -679,8 +679,8 @@ fn presence(
 ) -> crate::resource::Presence {
     match routes {
         Some(routes) => {
-            let table = routes.table.clone();
-            Arc::new(move |uid| matches!(table.get(uid), Ok(Some(_))))
+            let routes = routes.clone();
+            Arc::new(move |uid| routes.is_online(uid))
         }
         None => {
             let chat_now = chat_now.clone();

@@ -69,6 +69,12 @@ impl ChatRoutes {
         let addr = self.servers.get(&name)?.clone();
         Some((name, addr))
     }
+
+    /// Whether `uid` is logged in on one of the servers: what the resource server asks when it
+    /// needs to know who is online.
+    pub fn is_online(&self, uid: i32) -> bool {
+        self.server_of(uid).is_some()
+    }
 }
 
 #[cfg(test)]
