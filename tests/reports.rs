@@ -70,3 +70,22 @@ fn the_json_summary_carries_the_verdict_files_faults_and_oracles() {
     assert!(by_name("bad.png")["failed"].is_string());
     assert_eq!(doc["faults"][0]["fired"], 3);
 }
+
+/// `chatsim run x | head` ends quietly: with the reader gone before the report is printed, the
+/// process must not panic on the failed write (it did: "failed printing to stdout: Broken pipe").
+#[cfg(unix)]
+#[test]
+fn a_run_printing_into_a_closed_pipe_does_not_panic() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatsim"))
+        .args(["run", "scenarios/two-images-and-texts.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("the binary ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+}
