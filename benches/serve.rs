@@ -1,6 +1,7 @@
 //! Figures for `chatsim serve` over real TCP on loopback (issue 11, items 7 and 9): how fast the
 //! resource server ingests one 20 MiB upload with a window of 5 and of 32 chunks, and how long a
-//! chat login takes while other clients upload. Run with `cargo bench --bench serve`. The servers
+//! chat login takes while other clients upload. Run with `cargo bench --bench serve` (add
+//! `-- ingest` or `-- login` for one half). The servers
 //! run as `chatsim serve` does (SQLite, every ack durable) on a 2-thread runtime of their own; the
 //! clients on another. Each figure is printed beside the same server with the fix turned off
 //! (`chunk_group` 1: one fsync and one commit per chunk; `Offload::Inline`: storage on the async
@@ -278,8 +279,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
+    // `cargo bench --bench serve -- ingest` (or `login`) runs one half.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |part: &str| only.is_empty() || only.iter().any(|o| o == part);
     runtime.block_on(async {
-        for window in [5, 32] {
+        for window in [5, 32].into_iter().filter(|_| wanted("ingest")) {
             let alone = ingest(window, 1).await;
             let grouped = ingest(window, CHUNK_GROUP).await;
             println!(
@@ -287,6 +294,9 @@ fn main() {
                  commit, {alone:.1} MiB/s one commit per chunk = {:.2}x (target >= 2x)",
                 grouped / alone
             );
+        }
+        if !wanted("login") {
+            return;
         }
         let inline = login_under_load(Offload::Inline).await;
         let blocking = login_under_load(Offload::Blocking).await;

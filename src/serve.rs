@@ -32,6 +32,9 @@ pub const DEFAULT_UPLOAD_TTL: Duration = Duration::from_secs(3600);
 /// At most this many chunks waiting for a file worker share one fsync and one commit: a window of
 /// 32 from one client, or the chunks of several clients, is one group.
 pub const CHUNK_GROUP: usize = 64;
+/// How long a file worker waits for the rest of a window's chunks before storing what it has:
+/// short beside an fsync, long enough for a client's burst of chunks to arrive.
+pub const CHUNK_LINGER: Duration = Duration::from_millis(1);
 /// How long [`start`] waits for the servers to accept connections.
 const READY_WITHIN: Duration = Duration::from_secs(5);
 
@@ -377,6 +380,7 @@ pub async fn start_with_ttl(
             upload_ttl: Some(upload_ttl),
             storage: config.storage,
             chunk_group: config.chunk_group,
+            chunk_linger: CHUNK_LINGER,
             ..ResourceConfig::default()
         },
         config.users.clone(),

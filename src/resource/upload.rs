@@ -16,9 +16,10 @@ use crate::store::{ChunkHead, FileStore, MessageStore, UploadRecord};
 use crate::trace::Event;
 use base64::Engine as _;
 use md5::{Digest, Md5};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Where an upload is stored, relative to the store's root: `<uploader uid>/<name>`.
@@ -374,15 +375,10 @@ impl Group {
 pub(super) fn spawn_worker(server: ResourceServer, notifier: Notifier) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(WORKER_QUEUE);
     tokio::spawn(async move {
-        let group_size = server.inner.config.chunk_group.max(1);
+        let config = &server.inner.config;
+        let mut batcher = Batcher::new(config.chunk_group, config.chunk_linger);
         while let Some(first) = rx.recv().await {
-            let mut jobs = vec![first];
-            while jobs.len() < group_size {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
+            let jobs = batcher.gather(first, &mut rx).await;
             let (server, notifier) = (server.clone(), notifier.clone());
             let storage = server.inner.config.storage;
             storage
@@ -391,6 +387,53 @@ pub(super) fn spawn_worker(server: ResourceServer, notifier: Notifier) -> mpsc::
         }
     });
     tx
+}
+
+/// Decides which waiting jobs a file worker stores together.
+struct Batcher {
+    /// At most this many jobs in one group.
+    limit: usize,
+    /// How long to wait for more when a group is smaller than `expected`.
+    linger: Duration,
+    /// The sizes of the last few groups: their largest is how many chunks a client tends to
+    /// have in flight, which is how many are worth waiting for.
+    recent: VecDeque<usize>,
+}
+
+impl Batcher {
+    const REMEMBERED: usize = 8;
+
+    fn new(limit: usize, linger: Duration) -> Self {
+        Batcher {
+            limit: limit.max(1),
+            linger,
+            recent: VecDeque::with_capacity(Self::REMEMBERED),
+        }
+    }
+
+    /// `first` and the jobs that follow it: every one already waiting, then, within the linger,
+    /// more until the group is as large as a recent one.
+    async fn gather(&mut self, first: Job, rx: &mut mpsc::Receiver<Job>) -> Vec<Job> {
+        let mut jobs = vec![first];
+        let expected = self.recent.iter().copied().max().unwrap_or(1).min(self.limit);
+        let deadline = tokio::time::Instant::now() + self.linger;
+        while jobs.len() < self.limit {
+            let job = match rx.try_recv() {
+                Ok(job) => job,
+                Err(_) if jobs.len() >= expected || self.linger.is_zero() => break,
+                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(job)) => job,
+                    Ok(None) | Err(_) => break,
+                },
+            };
+            jobs.push(job);
+        }
+        if self.recent.len() == Self::REMEMBERED {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(jobs.len());
+        jobs
+    }
 }
 
 /// Stores the chunks among `jobs` as groups, expiring uploads between them where asked.
@@ -1059,6 +1102,60 @@ mod tests {
     use super::*;
     use crate::protocol::{WireSize, CHUNK_SIZE};
     use crate::store::RealFiles;
+
+    fn sizes_of(groups: &[Vec<Job>]) -> Vec<usize> {
+        groups.iter().map(Vec::len).collect()
+    }
+
+    /// A window's chunks come back one at a time after their acks: the batcher waits for as many
+    /// as the last groups had, and no longer than its linger when they do not come.
+    #[tokio::test]
+    async fn the_batcher_waits_for_a_windows_worth_of_chunks() {
+        let (tx, mut rx) = mpsc::channel(WORKER_QUEUE);
+        let mut batcher = Batcher::new(64, Duration::from_secs(30));
+        let mut groups = Vec::new();
+        for id in 0..5 {
+            tx.send(Job::Expire(id)).await.unwrap();
+        }
+        let first = rx.recv().await.unwrap();
+        groups.push(batcher.gather(first, &mut rx).await);
+        // The next window: one chunk now, four more a little later, each on its own.
+        tx.send(Job::Expire(5)).await.unwrap();
+        let late = tx.clone();
+        tokio::spawn(async move {
+            for id in 6..10 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                late.send(Job::Expire(id)).await.unwrap();
+            }
+        });
+        let started = std::time::Instant::now();
+        let first = rx.recv().await.unwrap();
+        groups.push(batcher.gather(first, &mut rx).await);
+        assert_eq!(sizes_of(&groups), [5, 5]);
+        assert!(started.elapsed() < Duration::from_secs(30), "waited out the linger");
+    }
+
+    #[tokio::test]
+    async fn the_batcher_stops_waiting_at_its_linger_and_never_waits_without_one() {
+        let (tx, mut rx) = mpsc::channel(WORKER_QUEUE);
+        let mut lingering = Batcher::new(64, Duration::from_millis(20));
+        let mut eager = Batcher::new(64, Duration::ZERO);
+        lingering.recent.push_back(5);
+        eager.recent.push_back(5);
+        tx.send(Job::Expire(1)).await.unwrap();
+        let first = rx.recv().await.unwrap();
+        assert_eq!(lingering.gather(first, &mut rx).await.len(), 1);
+        tx.send(Job::Expire(2)).await.unwrap();
+        let first = rx.recv().await.unwrap();
+        assert_eq!(eager.gather(first, &mut rx).await.len(), 1);
+        // The limit holds whatever is waiting.
+        let mut small = Batcher::new(2, Duration::ZERO);
+        for id in 3..6 {
+            tx.send(Job::Expire(id)).await.unwrap();
+        }
+        let first = rx.recv().await.unwrap();
+        assert_eq!(small.gather(first, &mut rx).await.len(), 2);
+    }
 
     /// Three chunks arriving as 1, 3, 2: where do their bytes land?
     fn store_out_of_order(writer: Writer, tag: &str) -> Vec<u8> {
