@@ -290,7 +290,11 @@ pub async fn start_with_ttl(
         source,
     };
     std::fs::create_dir_all(config.data_dir.join(FILES_DIR)).map_err(data_error)?;
-    let db = SqliteDb::open(&config.data_dir.join(DB_FILE)).map_err(ServeError::Database)?;
+    // One connection per server: a login's reads on the chat side never wait behind the
+    // resource server's group commit (WAL lets readers run beside the one writer).
+    let open_db = || SqliteDb::open(&config.data_dir.join(DB_FILE)).map_err(ServeError::Database);
+    let db = open_db()?;
+    let resource_db = open_db()?;
     let network: Arc<dyn Network> = Arc::new(TokioNetwork);
     let chat_listener = listen(&network, "--chat-addr", &config.chat_addr).await?;
     let resource_listener = listen(&network, "--resource-addr", &config.resource_addr).await?;
@@ -385,10 +389,10 @@ pub async fn start_with_ttl(
         },
         config.users.clone(),
         files,
-        Arc::new(db.uploads()),
+        Arc::new(resource_db.uploads()),
         Tracer::logging("resource"),
     )
-    .with_messages(Arc::new(db.messages()))
+    .with_messages(Arc::new(resource_db.messages()))
     .with_clock(resource_clock)
     .with_presence(match &routes {
         // Two chat servers: online is what the shared presence table says.

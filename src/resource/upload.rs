@@ -415,7 +415,13 @@ impl Batcher {
     /// more until the group is as large as a recent one.
     async fn gather(&mut self, first: Job, rx: &mut mpsc::Receiver<Job>) -> Vec<Job> {
         let mut jobs = vec![first];
-        let expected = self.recent.iter().copied().max().unwrap_or(1).min(self.limit);
+        let expected = self
+            .recent
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(1)
+            .min(self.limit);
         let deadline = tokio::time::Instant::now() + self.linger;
         while jobs.len() < self.limit {
             let job = match rx.try_recv() {
@@ -1132,7 +1138,10 @@ mod tests {
         let first = rx.recv().await.unwrap();
         groups.push(batcher.gather(first, &mut rx).await);
         assert_eq!(sizes_of(&groups), [5, 5]);
-        assert!(started.elapsed() < Duration::from_secs(30), "waited out the linger");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "waited out the linger"
+        );
     }
 
     #[tokio::test]

@@ -6,15 +6,17 @@
 //! disk: the resource server acks a chunk only after its record is saved, and an ack must survive a
 //! crash (docs/protocol.md section 8).
 //!
-//! The connection sits behind a `parking_lot::Mutex`. The writes are synchronous and short (one row),
-//! which is why a blocking call inside an async task is acceptable here.
+//! `serve` opens the file once per server (the chat servers share one connection, the resource
+//! server has its own), so the chat side's reads never wait behind an upload's commit. Each
+//! connection sits behind a `parking_lot::Mutex`. The calls block; `serve` runs them on tokio's
+//! blocking pool (`store::Offload`).
 
 use super::{
     ChunkHead, MessageStore, NewMessage, PresenceStore, PushFor, QueuedPush, Stored, StoredMessage,
     UploadRecord, UploadStore,
 };
 use parking_lot::{Mutex, MutexGuard};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
@@ -72,6 +74,9 @@ CREATE TABLE IF NOT EXISTS pending_push (
 );
 ";
 
+/// How long a write waits for another connection's commit before it fails.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An open database file. Cheap to clone; the stores share its one connection.
 #[derive(Clone)]
 pub struct SqliteDb {
@@ -105,6 +110,9 @@ impl SqliteDb {
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
+        // Each server has its own connection to the file; a writer that finds the other one
+        // committing waits for it rather than failing.
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(SqliteDb {
             conn: Arc::new(Mutex::new(conn)),
@@ -129,6 +137,14 @@ impl SqliteDb {
         // caller gets a usable connection, as the std lock's `into_inner` used to give it.
         self.conn.lock()
     }
+}
+
+/// A transaction that holds the write lock from its first statement. A deferred one that read
+/// first could find, at its first write, that the other server's connection committed since
+/// (`SQLITE_BUSY_SNAPSHOT`), which fails at once instead of waiting.
+fn write_transaction(conn: &mut Connection) -> io::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql)
 }
 
 fn sql(err: rusqlite::Error) -> io::Error {
@@ -159,7 +175,7 @@ impl PresenceStore for SqlitePresence {
 
     fn set(&self, uid: i32, server: &str) -> io::Result<Option<String>> {
         let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(sql)?;
+        let tx = write_transaction(&mut conn)?;
         let before: Option<String> = tx
             .query_row("SELECT server FROM presence WHERE uid = ?1", [uid], |r| {
                 r.get(0)
@@ -239,7 +255,7 @@ impl MessageStore for SqliteMessages {
     fn set_status(&self, message_id: i64, status: i32) -> io::Result<Option<i32>> {
         let mut conn = self.db.lock();
         // Read and write in one transaction so the previous status returned is the one replaced.
-        let tx = conn.transaction().map_err(sql)?;
+        let tx = write_transaction(&mut conn)?;
         let previous = replace_status(&tx, message_id, status)?;
         tx.commit().map_err(sql)?;
         Ok(previous)
@@ -321,7 +337,7 @@ impl MessageStore for SqliteMessages {
         push: &PushFor<'_>,
     ) -> io::Result<Vec<Stored>> {
         let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(sql)?;
+        let tx = write_transaction(&mut conn)?;
         let mut outcome = Vec::with_capacity(items.len());
         for (unique_id, m) in items {
             let known: Option<i64> = tx
@@ -371,7 +387,7 @@ impl MessageStore for SqliteMessages {
         pushes: Vec<(i32, QueuedPush)>,
     ) -> io::Result<Option<i32>> {
         let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(sql)?;
+        let tx = write_transaction(&mut conn)?;
         let previous = replace_status(&tx, message_id, status)?;
         if previous == Some(from) {
             for (uid, push) in &pushes {
@@ -611,7 +627,7 @@ impl UploadStore for SqliteUploads {
 
     fn add_chunk(&self, record: &UploadRecord, seq: u32) -> io::Result<u64> {
         let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(sql)?;
+        let tx = write_transaction(&mut conn)?;
         Self::save(&tx, record)?;
         Self::insert_seq(&tx, record.message_id, seq)?;
         let count = Self::held(&tx, record.message_id)?;
@@ -625,7 +641,7 @@ impl UploadStore for SqliteUploads {
 
     fn add_chunks(&self, chunks: &[(UploadRecord, BTreeSet<u32>)]) -> io::Result<()> {
         let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(sql)?;
+        let tx = write_transaction(&mut conn)?;
         for (record, seqs) in chunks {
             Self::save(&tx, record)?;
             for &seq in seqs {
@@ -644,7 +660,7 @@ impl UploadStore for SqliteUploads {
 
     fn put(&self, r: UploadRecord) -> io::Result<()> {
         let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(sql)?;
+        let tx = write_transaction(&mut conn)?;
         Self::save(&tx, &r)?;
         tx.execute(
             "DELETE FROM upload_chunk WHERE message_id = ?1",
@@ -769,6 +785,41 @@ mod tests {
         assert_eq!(got.message.status, status::READED);
         assert_eq!(messages.all().unwrap().len(), 2);
         assert!(messages.get(3).unwrap().is_none());
+    }
+
+    /// `serve` gives each server its own connection to one file. Transactions that read before
+    /// they write (a status change, an upload's record) must wait for the other connection's
+    /// commits, never fail because one landed between their read and their write.
+    #[test]
+    fn two_connections_to_one_file_write_side_by_side_without_errors() {
+        let path =
+            std::env::temp_dir().join(format!("chatsim-two-conns-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let chat = SqliteDb::open(&path).unwrap().messages();
+        let resource = SqliteDb::open(&path).unwrap();
+        let new = NewMessage {
+            thread_id: 1,
+            sender_id: 1,
+            recv_id: 2,
+            content: "a.png".into(),
+            status: status::UN_UPLOAD,
+            msg_type: 1,
+            created_at: "1700000000".into(),
+        };
+        let id = chat.insert(new).unwrap();
+        let uploads = resource.uploads();
+        let writer = std::thread::spawn(move || {
+            for round in 0..300 {
+                uploads.put(record("b.bin", 7, &[round % 9 + 1])).unwrap();
+            }
+        });
+        for round in 0..300 {
+            let status = [status::UN_UPLOAD, status::READED][round % 2];
+            chat.set_status(id, status).unwrap();
+        }
+        writer.join().unwrap();
+        assert!(resource.messages().get(id).unwrap().is_some());
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
