@@ -127,6 +127,26 @@ fn a_few_fixed_seeds_keep_every_oracle() {
     }
 }
 
+/// `chatsim explore --print SEED > s.toml && chatsim run s.toml` must agree with the explorer:
+/// `run` judges the file's expectation, which also asks every non-optional fault to fire.
+#[test]
+fn a_printed_seed_passes_chatsim_run_exactly_when_the_explorer_passes_it() {
+    for seed in light_seeds(0, 6) {
+        let schedule = explore::generate(seed, &Profile::reference());
+        let text = schedule.to_toml();
+        let scenario = chatsim::scenario::parse(Path::new("printed.toml"), &text).unwrap();
+        let outcome = sim::run(&scenario, seed);
+        let judged = explore::judge(&schedule);
+        assert_eq!(
+            outcome.passed(),
+            !judged.failed(),
+            "seed {seed}: run says {:?}, explore says {:?}\n{text}",
+            outcome.expectation.unmet,
+            judged.violated
+        );
+    }
+}
+
 #[test]
 fn the_same_seed_gives_the_same_trace_twice() {
     let seed = light_seeds(100, 1)[0];

@@ -315,8 +315,14 @@ fn write_act(s: &mut String, act: &Act) {
 }
 
 /// One `[[faults]]` entry: `body` holds the kind and its keys; `later` is added to the time.
+/// Every generated fault is `optional`: a random fault may find nothing to act on (a frame rule
+/// whose file was never sent, a reset of a host already down), and the explorer judges a seed by
+/// its oracles alone. Without it `chatsim run` would fail a printed seed the explorer passed.
+const OPTIONAL: &str = "optional = true\n";
+
 fn write_one(s: &mut String, when: When, later: u64, body: &str) {
     s.push_str("\n[[faults]]\n");
+    s.push_str(OPTIONAL);
     let _ = match when {
         When::At(at) => writeln!(s, "at_ms = {}", at + later),
         When::AfterStored { seq } => {
@@ -400,6 +406,7 @@ fn write_fault(s: &mut String, fault: &Fault) {
 
 fn write_rule(s: &mut String, rule: &FrameRule) {
     let _ = write!(s, "\n[[frame_faults]]\naction = \"{}\"\n", rule.action);
+    s.push_str(OPTIONAL);
     if let Some(user) = rule.user {
         let _ = writeln!(s, "user = {user}");
     }
