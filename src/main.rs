@@ -215,9 +215,8 @@ fn run(args: &RunArgs) -> ExitCode {
             args.profile.clone().unwrap_or_else(|| scenario.profile()),
             |p, q| p.with(*q),
         ),
-        skip_actions: false,
         window: args.window.unwrap_or(scenario.window),
-        no_forwards: false,
+        ..chatsim::sim::RunOptions::of(&scenario)
     };
     let outcome = chatsim::sim::run_with(&scenario, &options);
     if let Err(code) = write_outputs(args, &outcome) {

@@ -211,6 +211,12 @@ pub enum Event {
         error: i32,
         reason: String,
     },
+    /// A group of chunks made durable together (one sync per file, one commit): only groups of
+    /// two or more, which only a `chunk_group` above 1 forms (`serve`).
+    ChunksCommitted {
+        chunks: u32,
+        files: u32,
+    },
     UploadCommitted {
         file: String,
         owner: i32,

@@ -683,6 +683,7 @@ fn finish_group(server: &ResourceServer, notifier: &Notifier, mut group: Group) 
         false => inner.uploads.add_chunks(&items),
     };
     if committed.is_ok() {
+        emit_group_size(server, &group);
         for record in completed {
             inner.tracer.emit(Event::UploadCommitted {
                 file: record.name.clone(),
@@ -714,6 +715,22 @@ fn finish_group(server: &ResourceServer, notifier: &Notifier, mut group: Group) 
             ),
         };
         server.send(job.slot, &job.peer, reply);
+    }
+}
+
+/// A group of two or more chunks written together is worth a trace line: it is what group
+/// commit is for, and a test needs to see that it happened.
+fn emit_group_size(server: &ResourceServer, group: &Group) {
+    let written = group
+        .chunks
+        .iter()
+        .filter(|(_, answer)| matches!(answer, Answer::AfterCommit { written: true, .. }))
+        .count();
+    if written >= 2 {
+        server.inner.tracer.emit(Event::ChunksCommitted {
+            chunks: written as u32,
+            files: group.uploads.len() as u32,
+        });
     }
 }
 

@@ -191,6 +191,7 @@ pub const EVENTS: &[(&str, &[(&str, FieldType)])] = &[
         "chunk_refused",
         &[("file", Str), ("seq", Num), ("error", Num), ("reason", Str)],
     ),
+    ("chunks_committed", &[("chunks", Num), ("files", Num)]),
     (
         "upload_committed",
         &[("file", Str), ("owner", Num), ("size", Num), ("md5", Str)],
@@ -388,6 +389,7 @@ mod tests {
             Event::Pushed { .. } => "pushed",
             Event::ChunkStored { .. } => "chunk_stored",
             Event::ChunkRefused { .. } => "chunk_refused",
+            Event::ChunksCommitted { .. } => "chunks_committed",
             Event::UploadCommitted { .. } => "upload_committed",
             Event::UploadRejected { .. } => "upload_rejected",
             Event::NotifyAttempt { .. } => "notify_attempt",
@@ -570,6 +572,10 @@ mod tests {
                 seq: 1,
                 error: 1,
                 reason: s(),
+            },
+            Event::ChunksCommitted {
+                chunks: 2,
+                files: 1,
             },
             Event::UploadCommitted {
                 file: s(),

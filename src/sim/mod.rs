@@ -92,6 +92,10 @@ pub struct RunOptions {
     /// A mutant for testing the two-server scenarios: the chat servers never call each other
     /// (`tests/two_chat.rs`).
     pub no_forwards: bool,
+    /// How many waiting chunks the resource server stores as one group (1, as every scenario
+    /// runs; more puts the group-commit paths that `serve` takes under the scenarios' faults,
+    /// `tests/group_commit.rs`).
+    pub chunk_group: usize,
 }
 
 impl RunOptions {
@@ -103,6 +107,7 @@ impl RunOptions {
             skip_actions: false,
             window: scenario.window,
             no_forwards: false,
+            chunk_group: 1,
         }
     }
 }
@@ -237,7 +242,10 @@ impl<'a> World<'a> {
             &users,
             (&uploads, &disk, &messages),
             (&options.profile, &chat_now, routes.as_ref()),
-            Duration::from_secs(scenario.upload_ttl_s),
+            (
+                Duration::from_secs(scenario.upload_ttl_s),
+                options.chunk_group,
+            ),
             finish_rx,
         );
         let log = Arc::new(ActionLog::default());
@@ -608,7 +616,7 @@ fn add_resource_host(
         &Arc<parking_lot::Mutex<Option<ChatServer>>>,
         Option<&ChatRoutes>,
     ),
-    upload_ttl: Duration,
+    (upload_ttl, chunk_group): (Duration, usize),
     finish_rx: tokio::sync::watch::Receiver<bool>,
 ) {
     let chat_now = chat_now.clone();
@@ -642,6 +650,7 @@ fn add_resource_host(
                 chat_grpc: format!("{default_chat}:{GRPC_PORT}"),
                 profile: profile.clone(),
                 upload_ttl: Some(upload_ttl),
+                chunk_group,
                 ..ResourceConfig::default()
             },
             users.clone(),

@@ -1,0 +1,75 @@
+//! `serve` stores the chunks that wait for a file worker as one group (one sync per file, one
+//! commit, then the acks); the simulation stores each chunk alone. This runs every reference
+//! scenario again with groups of up to 64, so that the group paths (a repeat within a group, a
+//! completion followed by more chunks of the same group, two uploads of one name in one group, a
+//! failed sync or commit) meet the scenarios' faults and oracles, and every expectation must
+//! still be met.
+
+mod common;
+
+use chatsim::sim::{self, RunOptions};
+use chatsim::trace::Event;
+use std::path::Path;
+
+// Two halves, so that the two run side by side.
+#[test]
+fn the_fault_scenarios_keep_their_expectations_with_group_commit() {
+    keep_expectations(|path| path.starts_with("scenarios/faults"), 20);
+}
+
+#[test]
+fn the_other_scenarios_keep_their_expectations_with_group_commit() {
+    keep_expectations(|path| !path.starts_with("scenarios/faults"), 10);
+}
+
+/// Runs the reference scenarios `chosen` picks with groups of up to 64 chunks; each must meet
+/// its expectation, and groups of two or more must have formed in at least `min_grouped`.
+fn keep_expectations(chosen: impl Fn(&Path) -> bool, min_grouped: usize) {
+    let mut files = Vec::new();
+    common::scenario_files(Path::new("scenarios"), &mut files);
+    files.retain(|f| chosen(f));
+    let (mut failures, mut grouped, mut judged) = (Vec::new(), Vec::new(), 0);
+    for file in &files {
+        let scenario = chatsim::scenario::load(file).expect("scenario parses");
+        if !scenario.profile().is_reference() {
+            continue;
+        }
+        judged += 1;
+        let options = RunOptions {
+            chunk_group: 64,
+            ..RunOptions::of(&scenario)
+        };
+        let outcome = sim::run_with(&scenario, &options);
+        if !outcome.passed() {
+            failures.push(format!(
+                "{}: {:?}",
+                file.display(),
+                outcome.expectation.unmet
+            ));
+        }
+        let groups = outcome
+            .records
+            .iter()
+            .filter(|r| matches!(r.event, Event::ChunksCommitted { .. }))
+            .count();
+        if groups > 0 {
+            grouped.push(format!("{} ({groups})", file.display()));
+        }
+    }
+    println!(
+        "{judged} reference scenarios; groups of 2+ chunks formed in {}: {}",
+        grouped.len(),
+        grouped.join(", ")
+    );
+    assert!(
+        failures.is_empty(),
+        "with group commit:\n{}",
+        failures.join("\n")
+    );
+    // Not a hollow pass: the group paths must really have run.
+    assert!(
+        grouped.len() >= min_grouped,
+        "groups formed in only {} scenarios",
+        grouped.len()
+    );
+}
