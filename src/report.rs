@@ -83,8 +83,24 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
                 );
             }
         }
+        unjudged_lines(&mut out, &verdict.unjudged);
     }
     out
+}
+
+/// What an oracle could not look at, under its verdict: at most a few, then how many more.
+fn unjudged_lines(out: &mut String, unjudged: &[String]) {
+    const SHOWN: usize = 3;
+    for what in unjudged.iter().take(SHOWN) {
+        let _ = writeln!(out, "          could not judge {what}");
+    }
+    if unjudged.len() > SHOWN {
+        let _ = writeln!(
+            out,
+            "          could not judge {} more",
+            unjudged.len() - SHOWN
+        );
+    }
 }
 
 /// One line per client whose adaptive window moved: where it started, its peak, where it ended
@@ -207,7 +223,7 @@ pub fn summary_json(scenario_path: &str, outcome: &Outcome) -> String {
     let oracles: Vec<_> = outcome
         .verdicts
         .iter()
-        .map(|v| serde_json::json!({"oracle": v.oracle, "holds": v.violation.is_none(), "violation": v.violation}))
+        .map(|v| serde_json::json!({"oracle": v.oracle, "holds": v.violation.is_none(), "violation": v.violation, "unjudged": v.unjudged}))
         .collect();
     let doc = serde_json::json!({
         "scenario": scenario_path,

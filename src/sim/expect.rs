@@ -137,6 +137,7 @@ mod tests {
                 event: "{}".into(),
                 detail: "broken".into(),
             }),
+            unjudged: Vec::new(),
         }
     }
 

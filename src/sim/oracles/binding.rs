@@ -9,6 +9,11 @@ use std::collections::BTreeMap;
 /// and sender, and the bytes downloaded are that file's source (not another upload that claimed
 /// the message id).
 pub fn binding(records: &[Record]) -> Option<Violation> {
+    judge(records, &mut Vec::new())
+}
+
+/// [`binding`], noting in `unjudged` each download it could not check.
+pub(super) fn judge(records: &[Record], unjudged: &mut Vec<String>) -> Option<Violation> {
     let sources: BTreeMap<&str, &str> = records
         .iter()
         .filter_map(|r| match &r.event {
@@ -59,9 +64,16 @@ pub fn binding(records: &[Record]) -> Option<Violation> {
                 ..
             } => {
                 let Some(&(sender, _, name)) = messages.get(message_id) else {
+                    unjudged.push(format!(
+                        "the download of {file} as message {message_id}: no image message \
+                         {message_id} was stored"
+                    ));
                     continue;
                 };
                 let Some(&want) = sources.get(name) else {
+                    unjudged.push(format!(
+                        "the download of message {message_id}: no user sent a file named {name}"
+                    ));
                     continue;
                 };
                 if md5 != want {
@@ -106,5 +118,21 @@ mod tests {
             "{}",
             forged.detail
         );
+    }
+
+    /// A download it cannot compare with a source is said, not passed in silence.
+    #[test]
+    fn binding_says_which_downloads_it_could_not_judge() {
+        let mut trace = binding_trace("aaaa", 1);
+        trace.retain(|r| !matches!(&r.event, Event::SourceFile { file, .. } if file == "cat.png"));
+        let mut unjudged = Vec::new();
+        assert_eq!(judge(&trace, &mut unjudged), None);
+        assert_eq!(
+            unjudged,
+            ["the download of message 7: no user sent a file named cat.png"]
+        );
+        let mut unjudged = Vec::new();
+        assert_eq!(judge(&binding_trace("aaaa", 1), &mut unjudged), None);
+        assert!(unjudged.is_empty(), "{unjudged:?}");
     }
 }

@@ -9,6 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// discards it) may have lost its record, and a chunk acked before its upload expired
 /// (`upload_expired`, idle past the TTL); any other acked upload the server no longer holds fails.
 pub fn durable_ack(records: &[Record]) -> Option<Violation> {
+    judge(records, &mut Vec::new())
+}
+
+/// [`durable_ack`], noting in `unjudged` each acked file whose bytes it could not compare.
+pub(super) fn judge(records: &[Record], unjudged: &mut Vec<String>) -> Option<Violation> {
     let sources = source_chunk_hashes(records);
     let expired: BTreeMap<&str, u64> = records
         .iter()
@@ -54,6 +59,10 @@ pub fn durable_ack(records: &[Record]) -> Option<Violation> {
             continue;
         }
         let Some(source) = sources.get(file.as_str()) else {
+            let note = format!("acked chunks of {file}: no user sent a file of that name");
+            if !unjudged.contains(&note) {
+                unjudged.push(note);
+            }
             continue;
         };
         let Some((received, stored)) = finals.get(file.as_str()) else {
@@ -183,5 +192,17 @@ mod tests {
                 chunk_hashes: vec!["h1".into()],
             },
         )
+    }
+
+    /// Acked chunks of a name no user sent have nothing to be compared with: said, not passed.
+    #[test]
+    fn durable_ack_says_which_acked_files_it_could_not_judge() {
+        let mut unjudged = Vec::new();
+        let trace = [acked("../x.png", 1, 0), acked("../x.png", 2, 0)];
+        assert_eq!(judge(&trace, &mut unjudged), None);
+        assert_eq!(
+            unjudged,
+            ["acked chunks of ../x.png: no user sent a file of that name"]
+        );
     }
 }

@@ -47,6 +47,10 @@ pub struct Violation {
 pub struct Verdict {
     pub oracle: &'static str,
     pub violation: Option<Violation>,
+    /// What the oracle could not look at, each with why (a download of a file no user sent, an
+    /// acked chunk of a name that is no source): a verdict that holds claims nothing about these.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unjudged: Vec<String>,
 }
 
 fn violation(record: &Record, detail: String) -> Violation {
@@ -71,31 +75,37 @@ fn source_chunk_hashes(records: &[Record]) -> BTreeMap<&str, &Vec<String>> {
         .collect()
 }
 
-/// An oracle: the trace, and whether the world settled before its time limit, to its first violation.
-type Oracle = fn(&[Record], bool) -> Option<Violation>;
+/// An oracle: the trace, and whether the world settled before its time limit, to its first
+/// violation; it notes in the list what it could not judge.
+type Oracle = fn(&[Record], bool, &mut Vec<String>) -> Option<Violation>;
 
 /// Every oracle with its id, in report order (the order of [`ORACLES`]).
 const TABLE: &[(&str, Oracle)] = &[
-    ("window", |r, _| window(r)),
-    ("purge", |r, _| purge(r)),
-    ("integrity", |r, _| integrity(r)),
-    ("notify", |r, _| notify(r)),
-    ("messages", |r, _| messages(r)),
-    ("liveness", liveness),
-    ("progress", |r, _| progress(r)),
-    ("no_panic", |r, _| no_panic(r)),
-    ("durable_ack", |r, _| durable_ack(r)),
-    ("confinement", |r, _| confinement(r)),
-    ("binding", |r, _| binding(r)),
+    ("window", |r, _, _| window(r)),
+    ("purge", |r, _, _| purge(r)),
+    ("integrity", |r, _, _| integrity(r)),
+    ("notify", |r, _, n| notify::judge(r, n)),
+    ("messages", |r, _, _| messages(r)),
+    ("liveness", |r, settled, _| liveness(r, settled)),
+    ("progress", |r, _, _| progress(r)),
+    ("no_panic", |r, _, _| no_panic(r)),
+    ("durable_ack", |r, _, n| durable_ack::judge(r, n)),
+    ("confinement", |r, _, _| confinement(r)),
+    ("binding", |r, _, n| binding::judge(r, n)),
 ];
 
 /// Runs every oracle. `settled` says whether the world saw every transfer finish in time.
 pub fn judge(records: &[Record], settled: bool) -> Vec<Verdict> {
     TABLE
         .iter()
-        .map(|&(oracle, check)| Verdict {
-            oracle,
-            violation: check(records, settled),
+        .map(|&(oracle, check)| {
+            let mut unjudged = Vec::new();
+            let violation = check(records, settled, &mut unjudged);
+            Verdict {
+                oracle,
+                violation,
+                unjudged,
+            }
         })
         .collect()
 }

@@ -8,6 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Each committed upload tells the sender and the receiver exactly once, and its message ends as
 /// an uploaded PIC; nobody is told of an upload the server never committed.
 pub fn notify(records: &[Record]) -> Option<Violation> {
+    judge(records, &mut Vec::new())
+}
+
+/// [`notify`], noting in `unjudged` each committed upload it could not follow.
+pub(super) fn judge(records: &[Record], unjudged: &mut Vec<String>) -> Option<Violation> {
     // file -> (sender host, receiver host)
     let mut parties: BTreeMap<&str, (String, String)> = BTreeMap::new();
     let mut committed: BTreeSet<&str> = BTreeSet::new();
@@ -52,6 +57,10 @@ pub fn notify(records: &[Record]) -> Option<Violation> {
     let last = records.last()?;
     for file in &committed {
         let Some((sender, receiver)) = parties.get(file) else {
+            unjudged.push(format!(
+                "the commit of {file}: no user queued a file of that name, so who must be told \
+                 is unknown"
+            ));
             continue;
         };
         for (party, role) in [(sender, "sender"), (receiver, "receiver")] {
@@ -68,6 +77,9 @@ pub fn notify(records: &[Record]) -> Option<Violation> {
             }
         }
         let Some(message_id) = message_of.get(file) else {
+            unjudged.push(format!(
+                "the message of {file}: it was never announced, so its final status is unknown"
+            ));
             continue;
         };
         let final_message = records.iter().find_map(|r| match &r.event {
@@ -153,5 +165,18 @@ mod tests {
             .unwrap()
             .detail
             .contains("ends with status 3"));
+    }
+
+    /// A commit of a file no user queued cannot say who had to be told: said, not passed.
+    #[test]
+    fn notify_says_which_commits_it_could_not_judge() {
+        let mut unjudged = Vec::new();
+        let orphan: Vec<Record> = upload("a").into_iter().skip(2).collect();
+        assert_eq!(judge(&orphan, &mut unjudged), None);
+        assert_eq!(unjudged.len(), 1, "{unjudged:?}");
+        assert!(
+            unjudged[0].contains("no user queued a file"),
+            "{unjudged:?}"
+        );
     }
 }
