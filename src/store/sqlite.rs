@@ -765,15 +765,7 @@ mod tests {
     fn messages_get_increasing_ids_and_statuses_update() {
         let db = SqliteDb::open_in_memory().unwrap();
         let messages = db.messages();
-        let new = NewMessage {
-            thread_id: 1,
-            sender_id: 1,
-            recv_id: 2,
-            content: "a.png".into(),
-            status: status::UN_UPLOAD,
-            msg_type: 1,
-            created_at: "1700000000".into(),
-        };
+        let new = text("a.png");
         assert_eq!(messages.insert(new.clone()).unwrap(), 1);
         assert_eq!(messages.insert(new.clone()).unwrap(), 2);
         assert_eq!(
@@ -797,16 +789,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let chat = SqliteDb::open(&path).unwrap().messages();
         let resource = SqliteDb::open(&path).unwrap();
-        let new = NewMessage {
-            thread_id: 1,
-            sender_id: 1,
-            recv_id: 2,
-            content: "a.png".into(),
-            status: status::UN_UPLOAD,
-            msg_type: 1,
-            created_at: "1700000000".into(),
-        };
-        let id = chat.insert(new).unwrap();
+        let id = chat.insert(text("a.png")).unwrap();
         let uploads = resource.uploads();
         let writer = std::thread::spawn(move || {
             for round in 0..300 {
