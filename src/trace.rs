@@ -484,8 +484,17 @@ pub struct LogSink;
 
 impl TraceSink for LogSink {
     fn record(&self, host: &str, event: Event) {
+        // Two frames per chunk: not worth a JSON line unless someone reads it.
+        let is_frame = matches!(event, Event::Frame { .. });
+        let wanted = match is_frame {
+            true => tracing::enabled!(tracing::Level::DEBUG),
+            false => tracing::enabled!(tracing::Level::INFO),
+        };
+        if !wanted {
+            return;
+        }
         let line = serde_json::to_string(&event).unwrap_or_default();
-        if matches!(event, Event::Frame { .. }) {
+        if is_frame {
             tracing::debug!(host, "{line}");
         } else {
             tracing::info!(host, "{line}");
