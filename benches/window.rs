@@ -13,8 +13,9 @@
 //! transfer's utilisation is printed beside it and beside its bound.
 //!
 //! Run with `cargo bench --bench window` (the whole grid) or `cargo bench --bench window --
-//! --quick` (three latencies on 100 Mbit/s, fairness on one link); `--svg PATH` says where the plot goes (default
-//! `$CARGO_TARGET_DIR/window-bench.svg`, else `target/window-bench.svg`).
+//! --quick` (1, 25 and 100 ms on 100 Mbit/s; fairness at 25 ms with and without loss); `--svg
+//! PATH` says where the plot goes (default `$CARGO_TARGET_DIR/window-bench.svg`, else
+//! `target/window-bench.svg`).
 //!
 //! Upload time runs from the file's first chunk on the wire to its last ack (the chat server's
 //! announce before it is the same for both policies). Wire utilisation counts each chunk
