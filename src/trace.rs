@@ -94,7 +94,7 @@ pub enum Event {
         in_flight: usize,
     },
     /// The adaptive upload window took a new size (chunks), and why: `start`, `slow_start`,
-    /// `slow_start_end`, `grow`, `queue`, `timeout`, `error_reply`, `reconnect`. The seed's
+    /// `slow_start_end`, `grow`, `queue`, `loss`, `error_reply`, `reconnect`. The seed's
     /// fixed window never writes it.
     WindowChanged {
         window: usize,

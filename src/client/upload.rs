@@ -714,6 +714,10 @@ impl Engine {
             in_flight,
         });
         self.window_learns(&key, rsp.error);
+        if self.adaptive.is_some() && !self.config.profile.has(Quirk::NoRetransmit) {
+            // The answer may show an earlier chunk lost: no need to wait for the timer.
+            self.resend_lost(Instant::now(), Duration::MAX);
+        }
         if rsp.error != 0 {
             self.on_chunk_error(&rsp.name, rsp.seq, rsp.error);
             return;
@@ -884,6 +888,16 @@ impl Engine {
             }
         }
         let rto = self.adaptive.as_ref().map_or(timeout, |a| a.rto(timeout));
+        self.resend_lost(now, rto);
+    }
+
+    /// Sends again every chunk unanswered for `rto`, and with the adaptive window every chunk
+    /// it deems lost because a later one was answered (RACK).
+    fn resend_lost(&mut self, now: Instant, rto: Duration) {
+        let adaptive = self.adaptive.as_ref();
+        let lost = |sent: Instant| {
+            now.duration_since(sent) >= rto || adaptive.is_some_and(|a| a.deemed_lost(sent, now))
+        };
         let overdue: Vec<(String, u32, Instant)> = self
             .files
             .iter()
@@ -891,12 +905,12 @@ impl Engine {
                 books
                     .in_flight
                     .iter()
-                    .filter(|(_, sent)| now.duration_since(**sent) >= rto)
+                    .filter(|(_, sent)| lost(**sent))
                     .map(move |(seq, sent)| (name.clone(), *seq, *sent))
             })
             .collect();
         for (name, seq, sent) in overdue {
-            let why = self.adaptive.as_mut().and_then(|a| a.timed_out(sent, now));
+            let why = self.adaptive.as_mut().and_then(|a| a.lost(sent, now));
             self.window_changed(why);
             self.send_chunk(&name, seq, true);
         }

@@ -5,8 +5,11 @@
 //! window must do is keep the pipe full (bandwidth × base round trip) plus a few chunks of queue,
 //! and not let a queue grow. The round trip tells both: `queued = in_flight_at_send × (rtt −
 //! base) / rtt` chunks wait in some buffer. A lost chunk is no congestion signal over TCP (a
-//! middlebox or the server lost it), so a timeout only trims the window to the pipe's estimate;
-//! a transient error reply (the server cannot store) halves it.
+//! middlebox or the server lost it), so a loss only trims the window to the pipe's estimate and
+//! does not end slow start; a transient error reply (the server cannot store) halves it. Replies
+//! come back in the order the chunks went (one TCP connection, a server that answers in turn),
+//! so a chunk is deemed lost as soon as one sent after it is answered and a round trip plus a
+//! reorder allowance has passed (RACK's rule), instead of waiting for the retransmit timeout.
 
 use crate::protocol::MAX_CWND;
 use serde::Deserialize;
@@ -71,6 +74,9 @@ const ALPHA: f64 = 2.0;
 const BETA: f64 = 4.0;
 /// Floor of the retransmit timeout.
 const MIN_RTO: Duration = Duration::from_millis(50);
+/// Least time a chunk answered out of turn waits before it is deemed lost: replies of two files
+/// may cross when the server stores them on different threads.
+const MIN_REORDER_WINDOW: Duration = Duration::from_millis(5);
 
 /// What the window knows about one chunk in flight.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,6 +119,9 @@ pub struct AdaptiveWindow {
     /// Chunks sent before this time were sent before the last back-off; their loss does not
     /// back off again.
     backed_off_at: Option<Instant>,
+    /// The latest-sent chunk answered (first transmissions only): when it went and its round
+    /// trip. A chunk sent before it and still unanswered a round trip later is lost.
+    latest_answered: Option<(Instant, Duration)>,
     stamps: BTreeMap<(String, u32), Stamp>,
 }
 
@@ -129,6 +138,7 @@ impl Default for AdaptiveWindow {
             round_start: None,
             pipe: None,
             backed_off_at: None,
+            latest_answered: None,
             stamps: BTreeMap::new(),
         }
     }
@@ -173,7 +183,14 @@ impl AdaptiveWindow {
     pub fn acked(&mut self, key: &(String, u32), now: Instant) -> Option<&'static str> {
         let stamp = self.stamps.remove(key)?;
         if !stamp.resent {
-            self.sample(now, now.duration_since(stamp.sent), stamp.in_flight);
+            let rtt = now.duration_since(stamp.sent);
+            self.sample(now, rtt, stamp.in_flight);
+            if self
+                .latest_answered
+                .is_none_or(|(sent, _)| stamp.sent >= sent)
+            {
+                self.latest_answered = Some((stamp.sent, rtt));
+            }
         }
         let before = self.window;
         let reason = if self.slow_start {
@@ -287,19 +304,34 @@ impl AdaptiveWindow {
         self.window = window.clamp(ADAPTIVE_MIN, ADAPTIVE_MAX);
     }
 
-    /// A chunk sent at `sent` went unanswered past the timeout: leave slow start and trim the
-    /// window to the pipe's estimate, once per round of chunks.
-    pub fn timed_out(&mut self, sent: Instant, now: Instant) -> Option<&'static str> {
-        if self.backed_off_at.is_some_and(|at| sent < at) {
+    /// Whether a chunk (last) sent at `sent` and still unanswered is lost: a chunk sent after it
+    /// was answered, and it has had that chunk's round trip plus a quarter of the base round trip
+    /// (at least `MIN_REORDER_WINDOW`) to be answered too.
+    pub fn deemed_lost(&self, sent: Instant, now: Instant) -> bool {
+        let Some((later_sent, rtt)) = self.latest_answered else {
+            return false;
+        };
+        let reorder = self.base_rtt.map_or(MIN_REORDER_WINDOW, |base| {
+            (base / 4).max(MIN_REORDER_WINDOW)
+        });
+        sent < later_sent && now.duration_since(sent) >= rtt + reorder
+    }
+
+    /// A chunk sent at `sent` was lost (deemed so, or unanswered past the timeout): trim the
+    /// window to the pipe's estimate, once per round of chunks. In slow start nothing changes:
+    /// the loss says nothing about a queue, the pipe's estimate lags a round behind the doubling
+    /// window, and ending slow start or trimming to that estimate would leave the link half idle
+    /// for many round trips.
+    pub fn lost(&mut self, sent: Instant, now: Instant) -> Option<&'static str> {
+        if self.slow_start || self.backed_off_at.is_some_and(|at| sent < at) {
             return None;
         }
         self.backed_off_at = Some(now);
-        self.leave_slow_start(now);
         let before = self.window;
         if let Some(target) = self.pipe_target() {
             self.set(self.window.min(target));
         }
-        (self.window != before).then_some("timeout")
+        (self.window != before).then_some("loss")
     }
 
     /// A transient error reply: the server is struggling; halve, once per round of chunks.
@@ -403,10 +435,51 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_backs_off_once_per_round_and_an_error_halves() {
+    fn a_loss_in_slow_start_neither_ends_it_nor_trims_to_the_lagging_pipe_estimate() {
+        let t0 = Instant::now();
+        let mut w = AdaptiveWindow::default();
+        // Ten chunks sent with 5 in flight meet the base round trip of 100 ms: one more chunk
+        // per ack, and a pipe estimate of 5 that the window has outgrown.
+        for seq in 0..10u32 {
+            let sent = t0 + ms(10 * u64::from(seq));
+            round_trip(&mut w, seq, sent, 5, sent + ms(100));
+        }
+        let before = w.window();
+        assert_eq!(before, ADAPTIVE_INITIAL + 10);
+        w.sent(key(100), t0 + ms(200), before);
+        assert_eq!(w.lost(t0 + ms(200), t0 + ms(500)), None);
+        assert_eq!(w.window(), before, "not trimmed to the pipe estimate");
+        assert!(w.slow_start, "a lost chunk is no sign of a queue");
+        round_trip(&mut w, 101, t0 + ms(500), before, t0 + ms(600));
+        assert_eq!(w.window(), before + 1);
+    }
+
+    #[test]
+    fn a_chunk_is_deemed_lost_once_a_later_one_is_answered_and_a_round_trip_has_passed() {
+        let t0 = Instant::now();
+        let mut w = AdaptiveWindow::default();
+        w.sent(key(1), t0, 1);
+        w.sent(key(2), t0 + ms(1), 2);
+        assert!(!w.deemed_lost(t0, t0 + ms(500)), "nothing answered yet");
+        w.acked(&key(2), t0 + ms(101));
+        // Base 100 ms: a reorder allowance of 25 ms past the later chunk's round trip.
+        assert!(!w.deemed_lost(t0, t0 + ms(124)));
+        assert!(w.deemed_lost(t0, t0 + ms(125)));
+        // A chunk sent with or after the answered one is not.
+        assert!(!w.deemed_lost(t0 + ms(1), t0 + ms(500)));
+        // Answers to resent chunks say nothing about order.
+        w.sent(key(3), t0 + ms(200), 1);
+        w.sent(key(3), t0 + ms(300), 1);
+        w.acked(&key(3), t0 + ms(400));
+        assert!(!w.deemed_lost(t0 + ms(150), t0 + ms(600)));
+    }
+
+    #[test]
+    fn a_loss_backs_off_once_per_round_and_an_error_halves() {
         let t0 = Instant::now();
         let mut w = AdaptiveWindow {
             window: 40,
+            slow_start: false,
             pipe: Some(30.0),
             ..AdaptiveWindow::default()
         };
@@ -414,10 +487,10 @@ mod tests {
             w.sent(key(seq), t0, seq as usize);
         }
         let later = t0 + Duration::from_secs(1);
-        assert_eq!(w.timed_out(t0, later), Some("timeout"));
+        assert_eq!(w.lost(t0, later), Some("loss"));
         assert_eq!(w.window(), 32);
         // A second loss of the same round does not back off again.
-        assert_eq!(w.timed_out(t0, later), None);
+        assert_eq!(w.lost(t0, later), None);
         w.sent(key(41), later, 33);
         assert_eq!(w.refused(&key(41), later), Some("error_reply"));
         assert_eq!(w.window(), 16);
