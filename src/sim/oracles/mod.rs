@@ -12,6 +12,7 @@ mod no_panic;
 mod notify;
 mod progress;
 mod purge;
+mod replies;
 mod window;
 
 pub use binding::binding;
@@ -24,6 +25,7 @@ pub use no_panic::no_panic;
 pub use notify::notify;
 pub use progress::progress;
 pub use purge::purge;
+pub use replies::replies;
 pub use window::window;
 
 use crate::trace::{Event, Record};
@@ -47,6 +49,48 @@ pub struct Violation {
 pub struct Verdict {
     pub oracle: &'static str,
     pub violation: Option<Violation>,
+    /// Where the oracle could not look, when it could not: neither a pass nor a violation, and
+    /// never a met expectation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub could_not_judge: Option<Violation>,
+    /// The run gave the oracle nothing to look at (`replies` in a run without probes): it
+    /// holds, and the text summary does not claim that it looked.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nothing_to_judge: bool,
+}
+
+/// What an oracle concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judgement {
+    Holds,
+    Violated(Violation),
+    /// Part of the run was out of the oracle's sight (why, and where).
+    CouldNotJudge(Violation),
+    NothingToJudge,
+}
+
+impl From<Option<Violation>> for Judgement {
+    fn from(violation: Option<Violation>) -> Self {
+        violation.map_or(Judgement::Holds, Judgement::Violated)
+    }
+}
+
+impl Verdict {
+    pub fn new(oracle: &'static str, judgement: Judgement) -> Self {
+        let mut verdict = Verdict {
+            oracle,
+            violation: None,
+            could_not_judge: None,
+            nothing_to_judge: false,
+        };
+        match judgement {
+            Judgement::Holds => {}
+            Judgement::Violated(v) => verdict.violation = Some(v),
+            Judgement::CouldNotJudge(v) => verdict.could_not_judge = Some(v),
+            Judgement::NothingToJudge => verdict.nothing_to_judge = true,
+        }
+        verdict
+    }
 }
 
 fn violation(record: &Record, detail: String) -> Violation {
@@ -72,31 +116,29 @@ fn source_chunk_hashes(records: &[Record]) -> BTreeMap<&str, &Vec<String>> {
 }
 
 /// An oracle: the trace, and whether the world settled before its time limit, to its first violation.
-type Oracle = fn(&[Record], bool) -> Option<Violation>;
+type Oracle = fn(&[Record], bool) -> Judgement;
 
 /// Every oracle with its id, in report order (the order of [`ORACLES`]).
 const TABLE: &[(&str, Oracle)] = &[
-    ("window", |r, _| window(r)),
-    ("purge", |r, _| purge(r)),
-    ("integrity", |r, _| integrity(r)),
-    ("notify", |r, _| notify(r)),
-    ("messages", |r, _| messages(r)),
-    ("liveness", liveness),
-    ("progress", |r, _| progress(r)),
-    ("no_panic", |r, _| no_panic(r)),
-    ("durable_ack", |r, _| durable_ack(r)),
-    ("confinement", |r, _| confinement(r)),
-    ("binding", |r, _| binding(r)),
+    ("window", |r, _| window(r).into()),
+    ("purge", |r, _| purge(r).into()),
+    ("integrity", |r, _| integrity(r).into()),
+    ("notify", |r, _| notify(r).into()),
+    ("messages", |r, _| messages(r).into()),
+    ("liveness", |r, settled| liveness(r, settled).into()),
+    ("progress", |r, _| progress(r).into()),
+    ("no_panic", |r, _| no_panic(r).into()),
+    ("durable_ack", |r, _| durable_ack(r).into()),
+    ("confinement", |r, _| confinement(r).into()),
+    ("binding", |r, _| binding(r).into()),
+    ("replies", |r, _| replies(r)),
 ];
 
 /// Runs every oracle. `settled` says whether the world saw every transfer finish in time.
 pub fn judge(records: &[Record], settled: bool) -> Vec<Verdict> {
     TABLE
         .iter()
-        .map(|&(oracle, check)| Verdict {
-            oracle,
-            violation: check(records, settled),
-        })
+        .map(|&(oracle, check)| Verdict::new(oracle, check(records, settled)))
         .collect()
 }
 
