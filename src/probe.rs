@@ -7,8 +7,7 @@
 //! a silence the next probe opens a new connection.
 
 use crate::net::{BoxStream, Network};
-use crate::protocol::{Frame, FrameCodec, FrameError};
-use crate::scenario::{Probe, ProbeRequest};
+use crate::protocol::{Frame, FrameCodec, FrameError, Framing};
 use crate::trace::{Event, ProbeOutcome, Tracer};
 use futures::{FutureExt, StreamExt};
 use std::collections::BTreeMap;
@@ -17,6 +16,59 @@ use std::time::Duration;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
+
+/// A probe, validated: what goes on the wire, to which server, and what it expects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// Its number among the scenario's probes, from 1, in file order.
+    pub number: usize,
+    /// A server host: `resource`, or a chat host.
+    pub server: String,
+    pub request: ProbeRequest,
+    pub deadline_ms: u64,
+    pub expect: Expected,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeRequest {
+    /// A frame the codec encodes.
+    Frame { id: u16, body: String },
+    /// Bytes written as they are.
+    Raw { bytes: Vec<u8> },
+}
+
+/// A probe's expectation, resolved: the reply id is filled in from the request when `error`
+/// alone is given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expected {
+    pub reply: Option<u16>,
+    pub error: Option<i32>,
+    pub closed: bool,
+}
+
+impl Probe {
+    /// The message id in the request's header: a raw probe's first two bytes, if it has them.
+    pub fn request_id(&self) -> Option<u16> {
+        match &self.request {
+            ProbeRequest::Frame { id, .. } => Some(*id),
+            ProbeRequest::Raw { bytes } => {
+                (bytes.len() >= 2).then(|| u16::from_be_bytes([bytes[0], bytes[1]]))
+            }
+        }
+    }
+}
+
+impl Expected {
+    /// `a close`, `1046 with error 1012`, `1046`; empty when nothing is expected.
+    pub fn describe(&self) -> String {
+        match (self.closed, self.reply, self.error) {
+            (true, _, _) => "a close".to_owned(),
+            (false, Some(reply), Some(error)) => format!("{reply} with error {error}"),
+            (false, Some(reply), None) => format!("{reply}"),
+            (false, None, _) => String::new(),
+        }
+    }
+}
 
 /// One open probe connection.
 struct Conn {
@@ -46,21 +98,29 @@ impl Seen {
 pub struct Prober {
     network: Arc<dyn Network>,
     tracer: Tracer,
-    /// Where each server listens (`resource` -> `resource:8091`).
-    addrs: BTreeMap<String, String>,
+    /// Where each server listens and its framing (`resource` -> `resource:8091`, resource).
+    addrs: BTreeMap<String, (String, Framing)>,
     conns: BTreeMap<String, Conn>,
-    /// Connections opened so far, per server.
-    opened: BTreeMap<String, u32>,
+    opened: ConnCounts,
 }
 
+/// Connections a user has opened so far, per server. Kept outside the user's host, so that
+/// after a restart the numbers go on and the trace never shows two connections with one number.
+pub type ConnCounts = Arc<parking_lot::Mutex<BTreeMap<String, u32>>>;
+
 impl Prober {
-    pub fn new(network: Arc<dyn Network>, tracer: Tracer, addrs: BTreeMap<String, String>) -> Self {
+    pub fn new(
+        network: Arc<dyn Network>,
+        tracer: Tracer,
+        addrs: BTreeMap<String, (String, Framing)>,
+        opened: ConnCounts,
+    ) -> Self {
         Prober {
             network,
             tracer,
             addrs,
             conns: BTreeMap::new(),
-            opened: BTreeMap::new(),
+            opened,
         }
     }
 
@@ -79,7 +139,15 @@ impl Prober {
     /// Sends `probe` and records what became of it.
     pub async fn send(&mut self, probe: &Probe) {
         let deadline = Duration::from_millis(probe.deadline_ms);
-        let opened = match encode(probe) {
+        let framing = match self.addrs.get(&probe.server) {
+            Some((_, framing)) => *framing,
+            None => {
+                let detail = format!("no address for server {}", probe.server);
+                let seen = Seen::new(ProbeOutcome::Unreachable, detail);
+                return self.result(probe, Duration::ZERO, seen);
+            }
+        };
+        let opened = match encode(probe, framing) {
             Ok(encoded) => self
                 .conn(probe, deadline)
                 .await
@@ -151,7 +219,7 @@ impl Prober {
             }
         }
         if !self.conns.contains_key(&server) {
-            let addr = self
+            let (addr, framing) = self
                 .addrs
                 .get(&server)
                 .cloned()
@@ -160,13 +228,16 @@ impl Prober {
                 .await
                 .map_err(|_| format!("no connection to {addr} within {deadline:?}"))?
                 .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-            let number = self.opened.entry(server.clone()).or_default();
-            *number += 1;
+            let number = {
+                let mut opened = self.opened.lock();
+                let number = opened.entry(server.clone()).or_default();
+                *number += 1;
+                *number
+            };
             let (read, writer) = tokio::io::split(stream);
-            let framing = probe.framing();
             let codec = FrameCodec::with_limit(framing, framing.field_max_body());
             let conn = Conn {
-                number: *number,
+                number,
                 reader: FramedRead::new(read, codec),
                 writer,
             };
@@ -177,11 +248,10 @@ impl Prober {
 }
 
 /// The bytes of the request, and the trace's text for them (the body, or the hex of raw bytes).
-fn encode(probe: &Probe) -> Result<(Vec<u8>, String), String> {
+fn encode(probe: &Probe, framing: Framing) -> Result<(Vec<u8>, String), String> {
     match &probe.request {
         ProbeRequest::Raw { bytes } => Ok((bytes.clone(), hex::encode(bytes))),
         ProbeRequest::Frame { id, body } => {
-            let framing = probe.framing();
             let codec = FrameCodec::with_limit(framing, framing.field_max_body());
             let bytes = codec
                 .encode_to_vec(&Frame::new(*id, body.clone()))

@@ -4,8 +4,12 @@
 //! codec could never produce, such as a length header of 0xFFFFFFFF. The `replies` oracle
 //! judges the answers (`src/sim/oracles/replies.rs`).
 
+pub use crate::probe::{Expected, Probe, ProbeRequest};
 use crate::protocol::{ids, Framing};
 use serde::Deserialize;
+
+/// The resource server's host (`sim::RESOURCE_HOST`); every other server is a chat host.
+const RESOURCE: &str = "resource";
 
 /// How long a probe waits for its answer unless it says otherwise.
 pub const DEFAULT_DEADLINE_MS: u64 = 2000;
@@ -56,56 +60,10 @@ pub struct ProbeExpect {
     pub closed: Option<bool>,
 }
 
-/// A probe, validated: what goes on the wire, to which server, and what it expects.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Probe {
-    /// Its number among the scenario's probes, from 1, in file order.
-    pub number: usize,
-    /// A server host: `resource`, or a chat host.
-    pub server: String,
-    pub request: ProbeRequest,
-    pub deadline_ms: u64,
-    pub expect: Expected,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProbeRequest {
-    /// A frame the codec encodes.
-    Frame { id: u16, body: String },
-    /// Bytes written as they are.
-    Raw { bytes: Vec<u8> },
-}
-
-/// A probe's expectation, resolved: the reply id is filled in from the request when `error`
-/// alone is given.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Expected {
-    pub reply: Option<u16>,
-    pub error: Option<i32>,
-    pub closed: bool,
-}
-
-impl Probe {
-    /// The message id in the request's header: a raw probe's first two bytes, if it has them.
-    pub fn request_id(&self) -> Option<u16> {
-        match &self.request {
-            ProbeRequest::Frame { id, .. } => Some(*id),
-            ProbeRequest::Raw { bytes } => {
-                (bytes.len() >= 2).then(|| u16::from_be_bytes([bytes[0], bytes[1]]))
-            }
-        }
-    }
-
-    /// The framing of the probe's server.
-    pub fn framing(&self) -> Framing {
-        framing_of(&self.server)
-    }
-}
-
 /// The servers a probe may name, given the scenario's chat hosts.
 pub fn servers(chat_hosts: &[String]) -> Vec<String> {
     let mut servers = chat_hosts.to_vec();
-    servers.push(crate::sim::RESOURCE_HOST.to_owned());
+    servers.push(RESOURCE.to_owned());
     servers
 }
 
@@ -187,8 +145,9 @@ pub fn raw(
     )
 }
 
-fn framing_of(server: &str) -> Framing {
-    if server == crate::sim::RESOURCE_HOST {
+/// The framing of a server's socket.
+pub fn framing_of(server: &str) -> Framing {
+    if server == RESOURCE {
         Framing::Resource
     } else {
         Framing::Chat
@@ -277,16 +236,4 @@ fn expected(probe: &Probe, expect: &ProbeExpect, here: &str) -> Result<Expected,
         error: expect.error,
         closed: false,
     })
-}
-
-impl Expected {
-    /// `a close`, `1046 with error 1012`, `1046`; empty when nothing is expected.
-    pub fn describe(&self) -> String {
-        match (self.closed, self.reply, self.error) {
-            (true, _, _) => "a close".to_owned(),
-            (false, Some(reply), Some(error)) => format!("{reply} with error {error}"),
-            (false, Some(reply), None) => format!("{reply}"),
-            (false, None, _) => String::new(),
-        }
-    }
 }

@@ -24,7 +24,7 @@ use crate::chat::{ChatConfig, ChatServer};
 use crate::client::{Client, ClientConfig, SourceFile, WindowPolicy};
 use crate::hash::stable_hash;
 use crate::net::{HostSockets, Network, TurmoilNetwork};
-use crate::probe::Prober;
+use crate::probe::{ConnCounts, Prober};
 use crate::profile::Profile;
 use crate::protocol::{ChunkPlan, Framing};
 use crate::proxy::{FaultProxy, RuleSet};
@@ -275,12 +275,15 @@ impl<'a> World<'a> {
             .chain([(resource_addr.clone(), Framing::Resource)])
             .collect();
         // Where a user's probes go: by server host, on the user's own socket.
-        let probe_addrs: BTreeMap<String, String> = self
+        let probe_addrs: BTreeMap<String, (String, Framing)> = self
             .scenario
             .chat_hosts()
             .iter()
-            .map(|host| (host.clone(), chat_addr(host)))
-            .chain([(RESOURCE_HOST.to_owned(), resource_addr.clone())])
+            .map(|host| (host.clone(), (chat_addr(host), Framing::Chat)))
+            .chain([(
+                RESOURCE_HOST.to_owned(),
+                (resource_addr.clone(), Framing::Resource),
+            )])
             .collect();
         let bandwidth_bps = self.scenario.link.bandwidth_kbps.map(|k| k * 1000);
         let seed = self.options.seed;
@@ -318,13 +321,19 @@ impl<'a> World<'a> {
             let (trace, log) = (self.trace.clone(), self.log.clone());
             let sockets = self.sockets[&host].clone();
             let probe_addrs = probe_addrs.clone();
+            let probe_conns = ConnCounts::default();
             self.sim.host(host.as_str(), move || {
                 let tracer = Tracer::new(&user_host(uid), trace.clone());
                 let turmoil: Arc<dyn Network> =
                     Arc::new(TurmoilNetwork::crash_ordered(sockets.clone()));
                 let network = proxy.network(turmoil.clone());
                 // Probes bypass the client and the fault proxy: the user's own socket.
-                let prober = Prober::new(turmoil, tracer.clone(), probe_addrs.clone());
+                let prober = Prober::new(
+                    turmoil,
+                    tracer.clone(),
+                    probe_addrs.clone(),
+                    probe_conns.clone(),
+                );
                 play(
                     config.clone(),
                     (network, prober),
