@@ -289,3 +289,40 @@ fn a_probe_that_never_reached_its_server_could_not_be_judged_and_fails_the_run()
     expecting.expect.base.violated = vec!["replies".into()];
     assert!(!sim::run(&expecting, 1).passed());
 }
+
+#[test]
+fn probes_of_one_user_are_one_conversation_until_the_server_closes_it() {
+    // An id the protocol lacks: the reference closes the connection. The next probe must not
+    // take that close for its answer; it goes on a new connection. Then malformed JSON behind
+    // a valid header, on the same connection as the 1045 before it.
+    let text = r#"
+time_limit_s = 20
+[[users]]
+uid = 1
+[[users]]
+uid = 2
+[[actions]]
+at_ms = 300
+user = 2
+probe = { server = "resource", id = 1099, expect = { closed = true } }
+[[actions]]
+at_ms = 300
+user = 2
+probe = { server = "resource", id = 1045, body = { message_id = 4242 }, expect = { error = 1012 } }
+[[actions]]
+at_ms = 300
+user = 2
+probe = { server = "resource", id = 1045, body = "{\"message_id\": ", expect = { error = 1001 } }
+"#;
+    let outcome = sim::run(&parse(text), 1);
+    assert!(outcome.passed(), "{:?}", outcome.expectation.unmet);
+    let conns: Vec<u32> = outcome
+        .records
+        .iter()
+        .filter_map(|r| match r.event {
+            Event::ProbeSent { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(conns, [1, 2, 2]);
+}
