@@ -32,6 +32,7 @@ pub mod explore;
 pub mod hash;
 pub mod html;
 pub mod perfetto;
+pub mod probe;
 pub mod profile;
 pub mod proxy;
 pub mod report;

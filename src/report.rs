@@ -71,7 +71,17 @@ pub fn summary(scenario_path: &str, outcome: &Outcome) -> String {
         }
     }
     for verdict in &outcome.verdicts {
+        if let Some(v) = &verdict.could_not_judge {
+            let _ = writeln!(
+                out,
+                "oracle    {:<11} COULD NOT JUDGE at {} ms on {}: {}",
+                verdict.oracle, v.t_ms, v.host, v.detail
+            );
+            continue;
+        }
         match &verdict.violation {
+            // Nothing to look at (`replies` without probes): no claim either way.
+            None if verdict.nothing_to_judge => {}
             None => {
                 let _ = writeln!(out, "oracle    {:<11} holds", verdict.oracle);
             }
@@ -223,7 +233,16 @@ pub fn summary_json(scenario_path: &str, outcome: &Outcome) -> String {
     let oracles: Vec<_> = outcome
         .verdicts
         .iter()
-        .map(|v| serde_json::json!({"oracle": v.oracle, "holds": v.violation.is_none(), "violation": v.violation, "unjudged": v.unjudged}))
+        .map(|v| {
+            serde_json::json!({
+                "oracle": v.oracle,
+                "holds": v.violation.is_none() && v.could_not_judge.is_none(),
+                "violation": v.violation,
+                "could_not_judge": v.could_not_judge,
+                "nothing_to_judge": v.nothing_to_judge,
+                "unjudged": v.unjudged,
+            })
+        })
         .collect();
     let doc = serde_json::json!({
         "scenario": scenario_path,

@@ -365,6 +365,77 @@ pub enum Event {
         file: String,
         idle_s: u64,
     },
+
+    // --- probes: requests of the scenario's own making (`probe`, `raw` actions) ---
+    /// A user put probe number `probe` on its own socket to `server`, on its `conn`-th
+    /// connection to that server (a new one after a close): `id` is the header's message id (a
+    /// raw probe's first two bytes, 0 with fewer), `body` the text sent (a raw probe's bytes in
+    /// hex). The probe waits `deadline_ms` for an answer; `expect_*` are what its author expects,
+    /// for the `replies` oracle.
+    ProbeSent {
+        probe: usize,
+        server: String,
+        conn: u32,
+        id: u16,
+        raw: bool,
+        body: String,
+        deadline_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expect_reply: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expect_error: Option<i32>,
+        expect_closed: bool,
+    },
+    /// What became of probe `probe`, `waited_ms` after it was sent (see [`ProbeOutcome`]); for a
+    /// reply, its message `id`, its `error` field if it has one and its `body`.
+    ProbeResult {
+        probe: usize,
+        outcome: ProbeOutcome,
+        waited_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+        detail: String,
+    },
+}
+
+/// How a probe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeOutcome {
+    /// A frame came back: the answer.
+    Reply,
+    /// The server closed the connection (or it was reset) before any answer.
+    Closed,
+    /// Nothing came back within the deadline; the prober then closed the connection, so that a
+    /// late answer is not taken for the next probe's.
+    Silent,
+    /// No connection could be opened: the request never left.
+    Unreachable,
+    /// Bytes came back that are not a frame of the server's framing.
+    Garbled,
+}
+
+impl TraceWord for ProbeOutcome {
+    const ALL: &'static [ProbeOutcome] = &[
+        ProbeOutcome::Reply,
+        ProbeOutcome::Closed,
+        ProbeOutcome::Silent,
+        ProbeOutcome::Unreachable,
+        ProbeOutcome::Garbled,
+    ];
+    fn word(self) -> &'static str {
+        match self {
+            ProbeOutcome::Reply => "reply",
+            ProbeOutcome::Closed => "closed",
+            ProbeOutcome::Silent => "silent",
+            ProbeOutcome::Unreachable => "unreachable",
+            ProbeOutcome::Garbled => "garbled",
+        }
+    }
 }
 
 /// Which way a frame went through the socket of the host that writes the event.

@@ -491,3 +491,112 @@ fn an_unknown_frame_action_or_direction_is_refused() {
         "f.toml:7: frame_faults[0].direction: unknown direction; \"tx\" is none of up, down"
     );
 }
+
+/// A probe at line 8: `probe = { ... }` or `raw = { ... }` of user 2.
+fn probing(table: &str) -> String {
+    format!("{USERS}[[actions]]\nat_ms = 10\nuser = 2\n{table}\n")
+}
+
+#[test]
+fn a_probe_names_a_real_server_real_bytes_and_a_sensible_expectation() {
+    let cases = [
+        (
+            "probe = { server = \"resorce\", id = 1045 }",
+            "f.toml:8: actions[0].probe.server: unknown server \"resorce\"; did you mean \
+             \"resource\"? the servers are chat, resource",
+        ),
+        (
+            "probe = { server = \"resource\", id = 1045, expct = { error = 1012 } }",
+            "f.toml:8: actions[0].probe.expct: unknown key; did you mean \"expect\"?",
+        ),
+        (
+            "probe = { server = \"resource\", id = 1045, expect = { eror = 1012 } }",
+            "f.toml:8: actions[0].probe.expect.eror: unknown key; did you mean \"error\"?",
+        ),
+        (
+            "probe = { server = \"resource\", id = 70000 }",
+            "f.toml:8: actions[0].probe.id: invalid value: integer `70000`, expected u16",
+        ),
+        (
+            "probe = { server = \"resource\", id = 1045, deadline_ms = 0 }",
+            "f.toml:8: actions[0].probe.deadline_ms: must be at least 1",
+        ),
+        (
+            "probe = { server = \"resource\", id = 1045, expect = { closed = true, error = 1 } }",
+            "f.toml:8: actions[0].probe.expect.closed: a close has no reply; give \
+             `closed = true` alone, or `reply`/`error`",
+        ),
+        (
+            "probe = { server = \"resource\", id = 1045, expect = {} }",
+            "f.toml:8: actions[0].probe.expect: give `reply`, `error` or `closed = true`",
+        ),
+        (
+            "probe = { server = \"resource\", id = 1045, expect = { reply = 1099 } }",
+            "f.toml:8: actions[0].probe.expect.reply: 1099 is not a message id of the protocol",
+        ),
+        (
+            "probe = { server = \"resource\", id = 1099, expect = { error = 1 } }",
+            "f.toml:8: actions[0].probe.expect.error: request 1099 has no reply id of its \
+             own; give `reply` too",
+        ),
+        (
+            "raw = { server = \"resource\", hex = \"0415fffffff\" }",
+            "f.toml:8: actions[0].raw.hex: \"0415fffffff\" is not hex bytes (Odd number of \
+             digits); write two digits a byte, spaces allowed",
+        ),
+        (
+            "raw = { server = \"resource\", hex = \" \" }",
+            "f.toml:8: actions[0].raw.hex: no bytes to send",
+        ),
+        (
+            "raw = { server = \"resource\", hex = \"0415\", id = 1045 }",
+            "f.toml:8: actions[0].raw.id: unknown key; known keys: server, hex, deadline_ms, \
+             expect",
+        ),
+    ];
+    for (table, message) in cases {
+        assert_eq!(error(&probing(table)), message, "{table}");
+    }
+    let both = format!(
+        "{USERS}[[actions]]\nat_ms = 10\nuser = 2\nlogout = {{}}\nraw = {{ server = \"chat\", hex = \"00\" }}\n"
+    );
+    assert!(error(&both).contains("actions[0]: set exactly one of"));
+}
+
+#[test]
+fn a_probe_reads_with_its_defaults() {
+    let text = probing(
+        "raw = { server = \"resource\", hex = \"0415 ffff_ffff\", expect = { closed = true } }",
+    );
+    let scenario = parse(Path::new("f.toml"), &text).unwrap();
+    let steps = scenario.steps();
+    let chatsim::scenario::Step::Probe(probe) = &steps[0].2 else {
+        panic!("{:?}", steps[0]);
+    };
+    assert_eq!(probe.number, 1);
+    assert_eq!(probe.request_id(), Some(1045));
+    assert_eq!(
+        probe.request,
+        chatsim::scenario::ProbeRequest::Raw {
+            bytes: vec![0x04, 0x15, 0xff, 0xff, 0xff, 0xff]
+        }
+    );
+    assert_eq!(probe.deadline_ms, 2000);
+    assert!(probe.expect.closed);
+    let framed = parse(
+        Path::new("f.toml"),
+        &probing("probe = { server = \"resource\", id = 1045, expect = { error = 1012 } }"),
+    )
+    .unwrap();
+    let chatsim::scenario::Step::Probe(probe) = &framed.steps()[0].2 else {
+        panic!("a probe");
+    };
+    assert_eq!(
+        probe.request,
+        chatsim::scenario::ProbeRequest::Frame {
+            id: 1045,
+            body: "{}".into()
+        }
+    );
+    assert_eq!(probe.expect.reply, Some(1046), "the request's reply id");
+}

@@ -8,9 +8,10 @@
 //! (c) under the reference plus only the row's quirk (and a helper quirk where the reference
 //!     hides it): the row's oracle is violated for its reason, and the helper alone keeps it.
 //!
-//! Rows the simulated client cannot provoke without also breaking the reference (a forged
-//! length header, a 1045 or 1047 the client never sends) are checked on the wire by
-//! `tests/conform_upstream.rs`. The table is written by hand, not computed from a run.
+//! Rows the reference client never provokes (a forged length header, a 1045 or 1047 it never
+//! sends) are provoked by probes: requests of the scenario's own making on a user's own socket
+//! (`probe` and `raw` actions), judged by the `replies` oracle. `tests/conform_upstream.rs`
+//! checks them on the wire as well. The table is written by hand, not computed from a run.
 
 #[path = "common/profile_runs.rs"]
 mod profile_runs;
@@ -32,6 +33,8 @@ struct Row {
     oracle: &'static str,
     /// Words of the violation's detail, under the upstream profile and under the quirk alone.
     reason: &'static str,
+    /// A second oracle the row breaks, with its reason (a row with two halves).
+    also: Option<(&'static str, &'static str)>,
 }
 
 const ROWS: &[Row] = &[
@@ -42,6 +45,49 @@ const ROWS: &[Row] = &[
         helper: None,
         oracle: "no_panic",
         reason: "the server died on frame 1037",
+        also: None,
+    },
+    Row {
+        row: 2,
+        file: "02-dies-on-negative-length.toml",
+        quirk: Quirk::DiesOnNegativeLength,
+        helper: None,
+        oracle: "no_panic",
+        reason: "with length header 0xffffffff: CSession.cpp:162-169",
+        also: None,
+    },
+    Row {
+        row: 3,
+        file: "03-silent-download-info.toml",
+        quirk: Quirk::SilentDownloadInfo,
+        helper: None,
+        oracle: "replies",
+        reason: "probe 1 (1045 to resource) got no answer within 2000 ms",
+        also: None,
+    },
+    Row {
+        row: 4,
+        file: "04-download-info-unfinished.toml",
+        quirk: Quirk::DownloadInfoUnfinished,
+        helper: None,
+        oracle: "replies",
+        // The size differs: upstream appends (98304 bytes on disk), the reference's writer
+        // creates the file at its full size.
+        reason: "probe 1 (1045 to resource): offered photo.png (",
+        also: Some((
+            "no_panic",
+            "the server died on frame 1045 (16 bytes): {\"message_id\":2}",
+        )),
+    },
+    Row {
+        row: 5,
+        file: "05-bad-seq-succeeds.toml",
+        quirk: Quirk::BadSeqSucceeds,
+        helper: None,
+        oracle: "replies",
+        reason: "probe 2 (1047 to resource): seq 3 is not the next one on this connection (2 is), \
+                 yet the answer was Success with no data",
+        also: None,
     },
     Row {
         row: 6,
@@ -52,6 +98,7 @@ const ROWS: &[Row] = &[
         helper: Some(Quirk::NoRetransmit),
         oracle: "liveness",
         reason: "photo.png (150000 bytes) to 2 (carried out at 500 ms) never finished",
+        also: None,
     },
     Row {
         row: 7,
@@ -60,6 +107,7 @@ const ROWS: &[Row] = &[
         helper: None,
         oracle: "notify",
         reason: "user1 was never told that photo.png was uploaded",
+        also: None,
     },
     Row {
         row: 8,
@@ -70,6 +118,7 @@ const ROWS: &[Row] = &[
         helper: Some(Quirk::NoTokenCheck),
         oracle: "no_panic",
         reason: "the server died on the last chunk of photo.png for message 99, which has no row",
+        also: None,
     },
     Row {
         row: 9,
@@ -78,28 +127,28 @@ const ROWS: &[Row] = &[
         helper: None,
         oracle: "confinement",
         reason: "uid 2 wrote seq 1 of alice.png into the upload of uid 1",
+        also: None,
     },
 ];
 
 fn expect_violated(outcome: &Outcome, row: &Row, way: &str) {
-    let v = violation(outcome, row.oracle).unwrap_or_else(|| {
-        panic!(
-            "row {} ({}), {way}: oracle {} holds; violated: {:?}",
+    for (oracle, reason) in std::iter::once((row.oracle, row.reason)).chain(row.also) {
+        let v = violation(outcome, oracle).unwrap_or_else(|| {
+            panic!(
+                "row {} ({}), {way}: oracle {oracle} holds; violated: {:?}",
+                row.row,
+                row.file,
+                violated(outcome)
+            )
+        });
+        assert!(
+            v.detail.contains(reason),
+            "row {} ({}), {way}: {oracle} is violated, but not for the row's reason {reason:?}: {}",
             row.row,
             row.file,
-            row.oracle,
-            violated(outcome)
-        )
-    });
-    assert!(
-        v.detail.contains(row.reason),
-        "row {} ({}), {way}: {} is violated, but not for the row's reason {:?}: {}",
-        row.row,
-        row.file,
-        row.oracle,
-        row.reason,
-        v.detail
-    );
+            v.detail
+        );
+    }
 }
 
 fn check(number: usize) {
@@ -116,7 +165,9 @@ fn check(number: usize) {
         .upstream
         .as_ref()
         .unwrap_or_else(|| panic!("{}: no [expect.upstream]", row.file));
-    assert!(upstream_expect.violated.iter().any(|o| o == row.oracle));
+    for (oracle, _) in std::iter::once((row.oracle, row.reason)).chain(row.also) {
+        assert!(upstream_expect.violated.iter().any(|o| o == oracle));
+    }
     assert!(
         Profile::upstream().has(row.quirk),
         "{} is not in the upstream profile",
@@ -214,6 +265,10 @@ macro_rules! reproductions {
 
 reproductions! {
     row_1_dies_on_bad_chunk => 1,
+    row_2_dies_on_negative_length => 2,
+    row_3_silent_download_info => 3,
+    row_4_download_info_unfinished => 4,
+    row_5_bad_seq_succeeds => 5,
     row_6_bare_chunk_error => 6,
     row_7_notify_once => 7,
     row_8_dies_on_missing_message => 8,

@@ -222,3 +222,107 @@ fn no_scenario_passes_without_doing_its_work() {
     }
     assert!(hollow_runs.is_empty(), "{hollow_runs:#?}");
 }
+
+/// Bob probes the resource server for a message that does not exist.
+const PROBE: &str = r#"
+time_limit_s = 20
+[[users]]
+uid = 1
+[[users]]
+uid = 2
+[[actions]]
+at_ms = 300
+user = 2
+probe = { server = "resource", id = 1045, body = { message_id = 4242 }, expect = { error = 1012 } }
+"#;
+
+#[test]
+fn a_probe_is_an_action_the_run_waits_for_and_then_settles() {
+    let outcome = sim::run(&parse(PROBE), 1);
+    assert!(outcome.passed(), "{:?}", outcome.expectation.unmet);
+    assert!(outcome.settled);
+    assert!(
+        outcome.sim_time.as_secs() < 2,
+        "settled once answered, not at the time limit: {:?}",
+        outcome.sim_time
+    );
+    let finished = outcome.records.iter().any(|r| {
+        matches!(&r.event, Event::ActionOutcome { action, outcome, .. }
+            if action == "probe 1 (1045 to resource)" && outcome.starts_with("answered 1046 with error 1012"))
+    });
+    assert!(finished, "the books closed the probe with its answer");
+    // Never carried out: the run does not settle and liveness says so.
+    let skipped = RunOptions {
+        skip_actions: true,
+        ..RunOptions::of(&parse(PROBE))
+    };
+    let idle = sim::run_with(&parse(PROBE), &skipped);
+    let detail = violation(&idle, "liveness").expect("a probe never sent is not done");
+    assert!(detail.contains("probe 1 (1045 to resource)"), "{detail}");
+}
+
+#[test]
+fn a_probe_that_never_reached_its_server_could_not_be_judged_and_fails_the_run() {
+    // The resource server is down from 100 ms: the probe cannot even connect.
+    let text = format!("{PROBE}[[faults]]\nat_ms = 100\nkind = \"crash\"\nhost = \"resource\"\n");
+    let outcome = sim::run(&parse(&text), 1);
+    let replies = outcome
+        .verdicts
+        .iter()
+        .find(|v| v.oracle == "replies")
+        .unwrap();
+    assert!(replies.violation.is_none());
+    let unjudged = replies.could_not_judge.as_ref().expect("could not judge");
+    assert!(
+        unjudged.detail.contains("never reached its server"),
+        "{}",
+        unjudged.detail
+    );
+    assert!(!outcome.passed(), "could not judge is never a pass");
+    assert!(
+        outcome.expectation.unmet[0].starts_with("oracle replies could not judge"),
+        "{:?}",
+        outcome.expectation.unmet
+    );
+    // Not even when the scenario expected replies to be violated.
+    let mut expecting = parse(&text);
+    expecting.expect.base.violated = vec!["replies".into()];
+    assert!(!sim::run(&expecting, 1).passed());
+}
+
+#[test]
+fn probes_of_one_user_are_one_conversation_until_the_server_closes_it() {
+    // An id the protocol lacks: the reference closes the connection. The next probe must not
+    // take that close for its answer; it goes on a new connection. Then malformed JSON behind
+    // a valid header, on the same connection as the 1045 before it.
+    let text = r#"
+time_limit_s = 20
+[[users]]
+uid = 1
+[[users]]
+uid = 2
+[[actions]]
+at_ms = 300
+user = 2
+probe = { server = "resource", id = 1099, expect = { closed = true } }
+[[actions]]
+at_ms = 300
+user = 2
+probe = { server = "resource", id = 1045, body = { message_id = 4242 }, expect = { error = 1012 } }
+[[actions]]
+at_ms = 300
+user = 2
+probe = { server = "resource", id = 1045, body = "{\"message_id\": ", expect = { error = 1001 } }
+"#;
+    let outcome = sim::run(&parse(text), 1);
+    assert!(outcome.passed(), "{:?}", outcome.expectation.unmet);
+    let conns: Vec<u32> = outcome
+        .records
+        .iter()
+        .filter_map(|r| match r.event {
+            Event::ProbeSent { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(conns, [1, 2, 2]);
+}

@@ -23,7 +23,7 @@ impl FieldType {
     }
 }
 
-use crate::trace::{Dir, RetryScope, TraceWord};
+use crate::trace::{Dir, ProbeOutcome, RetryScope, TraceWord};
 use FieldType::{Bool, List, Num, Str};
 
 /// Every event tag of the trace with its fields, in `Event`'s order.
@@ -277,6 +277,33 @@ pub const EVENTS: &[(&str, &[(&str, FieldType)])] = &[
         &[("message_id", Num), ("file", Str), ("idle_s", Num)],
     ),
     (
+        "probe_sent",
+        &[
+            ("probe", Num),
+            ("server", Str),
+            ("conn", Num),
+            ("id", Num),
+            ("raw", Bool),
+            ("body", Str),
+            ("deadline_ms", Num),
+            ("expect_reply", Num),
+            ("expect_error", Num),
+            ("expect_closed", Bool),
+        ],
+    ),
+    (
+        "probe_result",
+        &[
+            ("probe", Num),
+            ("outcome", Str),
+            ("waited_ms", Num),
+            ("id", Num),
+            ("error", Num),
+            ("body", Str),
+            ("detail", Str),
+        ],
+    ),
+    (
         "final_message",
         &[
             ("message_id", Num),
@@ -331,6 +358,7 @@ pub fn closed_values(tag: &str, field: &str) -> Option<Vec<&'static str>> {
             Some(names)
         }
         ("upload_retry", "scope") => Some(RetryScope::words()),
+        ("probe_result", "outcome") => Some(ProbeOutcome::words()),
         _ => None,
     }
 }
@@ -406,6 +434,8 @@ mod tests {
             Event::UploadBound { .. } => "upload_bound",
             Event::DownloadInfoServed { .. } => "download_info_served",
             Event::UploadExpired { .. } => "upload_expired",
+            Event::ProbeSent { .. } => "probe_sent",
+            Event::ProbeResult { .. } => "probe_result",
             Event::FinalMessage { .. } => "final_message",
             Event::FinalFile { .. } => "final_file",
             Event::SourceFile { .. } => "source_file",
@@ -654,6 +684,27 @@ mod tests {
                 message_id: 1,
                 file: s(),
                 idle_s: 1,
+            },
+            Event::ProbeSent {
+                probe: 1,
+                server: s(),
+                conn: 1,
+                id: 1,
+                raw: true,
+                body: s(),
+                deadline_ms: 1,
+                expect_reply: Some(1),
+                expect_error: Some(1),
+                expect_closed: true,
+            },
+            Event::ProbeResult {
+                probe: 1,
+                outcome: ProbeOutcome::Reply,
+                waited_ms: 1,
+                id: Some(1),
+                error: Some(1),
+                body: Some(s()),
+                detail: s(),
             },
             Event::FinalMessage {
                 message_id: 1,

@@ -5,9 +5,11 @@
 
 pub mod events;
 pub mod faults;
+pub mod probes;
 mod schema;
 
 pub use faults::{Direction, FaultKind, FaultSpec, FrameAction, FrameFault, Trigger};
+pub use probes::{Expected, Probe, ProbeAction, ProbeExpect, ProbeRequest, RawAction};
 
 use crate::client::WindowPolicy;
 use crate::profile::{Profile, Quirk};
@@ -31,6 +33,7 @@ pub const ORACLES: &[&str] = &[
     "durable_ack",
     "confinement",
     "binding",
+    "replies",
 ];
 
 /// Largest image a scenario may send: the simulation keeps files in memory.
@@ -269,6 +272,13 @@ pub struct Action {
     /// `login = { server = "chat2" }` (the old session is the servers' to end: a kick).
     #[serde(default)]
     pub login: Option<LoginAction>,
+    /// Send a request of the author's own making on the user's own socket
+    /// (`scenario::probes`).
+    #[serde(default)]
+    pub probe: Option<ProbeAction>,
+    /// Write bytes the codec cannot produce on the user's own socket.
+    #[serde(default)]
+    pub raw: Option<RawAction>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -333,6 +343,8 @@ pub enum Step {
     Login {
         server: Option<String>,
     },
+    /// Send a probe and wait for its answer, its close or its deadline.
+    Probe(Probe),
 }
 
 impl Scenario {
@@ -344,9 +356,12 @@ impl Scenario {
             .collect()
     }
 
-    /// The steps with the field each comes from, for error messages.
+    /// The steps with the field each comes from, for error messages. A probe that does not
+    /// resolve is left out (validation reports it).
     fn located_steps(&self) -> Vec<(String, u64, i32, Step)> {
         let mut steps = Vec::new();
+        let chat_hosts = self.chat_hosts();
+        let mut probes = 0;
         for (index, action) in self.actions.iter().enumerate() {
             let here = format!("actions[{index}]");
             let image = |i: usize, image: &ImageAction| Step::Image {
@@ -409,8 +424,36 @@ impl Scenario {
                     },
                 );
             }
+            if action.probe.is_some() || action.raw.is_some() {
+                probes += 1;
+                if let Ok((field, probe)) = self.probe_of(index, probes, &chat_hosts) {
+                    push(field, Step::Probe(probe));
+                }
+            }
         }
         steps
+    }
+
+    /// Action `index`'s probe (`probe` or `raw`), numbered `number`, checked and resolved.
+    fn probe_of(
+        &self,
+        index: usize,
+        number: usize,
+        chat_hosts: &[String],
+    ) -> Result<(String, Probe), String> {
+        let action = &self.actions[index];
+        let here = format!("actions[{index}]");
+        match (&action.probe, &action.raw) {
+            (Some(p), _) => {
+                let field = format!("{here}.probe");
+                probes::probe(number, p, chat_hosts, &field).map(|p| (field, p))
+            }
+            (None, Some(r)) => {
+                let field = format!("{here}.raw");
+                probes::raw(number, r, chat_hosts, &field).map(|p| (field, p))
+            }
+            (None, None) => Err(format!("{here}: not a probe")),
+        }
     }
 
     /// The profile the scenario asks for, with its extra quirks.
@@ -571,6 +614,8 @@ fn validate(s: &Scenario) -> Result<(), String> {
             action.cancel.is_some(),
             action.logout.is_some(),
             action.login.is_some(),
+            action.probe.is_some(),
+            action.raw.is_some(),
         ];
         match kinds.iter().filter(|k| **k).count() {
             1 => {}
@@ -596,6 +641,7 @@ fn validate(s: &Scenario) -> Result<(), String> {
             }
         }
     }
+    validate_probes(s)?;
     validate_chat_servers(s)?;
     validate_profile(s)?;
     validate_faults(s, &uids)?;
@@ -690,7 +736,22 @@ fn validate_matched_files(s: &Scenario, names: &BTreeSet<String>) -> Result<(), 
 }
 
 const ACTION_KINDS: &str =
-    "`text`, `image`, `images`, `pause`, `resume`, `cancel`, `logout`, `login`";
+    "`text`, `image`, `images`, `pause`, `resume`, `cancel`, `logout`, `login`, `probe`, `raw`";
+
+/// Every `probe` and `raw` action resolves: a known server, hex that is hex, an expectation
+/// that makes sense.
+fn validate_probes(s: &Scenario) -> Result<(), String> {
+    let chat_hosts = s.chat_hosts();
+    let probes = s
+        .actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.probe.is_some() || a.raw.is_some());
+    for (number, (index, _)) in probes.enumerate() {
+        s.probe_of(index, number + 1, &chat_hosts)?;
+    }
+    Ok(())
+}
 
 /// One or two chat servers, and every server a user or a login names is one of them.
 fn validate_chat_servers(s: &Scenario) -> Result<(), String> {

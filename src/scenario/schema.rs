@@ -39,7 +39,12 @@ pub const USER_KEYS: &[&str] = &["uid", "name", "token", "server"];
 pub const LOGIN_KEYS: &[&str] = &["server"];
 pub const ACTION_KEYS: &[&str] = &[
     "at_ms", "user", "text", "image", "images", "pause", "resume", "cancel", "logout", "login",
+    "probe", "raw",
 ];
+/// A probe's keys; its `body` is free-form (the request's JSON).
+pub const PROBE_KEYS: &[&str] = &["server", "id", "body", "deadline_ms", "expect"];
+pub const RAW_KEYS: &[&str] = &["server", "hex", "deadline_ms", "expect"];
+pub const PROBE_EXPECT_KEYS: &[&str] = &["reply", "error", "closed"];
 pub const TEXT_KEYS: &[&str] = &["to", "contents"];
 pub const IMAGE_KEYS: &[&str] = &["to", "size", "name"];
 pub const FILE_REF_KEYS: &[&str] = &["file"];
@@ -129,7 +134,7 @@ impl Walk {
 
     fn action(&mut self, action: &DeTable, here: &str) {
         self.keys(action, here, ACTION_KEYS);
-        let inner: [(&str, &[&str]); 7] = [
+        let inner: [(&str, &[&str]); 9] = [
             ("text", TEXT_KEYS),
             ("image", IMAGE_KEYS),
             ("pause", FILE_REF_KEYS),
@@ -137,10 +142,18 @@ impl Walk {
             ("cancel", FILE_REF_KEYS),
             ("logout", &[]),
             ("login", LOGIN_KEYS),
+            ("probe", PROBE_KEYS),
+            ("raw", RAW_KEYS),
         ];
         for (key, allowed) in inner {
             if let Some(t) = table(action, key) {
                 self.keys(t, &join(here, key), allowed);
+            }
+        }
+        for key in ["probe", "raw"] {
+            if let Some(expect) = table(action, key).and_then(|t| table(t, "expect")) {
+                let path = join(&join(here, key), "expect");
+                self.keys(expect, &path, PROBE_EXPECT_KEYS);
             }
         }
         for (path, _, image) in tables(action, "images", &join(here, "images")) {
@@ -519,6 +532,9 @@ mod tests {
         assert_eq!(serde_keys::<TextAction>(), set(TEXT_KEYS));
         assert_eq!(serde_keys::<ImageAction>(), set(IMAGE_KEYS));
         assert_eq!(serde_keys::<FileRef>(), set(FILE_REF_KEYS));
+        assert_eq!(serde_keys::<ProbeAction>(), set(PROBE_KEYS));
+        assert_eq!(serde_keys::<RawAction>(), set(RAW_KEYS));
+        assert_eq!(serde_keys::<ProbeExpect>(), set(PROBE_EXPECT_KEYS));
         assert_eq!(serde_keys::<Empty>(), set(&[]));
         assert_eq!(serde_keys::<Expect>(), set(EXPECT_KEYS));
         assert_eq!(serde_keys::<Expectation>(), set(EXPECTATION_KEYS));

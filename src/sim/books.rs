@@ -4,8 +4,8 @@
 //! happens not to mention it. The books follow the trace through a cursor, reading each record
 //! once.
 
-use crate::scenario::Step;
-use crate::trace::{Event, Record};
+use crate::scenario::{ProbeRequest, Step};
+use crate::trace::{Event, ProbeOutcome, Record, TraceWord};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 
@@ -72,6 +72,8 @@ pub struct Books {
     performed_seen: usize,
     images: BTreeMap<String, ImageState>,
     texts: BTreeMap<i32, TextState>,
+    /// Probe number -> when it ended and how.
+    probes: BTreeMap<usize, (u64, String)>,
 }
 
 impl Books {
@@ -100,6 +102,7 @@ impl Books {
             performed_seen: 0,
             images: BTreeMap::new(),
             texts: BTreeMap::new(),
+            probes: BTreeMap::new(),
         }
     }
 
@@ -232,6 +235,25 @@ impl Books {
                     state.open += 1;
                 }
             }
+            Event::ProbeResult {
+                probe,
+                outcome,
+                waited_ms,
+                id,
+                error,
+                detail,
+                ..
+            } => {
+                let what = match (outcome, id) {
+                    (ProbeOutcome::Reply, Some(id)) => match error {
+                        Some(error) => format!("answered {id} with error {error}"),
+                        None => format!("answered {id}"),
+                    },
+                    _ => format!("{}: {detail}", outcome.word()),
+                };
+                let outcome = format!("{what} after {waited_ms} ms");
+                self.probes.entry(*probe).or_insert((t, outcome));
+            }
             Event::TextAcked { unique_id, .. } => self.text_progress(unique_id, true, t),
             Event::TextReceived { unique_id, .. } => self.text_progress(unique_id, false, t),
             _ => {}
@@ -280,6 +302,8 @@ impl Books {
                     )
                 })
             }
+            // Silence is an outcome too: the `replies` oracle judges it.
+            Step::Probe(probe) => self.probes.get(&probe.number).cloned(),
             _ => Some((performed_ms, "done".to_owned())),
         }
     }
@@ -303,6 +327,7 @@ impl Books {
                     entry.texts_through
                 )
             }
+            Step::Probe(_) => "waiting for its answer".to_owned(),
             _ => "waiting".to_owned(),
         }
     }
@@ -338,6 +363,17 @@ pub fn describe(step: &Step) -> String {
         Step::Login {
             server: Some(server),
         } => format!("login on {server}"),
+        Step::Probe(probe) => match &probe.request {
+            ProbeRequest::Frame { id, .. } => {
+                format!("probe {} ({id} to {})", probe.number, probe.server)
+            }
+            ProbeRequest::Raw { bytes } => format!(
+                "probe {} ({} raw bytes to {})",
+                probe.number,
+                bytes.len(),
+                probe.server
+            ),
+        },
     }
 }
 

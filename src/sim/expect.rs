@@ -46,6 +46,14 @@ pub fn check_expectation(
 ) -> ExpectationResult {
     let mut unmet = unfired_faults(records);
     for verdict in verdicts {
+        // A check that could not look meets no expectation, whichever way it was asked.
+        if let Some(v) = &verdict.could_not_judge {
+            unmet.push(format!(
+                "oracle {} could not judge at {} ms on {}: {}",
+                verdict.oracle, v.t_ms, v.host, v.detail
+            ));
+            continue;
+        }
         let want_violated = expect.violated.iter().any(|o| o == verdict.oracle);
         match (&verdict.violation, want_violated) {
             (Some(v), false) => unmet.push(format!(
@@ -129,16 +137,13 @@ mod tests {
     use crate::sim::oracles::Violation;
 
     fn verdict(oracle: &'static str, violated: bool) -> Verdict {
-        Verdict {
-            oracle,
-            violation: violated.then(|| Violation {
-                t_ms: 5,
-                host: "chat".into(),
-                event: "{}".into(),
-                detail: "broken".into(),
-            }),
-            unjudged: Vec::new(),
-        }
+        let violation = violated.then(|| Violation {
+            t_ms: 5,
+            host: "chat".into(),
+            event: "{}".into(),
+            detail: "broken".into(),
+        });
+        Verdict::new(oracle, violation.into(), Vec::new())
     }
 
     #[test]

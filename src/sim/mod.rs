@@ -24,6 +24,7 @@ use crate::chat::{ChatConfig, ChatServer};
 use crate::client::{Client, ClientConfig, SourceFile, WindowPolicy};
 use crate::hash::stable_hash;
 use crate::net::{HostSockets, Network, TurmoilNetwork};
+use crate::probe::{ConnCounts, Prober};
 use crate::profile::Profile;
 use crate::protocol::{ChunkPlan, Framing};
 use crate::proxy::{FaultProxy, RuleSet};
@@ -281,6 +282,17 @@ impl<'a> World<'a> {
             .map(|host| (chat_addr(host), Framing::Chat))
             .chain([(resource_addr.clone(), Framing::Resource)])
             .collect();
+        // Where a user's probes go: by server host, on the user's own socket.
+        let probe_addrs: BTreeMap<String, (String, Framing)> = self
+            .scenario
+            .chat_hosts()
+            .iter()
+            .map(|host| (host.clone(), (chat_addr(host), Framing::Chat)))
+            .chain([(
+                RESOURCE_HOST.to_owned(),
+                (resource_addr.clone(), Framing::Resource),
+            )])
+            .collect();
         let bandwidth_bps = self.scenario.link.bandwidth_kbps.map(|k| k * 1000);
         let seed = self.options.seed;
         for spec in &self.scenario.users {
@@ -316,13 +328,23 @@ impl<'a> World<'a> {
                 .collect();
             let (trace, log) = (self.trace.clone(), self.log.clone());
             let sockets = self.sockets[&host].clone();
+            let probe_addrs = probe_addrs.clone();
+            let probe_conns = ConnCounts::default();
             self.sim.host(host.as_str(), move || {
                 let tracer = Tracer::new(&user_host(uid), trace.clone());
-                let turmoil = TurmoilNetwork::crash_ordered(sockets.clone());
-                let network = proxy.network(Arc::new(turmoil));
+                let turmoil: Arc<dyn Network> =
+                    Arc::new(TurmoilNetwork::crash_ordered(sockets.clone()));
+                let network = proxy.network(turmoil.clone());
+                // Probes bypass the client and the fault proxy: the user's own socket.
+                let prober = Prober::new(
+                    turmoil,
+                    tracer.clone(),
+                    probe_addrs.clone(),
+                    probe_conns.clone(),
+                );
                 play(
                     config.clone(),
-                    network,
+                    (network, prober),
                     script.clone(),
                     tracer,
                     seed,
@@ -706,7 +728,7 @@ fn presence(
 /// restart, actions whose time has passed are not repeated.
 async fn play(
     config: ClientConfig,
-    network: Arc<dyn Network>,
+    (network, prober): (Arc<dyn Network>, Prober),
     script: Vec<(usize, u64, Step)>,
     tracer: Tracer,
     seed: u64,
@@ -715,6 +737,7 @@ async fn play(
     let started = turmoil::sim_elapsed().unwrap_or_default();
     let mut config = config;
     config.instance = started.as_millis() as u64;
+    let probes = prober.spawn();
     let client = loop {
         match Client::start(config.clone(), network.clone(), tracer.clone()).await {
             Ok(client) => break client,
@@ -746,6 +769,9 @@ async fn play(
             Step::Login {
                 server: Some(server),
             } => client.login_at(&chat_addr(&server)),
+            Step::Probe(probe) => {
+                let _ = probes.send(probe);
+            }
         }
     }
     std::future::pending::<()>().await;

@@ -55,7 +55,8 @@ impl<'a> Markers<'a> {
 /// "fault user1 frame_corrupt": what happened, where, and its first telling field.
 fn label_text(m: &Item) -> String {
     let mut label = format!("{} {}", m.name, m.host);
-    let telling = ["kind", "file", "reason", "detail"];
+    // A probe's result says how it ended (`reply`, `silent`, ...); a probe's sending, its body.
+    let telling = ["kind", "file", "reason", "outcome", "body", "detail"];
     if let Some(v) = telling.iter().find_map(|f| m.str_field(f)) {
         label.push(' ');
         label.push_str(v);

@@ -12,6 +12,7 @@ mod no_panic;
 mod notify;
 mod progress;
 mod purge;
+mod replies;
 mod window;
 
 pub use binding::binding;
@@ -24,6 +25,7 @@ pub use no_panic::no_panic;
 pub use notify::notify;
 pub use progress::progress;
 pub use purge::purge;
+pub use replies::replies;
 pub use window::window;
 
 use crate::trace::{Event, Record};
@@ -47,10 +49,53 @@ pub struct Violation {
 pub struct Verdict {
     pub oracle: &'static str,
     pub violation: Option<Violation>,
+    /// Where the oracle could not look, when it could not: neither a pass nor a violation, and
+    /// never a met expectation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub could_not_judge: Option<Violation>,
+    /// The run gave the oracle nothing to look at (`replies` in a run without probes): it
+    /// holds, and the text summary does not claim that it looked.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nothing_to_judge: bool,
     /// What the oracle could not look at, each with why (a download of a file no user sent, an
     /// acked chunk of a name that is no source): a verdict that holds claims nothing about these.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unjudged: Vec<String>,
+}
+
+/// What an oracle concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judgement {
+    Holds,
+    Violated(Violation),
+    /// Part of the run was out of the oracle's sight (why, and where).
+    CouldNotJudge(Violation),
+    NothingToJudge,
+}
+
+impl From<Option<Violation>> for Judgement {
+    fn from(violation: Option<Violation>) -> Self {
+        violation.map_or(Judgement::Holds, Judgement::Violated)
+    }
+}
+
+impl Verdict {
+    pub fn new(oracle: &'static str, judgement: Judgement, unjudged: Vec<String>) -> Self {
+        let mut verdict = Verdict {
+            oracle,
+            violation: None,
+            could_not_judge: None,
+            nothing_to_judge: false,
+            unjudged,
+        };
+        match judgement {
+            Judgement::Holds => {}
+            Judgement::Violated(v) => verdict.violation = Some(v),
+            Judgement::CouldNotJudge(v) => verdict.could_not_judge = Some(v),
+            Judgement::NothingToJudge => verdict.nothing_to_judge = true,
+        }
+        verdict
+    }
 }
 
 fn violation(record: &Record, detail: String) -> Violation {
@@ -75,23 +120,25 @@ fn source_chunk_hashes(records: &[Record]) -> BTreeMap<&str, &Vec<String>> {
         .collect()
 }
 
-/// An oracle: the trace, and whether the world settled before its time limit, to its first
-/// violation; it notes in the list what it could not judge.
-type Oracle = fn(&[Record], bool, &mut Vec<String>) -> Option<Violation>;
+/// An oracle: the trace, and whether the world settled before its time limit, to its
+/// judgement; it notes in the list the parts it could not look at (the verdict still stands for
+/// the rest).
+type Oracle = fn(&[Record], bool, &mut Vec<String>) -> Judgement;
 
 /// Every oracle with its id, in report order (the order of [`ORACLES`]).
 const TABLE: &[(&str, Oracle)] = &[
-    ("window", |r, _, _| window(r)),
-    ("purge", |r, _, _| purge(r)),
-    ("integrity", |r, _, _| integrity(r)),
-    ("notify", |r, _, n| notify::judge(r, n)),
-    ("messages", |r, _, _| messages(r)),
-    ("liveness", |r, settled, _| liveness(r, settled)),
-    ("progress", |r, _, _| progress(r)),
-    ("no_panic", |r, _, _| no_panic(r)),
-    ("durable_ack", |r, _, n| durable_ack::judge(r, n)),
-    ("confinement", |r, _, _| confinement(r)),
-    ("binding", |r, _, n| binding::judge(r, n)),
+    ("window", |r, _, _| window(r).into()),
+    ("purge", |r, _, _| purge(r).into()),
+    ("integrity", |r, _, _| integrity(r).into()),
+    ("notify", |r, _, n| notify::judge(r, n).into()),
+    ("messages", |r, _, _| messages(r).into()),
+    ("liveness", |r, settled, _| liveness(r, settled).into()),
+    ("progress", |r, _, _| progress(r).into()),
+    ("no_panic", |r, _, _| no_panic(r).into()),
+    ("durable_ack", |r, _, n| durable_ack::judge(r, n).into()),
+    ("confinement", |r, _, _| confinement(r).into()),
+    ("binding", |r, _, n| binding::judge(r, n).into()),
+    ("replies", |r, _, _| replies(r)),
 ];
 
 /// Runs every oracle. `settled` says whether the world saw every transfer finish in time.
@@ -100,12 +147,8 @@ pub fn judge(records: &[Record], settled: bool) -> Vec<Verdict> {
         .iter()
         .map(|&(oracle, check)| {
             let mut unjudged = Vec::new();
-            let violation = check(records, settled, &mut unjudged);
-            Verdict {
-                oracle,
-                violation,
-                unjudged,
-            }
+            let judgement = check(records, settled, &mut unjudged);
+            Verdict::new(oracle, judgement, unjudged)
         })
         .collect()
 }
