@@ -91,6 +91,8 @@ struct Session {
     acks_pushes: bool,
     /// Woken when a push is queued for the user or the session ends.
     wake: Notify,
+    /// Woken when the client acknowledges a push.
+    acked: Notify,
     ended: AtomicBool,
     /// Woken when the user logged in on another server: the connection is closed.
     kick: Arc<Notify>,
@@ -415,6 +417,7 @@ impl ChatServer {
             sender,
             acks_pushes,
             wake: Notify::new(),
+            acked: Notify::new(),
             ended: AtomicBool::new(false),
             kick,
         });
@@ -426,85 +429,47 @@ impl ChatServer {
         tokio::spawn(self.clone().deliver(uid, session));
     }
 
-    /// Delivers `uid`'s pushes from the message store for as long as the session lasts: a page at
-    /// a time, and only while the socket keeps up, so no backlog sits in memory. An upstream
-    /// client gets each push once; one that acknowledges pushes gets every unacknowledged push
-    /// again every [`PUSH_RETRY`] (a push written into a dead connection is otherwise lost).
+    /// Delivers `uid`'s pushes from the message store for as long as the session lasts, only
+    /// while the socket keeps up, so no backlog sits in memory. An upstream client gets each push
+    /// once ([`Self::deliver_once`]); one that acknowledges pushes gets them one at a time, in
+    /// order, until each is acknowledged ([`Self::deliver_in_order`]).
     async fn deliver(self, uid: i32, session: Arc<Session>) {
-        let inner = &self.inner;
+        if session.acks_pushes {
+            self.deliver_in_order(uid, session).await
+        } else {
+            self.deliver_once(uid, session).await
+        }
+    }
+
+    /// An upstream client never says what it got: each push is sent once, a page at a time, and
+    /// forgotten. One TCP connection keeps them in order.
+    async fn deliver_once(self, uid: i32, session: Arc<Session>) {
         let mut cursor = 0;
-        let mut pass_started = Instant::now();
-        // With two servers, a server delivers what it was told of (a wake) and, at login, what
-        // waits; a pass that sends again stops at what this session already sent. Otherwise a
-        // push queued by the other server would be found by the pass instead of the forward,
-        // and a routing that never forwards would still look right.
-        let told_only = inner.routing.is_some();
-        let mut resending = false;
-        let mut sent_up_to = 0;
         while !session.is_ended() {
-            tokio::select! {
-                _ = session.sender.wait_below(PUSH_PAGE) => {}
-                _ = session.sender.closed() => return,
+            if !socket_has_room(&session).await {
+                return;
             }
-            let messages = inner.messages.clone();
-            let mut page = inner
-                .config
-                .storage
-                .run(move || messages.pushes_after(uid, cursor, PUSH_PAGE))
-                .await
-                .unwrap_or_else(|err| {
-                    tracing::warn!("cannot read the pushes kept for uid {uid}: {err}");
-                    Vec::new()
-                });
-            if resending {
-                page.retain(|(seq, _)| *seq <= sent_up_to);
-            }
+            let page = self.pushes_after(uid, cursor, PUSH_PAGE).await;
             if page.is_empty() {
-                if resending {
-                    resending = false;
-                    cursor = sent_up_to;
-                }
-                if !session.acks_pushes {
-                    session.wake.notified().await;
-                    continue;
-                }
-                let retry_at = pass_started + PUSH_RETRY;
-                tokio::select! {
-                    _ = session.wake.notified() => {}
-                    _ = tokio::time::sleep_until(retry_at) => {
-                        cursor = 0;
-                        pass_started = Instant::now();
-                        resending = told_only;
-                    }
-                }
+                session.wake.notified().await;
                 continue;
             }
-            let mut sent_once = Vec::new();
+            let mut sent = Vec::new();
             let mut closed = false;
             for (seq, push) in page {
                 cursor = seq;
-                sent_up_to = sent_up_to.max(seq);
-                if !session.sender.send(Frame::new(push.id, push.body.clone())) {
+                if !self.push_frame(uid, &session, &push) {
                     closed = true;
                     break;
                 }
-                inner.tracer.emit(Event::Pushed {
-                    to: uid,
-                    id: push.id,
-                    message_id: push.message_id,
-                    queued: false,
-                });
-                if !session.acks_pushes {
-                    // An upstream client never says what it got: sent once is all it gets.
-                    sent_once.push((push.id, push.message_id));
-                }
+                sent.push((push.id, push.message_id));
             }
             let server = self.clone();
-            inner
+            self.inner
                 .config
                 .storage
                 .run(move || {
-                    for (id, message_id) in sent_once {
+                    for (id, message_id) in sent {
                         server.forget_push(uid, id, message_id);
                     }
                 })
@@ -513,6 +478,102 @@ impl ChatServer {
                 return;
             }
         }
+    }
+
+    /// A client that acknowledges pushes gets the first unacknowledged one, then the next once
+    /// it is acknowledged; one unacknowledged for [`PUSH_RETRY`] is sent again, and a new session
+    /// starts again from the first. With several in flight a delayed or lost push was overtaken
+    /// by a later one (explore seed 181), and a resent one arrived after newer ones. The cost is
+    /// a round trip per push to the same user.
+    async fn deliver_in_order(self, uid: i32, session: Arc<Session>) {
+        // With two servers a session sends what it was told of (a wake) and, at login, what
+        // waits: a push the other server queued is found through its forward, never by this
+        // loop alone, so a routing that never forwards does not look right.
+        let told_only = self.inner.routing.is_some();
+        let mut told_up_to = match told_only {
+            true => self.latest_push(uid, 0).await,
+            false => u64::MAX,
+        };
+        let mut in_flight: Option<(u64, Instant)> = None;
+        while !session.is_ended() {
+            if !socket_has_room(&session).await {
+                return;
+            }
+            let first = self.pushes_after(uid, 0, 1).await.into_iter().next();
+            let first = first.filter(|(seq, _)| *seq <= told_up_to);
+            if let Some((seq, push)) = &first {
+                let waiting =
+                    in_flight.is_some_and(|(sent, at)| sent == *seq && at.elapsed() < PUSH_RETRY);
+                if !waiting {
+                    if !self.push_frame(uid, &session, push) {
+                        return;
+                    }
+                    in_flight = Some((*seq, Instant::now()));
+                }
+            }
+            let retry_at = in_flight
+                .filter(|_| first.is_some())
+                .map(|(_, at)| at + PUSH_RETRY);
+            let retry = async {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = session.wake.notified() => {
+                    if told_only {
+                        told_up_to = self.latest_push(uid, told_up_to).await;
+                    }
+                }
+                _ = session.acked.notified() => {}
+                _ = retry => {}
+            }
+        }
+    }
+
+    /// Up to `limit` of `uid`'s pushes after `cursor`, from the store (none if it cannot read).
+    async fn pushes_after(&self, uid: i32, cursor: u64, limit: usize) -> Vec<(u64, QueuedPush)> {
+        let messages = self.inner.messages.clone();
+        self.inner
+            .config
+            .storage
+            .run(move || messages.pushes_after(uid, cursor, limit))
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!("cannot read the pushes kept for uid {uid}: {err}");
+                Vec::new()
+            })
+    }
+
+    /// The seq of `uid`'s latest push (`from` if there is none after it).
+    async fn latest_push(&self, uid: i32, from: u64) -> u64 {
+        let mut latest = from;
+        loop {
+            let page = self.pushes_after(uid, latest, PUSH_PAGE).await;
+            let Some((seq, _)) = page.last() else {
+                return latest;
+            };
+            latest = *seq;
+            if page.len() < PUSH_PAGE {
+                return latest;
+            }
+        }
+    }
+
+    /// Queues one push on the session's socket; false when the connection is gone.
+    fn push_frame(&self, uid: i32, session: &Session, push: &QueuedPush) -> bool {
+        if !session.sender.send(Frame::new(push.id, push.body.clone())) {
+            return false;
+        }
+        self.inner.tracer.emit(Event::Pushed {
+            to: uid,
+            id: push.id,
+            message_id: push.message_id,
+            queued: false,
+        });
+        true
     }
 
     fn forget_push(&self, uid: i32, id: u16, message_id: i64) {
@@ -552,6 +613,9 @@ impl ChatServer {
     /// Extension 1053: `uid` has the push.
     fn push_acked(&self, uid: i32, ack: &PushAck) {
         self.forget_push(uid, ack.id, ack.message_id);
+        if let Some(session) = self.inner.sessions.lock().get(&uid) {
+            session.acked.notify_one();
+        }
     }
 
     fn store_texts(&self, req: TextReq) -> Result<Frame, RequestError> {
@@ -777,6 +841,16 @@ fn text_forward(req: &TextReq, datas: &[ChatData]) -> TextChatMsgReq {
                 chat_time: d.chat_time.clone(),
             })
             .collect(),
+    }
+}
+
+/// Waits until the session's socket has room for a push; false when the connection is gone.
+/// (Unbiased, as it always was: its draws of the runtime's random numbers are part of every
+/// trace.)
+async fn socket_has_room(session: &Session) -> bool {
+    tokio::select! {
+        _ = session.sender.wait_below(PUSH_PAGE) => true,
+        _ = session.sender.closed() => false,
     }
 }
 

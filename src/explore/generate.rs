@@ -53,7 +53,8 @@ pub fn generate(seed: u64, profile: &Profile) -> Schedule {
     let min = g.rng.random_range(1..=5);
     Schedule {
         seed,
-        time_limit_s: DEFAULT_TIME_LIMIT_S,
+        time_limit_s: DEFAULT_TIME_LIMIT_S
+            + bandwidth_kbps.map_or(0, |kbps| transfer_s(total, kbps)),
         latency_ms: [min, min + g.rng.random_range(0..=20)],
         bandwidth_kbps,
         profile: profile.clone(),
@@ -107,6 +108,16 @@ pub fn generate_two_chat(seed: u64, profile: &Profile) -> Schedule {
     }
     s.actions.sort_by_key(|a| a.at_ms);
     s
+}
+
+/// Seconds to move `total` bytes of files four times over a `kbps` link as base64 (4/3 of the
+/// bytes): an upload and a download, each perhaps done twice, since a corrupted chunk fails the
+/// whole file's md5. A correct system on a slow link needs this much on top of the faults'
+/// time (seed 3005: 2.5 MB at 711 kbps, upload 40 s, a corrupted download done twice, 80 s:
+/// the time limit of 120 s passed with the last chunk on its way).
+fn transfer_s(total: u64, kbps: u64) -> u64 {
+    let wire_bits = total.div_ceil(3) * 4 * 8;
+    4 * wire_bits / (kbps * 1000) + 1
 }
 
 struct Gen {
@@ -468,5 +479,35 @@ impl Gen {
             delay_ms: 0,
             set,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_link_gets_the_time_to_move_every_file_up_and_down_twice() {
+        // Seed 3005: 2.5 MB and 160 KB at 711 kbps; each pass of their base64 takes 40 s.
+        let s = generate(3005, &Profile::reference());
+        let kbps = s.bandwidth_kbps.unwrap();
+        assert_eq!(kbps, 711);
+        let total: u64 = s
+            .actions
+            .iter()
+            .flat_map(|a| match &a.what {
+                What::Images(files) => files.iter().map(|f| f.size).collect(),
+                _ => Vec::new(),
+            })
+            .sum();
+        assert_eq!(total, 2_499_810 + 163_818);
+        let pass_s = total as f64 * 4.0 / 3.0 * 8.0 / (kbps as f64 * 1000.0);
+        assert!(s.time_limit_s as f64 >= DEFAULT_TIME_LIMIT_S as f64 + 4.0 * pass_s);
+        // Without a bandwidth the limit stays the default.
+        let fast = (0..50)
+            .map(|seed| generate(seed, &Profile::reference()))
+            .find(|s| s.bandwidth_kbps.is_none())
+            .unwrap();
+        assert_eq!(fast.time_limit_s, DEFAULT_TIME_LIMIT_S);
     }
 }

@@ -1,4 +1,7 @@
-//! Shrinking: make a failing schedule smaller while it still violates the same oracle. Greedy:
+//! Shrinking: make a failing schedule smaller while it still violates the same oracle the same
+//! way (the same kind of violation, [`super::runner::violation_kind`]: a shrink that keeps the
+//! oracle but drifts to another of its violations, such as a receiver that logs out for good in
+//! place of a text shown out of order, reproduces something else). Greedy:
 //! try candidates biggest cut first (all faults, each fault, each user, each action, each text
 //! item, smaller files, earlier and shorter times); keep the first that still fails, start over;
 //! stop when nothing helps or the budget is spent.
@@ -31,9 +34,11 @@ pub struct Shrunk {
     pub runs: usize,
 }
 
-/// Shrinks `schedule`, which failed as `judged`, keeping `target` violated.
+/// Shrinks `schedule`, which failed as `judged`, keeping `target` violated with the same kind of
+/// violation.
 pub fn shrink(schedule: &Schedule, judged: &Judged, target: &str, budget: Budget) -> Shrunk {
     let deadline = Instant::now() + budget.wall;
+    let kind = judged.kinds.get(target);
     let mut best = Shrunk {
         schedule: schedule.clone(),
         judged: judged.clone(),
@@ -50,7 +55,7 @@ pub fn shrink(schedule: &Schedule, judged: &Judged, target: &str, budget: Budget
             }
             best.runs += 1;
             let result = judge(&candidate);
-            if result.violated.iter().any(|o| o == target) {
+            if result.violated.iter().any(|o| o == target) && result.kinds.get(target) == kind {
                 best.schedule = candidate;
                 best.judged = result;
                 continue 'pass;

@@ -35,8 +35,9 @@ pub const UPLOAD_STATUS_REQ: u16 = 1051;
 pub const UPLOAD_STATUS_RSP: u16 = 1052;
 
 /// Extension: the client acknowledges a push (1019, 1039, 1049). Only clients that announce
-/// `push_ack` at login send it; the chat server then keeps each push until it is acknowledged and
-/// sends it again after a reconnect or a timeout. Body: [`crate::protocol::body::PushAck`].
+/// `push_ack` at login send it; the chat server then keeps each push until it is acknowledged,
+/// sends the next only then (so pushes arrive in order), and sends it again after a reconnect or
+/// a timeout. Body: [`crate::protocol::body::PushAck`].
 pub const PUSH_ACK: u16 = 1053;
 
 /// The reply id that answers a request id, where the protocol has one.

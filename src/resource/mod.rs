@@ -494,7 +494,11 @@ impl ResourceServer {
         let record = match self.inner.uploads.by_name(req.uid, &req.name) {
             Err(_) => return reply(ErrorCode::RedisReadErr),
             Ok(records) => {
-                let live: Vec<&UploadRecord> = records.iter().filter(|r| !r.expired).collect();
+                // An expired or rejected upload holds nothing: the sender starts over.
+                let live: Vec<&UploadRecord> = records
+                    .iter()
+                    .filter(|r| !r.expired && !r.rejected)
+                    .collect();
                 let unfinished = live.iter().rev().find(|r| !r.complete).copied();
                 match unfinished.or(live.last().copied()).cloned() {
                     Some(record) => record,

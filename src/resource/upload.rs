@@ -540,26 +540,7 @@ fn upload_of(
         }
         let record = new_record(server, chunk, |path| group.path_taken(path))
             .map_err(|refusal| refused(refusal.code, refusal.reason))?;
-        // Any chunk may be the first to arrive: the file is created at its full size, so every
-        // chunk has its place and a late chunk 1 never truncates anything.
-        let path = Path::new(&record.path);
-        let writer = Writer::of(&inner.config.profile);
-        if let Err(err) = writer.start(inner.files.as_ref(), path, req.total_size.value) {
-            return Err(write_failed(
-                server,
-                chunk,
-                format!("create {}: {err}", path.display()),
-            ));
-        }
-        inner.tracer.emit(Event::UploadBound {
-            message_id: record.message_id,
-            file: record.name.clone(),
-            owner: record.owner_uid,
-            receiver: record.receiver,
-            path: record.path.clone(),
-            checked: inner.messages.is_some(),
-        });
-        return Ok((record, false, 0));
+        return Ok((start_upload(server, chunk, record)?, false, 0));
     };
     if let Some(pending) = group.uploads.get(&record.message_id) {
         // Another chunk of the group passed the checks below; this one must belong to it too.
@@ -586,7 +567,56 @@ fn upload_of(
     if let Err(refusal) = same_upload(&record, chunk.uid, req, by_name) {
         return Err(refused(refusal.code, refusal.reason));
     }
+    if record.rejected {
+        return Ok((start_again(server, chunk, record)?, false, 0));
+    }
     Ok((record, holds, count))
+}
+
+/// Creates the file of an upload that starts with `chunk`. Any chunk may be the first to arrive:
+/// the file is created at its full size, so every chunk has its place and a late chunk 1 never
+/// truncates anything.
+fn start_upload(
+    server: &ResourceServer,
+    chunk: &ValidChunk,
+    record: UploadRecord,
+) -> Result<UploadRecord, Frame> {
+    let inner = &server.inner;
+    let path = Path::new(&record.path);
+    let writer = Writer::of(&inner.config.profile);
+    if let Err(err) = writer.start(inner.files.as_ref(), path, chunk.req.total_size.value) {
+        let reason = format!("create {}: {err}", path.display());
+        return Err(write_failed(server, chunk, reason));
+    }
+    inner.tracer.emit(Event::UploadBound {
+        message_id: record.message_id,
+        file: record.name.clone(),
+        owner: record.owner_uid,
+        receiver: record.receiver,
+        path: record.path.clone(),
+        checked: inner.messages.is_some(),
+    });
+    Ok(record)
+}
+
+/// A chunk for an upload rejected for its md5. The sender starts over with chunk 1 alone, so
+/// seq 1 starts the upload again; any other seq is a late chunk of the rejected attempt, refused
+/// like the chunk that completed it, so a sender whose first refusal was lost starts over too.
+fn start_again(
+    server: &ResourceServer,
+    chunk: &ValidChunk,
+    mut record: UploadRecord,
+) -> Result<UploadRecord, Frame> {
+    if chunk.req.seq != 1 {
+        let reason = rejected_attempt(record.message_id);
+        return Err(refuse_stored(server, chunk, ErrorCode::Md5Mismatch, reason));
+    }
+    record.rejected = false;
+    start_upload(server, chunk, record)
+}
+
+fn rejected_attempt(message_id: i64) -> String {
+    format!("the upload of message {message_id} was rejected for its md5: start again at seq 1")
 }
 
 /// Writes one chunk's bytes (not yet durable) into the group; `index` is its place in the group.
@@ -791,7 +821,13 @@ fn complete_uploads(server: &ResourceServer, group: &mut Group) -> Vec<UploadRec
             }
             Err(reason) => {
                 let _ = inner.files.remove(&path);
-                let _ = inner.uploads.remove(message_id);
+                // Kept, empty and marked, so that late chunks of this attempt are refused.
+                let _ = inner.uploads.put(UploadRecord {
+                    received: BTreeSet::new(),
+                    complete: false,
+                    rejected: true,
+                    ..record.clone()
+                });
                 inner.tracer.emit(Event::UploadRejected {
                     file: record.name.clone(),
                     reason: reason.clone(),
@@ -809,11 +845,20 @@ fn complete_uploads(server: &ResourceServer, group: &mut Group) -> Vec<UploadRec
             ErrorCode::Md5Mismatch,
             reason,
         ));
-        // The group's other chunks of this upload were acked before it was found wrong, as they
-        // would have been one at a time.
-        for (job, answer) in &mut group.chunks {
+        // The group's other chunks of this upload are answered as they would have been one at
+        // a time: those before the completing one were acked, those after it are late chunks of
+        // the rejected attempt.
+        for (i, (job, answer)) in group.chunks.iter_mut().enumerate() {
             if matches!(answer, Answer::AfterCommit { message_id: m, .. } if *m == message_id) {
-                *answer = Answer::Now(chunk_answer(server, &job.chunk, ErrorCode::Success));
+                *answer = Answer::Now(match i < index {
+                    true => chunk_answer(server, &job.chunk, ErrorCode::Success),
+                    false => refuse_stored(
+                        server,
+                        &job.chunk,
+                        ErrorCode::Md5Mismatch,
+                        rejected_attempt(message_id),
+                    ),
+                });
             }
         }
     }
@@ -1023,6 +1068,7 @@ fn new_record(
         notified: false,
         touched_s: 0,
         expired: false,
+        rejected: false,
     })
 }
 
@@ -1237,6 +1283,7 @@ mod tests {
             notified: false,
             touched_s: 0,
             expired: false,
+            rejected: false,
         };
         let last = ChunkReq {
             name: "a.png".into(),

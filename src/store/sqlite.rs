@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS upload_state (
     notified   INTEGER NOT NULL,
     touched_s  INTEGER NOT NULL,
     expired    INTEGER NOT NULL,
-    held       INTEGER NOT NULL
+    held       INTEGER NOT NULL,
+    rejected   INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS upload_state_by_name ON upload_state (owner_uid, name);
 CREATE TABLE IF NOT EXISTS upload_chunk (
@@ -76,6 +77,21 @@ CREATE TABLE IF NOT EXISTS pending_push (
 
 /// How long a write waits for another connection's commit before it fails.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A database written before uploads could be rejected has no `rejected` column: add it.
+fn add_rejected_column(conn: &Connection) -> io::Result<()> {
+    let has_it = conn
+        .prepare("SELECT 1 FROM pragma_table_info('upload_state') WHERE name = 'rejected'")
+        .and_then(|mut stmt| stmt.exists([]))
+        .map_err(sql)?;
+    if !has_it {
+        conn.execute_batch(
+            "ALTER TABLE upload_state ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0",
+        )
+        .map_err(sql)?;
+    }
+    Ok(())
+}
 
 /// An open database file. Cheap to clone; the stores share its one connection.
 #[derive(Clone)]
@@ -114,6 +130,7 @@ impl SqliteDb {
         // committing waits for it rather than failing.
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
+        add_rejected_column(&conn)?;
         Ok(SqliteDb {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -426,7 +443,7 @@ pub struct SqliteUploads {
 }
 
 const UPLOAD_COLUMNS: &str = "name, owner_uid, total_size, md5, message_id, sender, receiver, \
-     thread_id, complete, notified, path, touched_s, expired";
+     thread_id, complete, notified, path, touched_s, expired, rejected";
 
 /// A row as stored (without its received seqs, which live in `upload_chunk`); turned into an
 /// [`UploadRecord`] after the SQLite borrow ends, so a bad value is an `InvalidData` error.
@@ -444,6 +461,7 @@ struct UploadRow {
     path: String,
     touched_s: i64,
     expired: bool,
+    rejected: bool,
 }
 
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
@@ -461,6 +479,7 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
         path: row.get(10)?,
         touched_s: row.get(11)?,
         expired: row.get(12)?,
+        rejected: row.get(13)?,
     })
 }
 
@@ -487,6 +506,7 @@ impl UploadRow {
             notified: self.notified,
             touched_s: self.touched_s.max(0) as u64,
             expired: self.expired,
+            rejected: self.rejected,
         })
     }
 }
@@ -504,7 +524,7 @@ impl SqliteUploads {
             .collect();
         conn.prepare_cached(&format!(
             "INSERT INTO upload_state ({UPLOAD_COLUMNS}, held)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0)
              ON CONFLICT (message_id) DO UPDATE SET {}",
             update.join(", ")
         ))
@@ -522,7 +542,8 @@ impl SqliteUploads {
                 r.notified,
                 r.path,
                 i64::try_from(r.touched_s).unwrap_or(i64::MAX),
-                r.expired
+                r.expired,
+                r.rejected
             ])
         })
         .map(drop)
@@ -758,6 +779,7 @@ mod tests {
             notified: false,
             touched_s: 0,
             expired: false,
+            rejected: false,
         }
     }
 
@@ -842,6 +864,36 @@ mod tests {
         assert_eq!(all, [8, 7, 9]);
         uploads.remove(8).unwrap();
         assert!(uploads.get(8).unwrap().is_none());
+        drop(uploads);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    #[test]
+    fn a_rejected_upload_is_kept_marked_also_in_a_file_written_before_the_column() {
+        let path = std::env::temp_dir().join(format!("chatsim-rejected-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            // upload_state as it was before `rejected`, with one row.
+            let conn = Connection::open(&path).unwrap();
+            let old = SCHEMA.replace(",\n    rejected   INTEGER NOT NULL DEFAULT 0", "");
+            assert_ne!(old, SCHEMA);
+            conn.execute_batch(&old).unwrap();
+            conn.execute_batch(
+                "INSERT INTO upload_state VALUES (7, 'a.bin', 1, 9, 'm', 1, 2, 3, '1/a.bin', \
+                 0, 0, 0, 0, 0)",
+            )
+            .unwrap();
+        }
+        let uploads = SqliteDb::open(&path).unwrap().uploads();
+        assert!(!uploads.get(7).unwrap().unwrap().rejected);
+        let mut tombstone = record("b.bin", 8, &[]);
+        tombstone.rejected = true;
+        uploads.put(tombstone).unwrap();
+        drop(uploads);
+        let uploads = SqliteDb::open(&path).unwrap().uploads();
+        assert!(uploads.get(8).unwrap().unwrap().rejected);
         drop(uploads);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

@@ -37,6 +37,11 @@ pub struct UploadRecord {
     /// chunk cannot start the upload again under the client's feet.
     #[serde(default)]
     pub expired: bool,
+    /// Rejected for its md5: its file and seqs are gone, and chunks of that attempt that arrive
+    /// late are refused until the sender starts again at seq 1. Without the row a late chunk
+    /// started a new upload, was acked, and the sender took the file for done (explore finding 8).
+    #[serde(default)]
+    pub rejected: bool,
 }
 
 /// Upload state by message id. `put` and `remove` are durable when they return `Ok`: the resource

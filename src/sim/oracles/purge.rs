@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// After an error reply for file A, no chunk of A is sent until A is retried or resumed, and every
 /// other file of the same client that was still under way keeps moving, unless its user cancels it.
+/// A file its sender was told is uploaded (1049) is no longer under way, even if a reply to one of
+/// its chunks is still on the wire (explore seed 6560: a delayed 1038).
 pub fn purge(records: &[Record]) -> Option<Violation> {
     // (host, file) -> is it blocked by an unhandled error?
     let mut blocked: BTreeMap<(&str, &str), bool> = BTreeMap::new();
@@ -36,6 +38,7 @@ pub fn purge(records: &[Record]) -> Option<Violation> {
                 blocked.insert((host, file), false);
             }
             Event::UploadAcked { file }
+            | Event::UploadNotified { file, .. }
             | Event::UploadFailed { file, .. }
             | Event::UploadCancelled { file } => {
                 finished.insert((host, file));
@@ -48,7 +51,7 @@ pub fn purge(records: &[Record]) -> Option<Violation> {
             r.host == host
                 && matches!(&r.event,
                     Event::ChunkSent { file: f, .. } | Event::ChunkAcked { file: f, .. } | Event::UploadAcked { file: f }
-                    | Event::UploadCancelled { file: f }
+                    | Event::UploadCancelled { file: f } | Event::UploadNotified { file: f, .. }
                     if f == file)
         });
         if !moved {
@@ -82,6 +85,17 @@ mod tests {
             .contains("seq 2 of a sent after an error"));
         let stalled = [sent("a", 1), sent("b", 1), acked("a", 1, 1018)];
         assert!(purge(&stalled).unwrap().detail.contains("b stopped moving"));
+        // b's sender was told b is uploaded before a's error: b owes no more movement.
+        let told = at(
+            5,
+            "user1",
+            Event::UploadNotified {
+                file: "b".into(),
+                message_id: 2,
+            },
+        );
+        let b_done = [sent("a", 1), sent("b", 1), told, acked("a", 1, 1018)];
+        assert_eq!(purge(&b_done), None);
         let retried = [
             sent("a", 1),
             sent("b", 1),
