@@ -93,10 +93,14 @@ fn add_rejected_column(conn: &Connection) -> io::Result<()> {
     Ok(())
 }
 
-/// An open database file. Cheap to clone; the stores share its one connection.
+/// An open database file. Cheap to clone; the stores share its two connections: one for writes
+/// (and the reads inside them), one for plain reads, so that a read (a login's waiting pushes, a
+/// chunk's upload record) never waits behind another call's commit and its fsync. WAL lets the
+/// reader see every commit made before its statement began.
 #[derive(Clone)]
 pub struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
 }
 
 impl std::fmt::Debug for SqliteDb {
@@ -108,13 +112,22 @@ impl std::fmt::Debug for SqliteDb {
 impl SqliteDb {
     /// Opens (creating if needed) the database at `path` and its tables.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let conn = Connection::open(path).map_err(|e| {
-            io::Error::other(format!("cannot open database {}: {e}", path.display()))
-        })?;
-        Self::init(conn)
+        let open = || {
+            Connection::open(path).map_err(|e| {
+                io::Error::other(format!("cannot open database {}: {e}", path.display()))
+            })
+        };
+        let db = Self::init(open()?)?;
+        let reader = open()?;
+        reader.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        Ok(SqliteDb {
+            reader: Arc::new(Mutex::new(reader)),
+            ..db
+        })
     }
 
-    /// A database that lives only as long as this value (for tests).
+    /// A database that lives only as long as this value (for tests); a second connection would
+    /// be another database, so it reads on its one connection.
     pub fn open_in_memory() -> io::Result<Self> {
         Self::init(Connection::open_in_memory().map_err(sql)?)
     }
@@ -131,8 +144,10 @@ impl SqliteDb {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         add_rejected_column(&conn)?;
+        let conn = Arc::new(Mutex::new(conn));
         Ok(SqliteDb {
-            conn: Arc::new(Mutex::new(conn)),
+            reader: conn.clone(),
+            conn,
         })
     }
 
@@ -153,6 +168,11 @@ impl SqliteDb {
         // half-applied statement behind (SQLite rolls back an unfinished transaction), so the next
         // caller gets a usable connection, as the std lock's `into_inner` used to give it.
         self.conn.lock()
+    }
+
+    /// The connection for statements that only read, outside any write transaction.
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        self.reader.lock()
     }
 }
 
@@ -182,7 +202,7 @@ pub struct SqlitePresence {
 impl PresenceStore for SqlitePresence {
     fn get(&self, uid: i32) -> io::Result<Option<String>> {
         self.db
-            .lock()
+            .read()
             .query_row("SELECT server FROM presence WHERE uid = ?1", [uid], |r| {
                 r.get(0)
             })
@@ -259,7 +279,7 @@ impl MessageStore for SqliteMessages {
 
     fn get(&self, message_id: i64) -> io::Result<Option<StoredMessage>> {
         self.db
-            .lock()
+            .read()
             .query_row(
                 &format!("SELECT {MESSAGE_COLUMNS} FROM chat_message WHERE message_id = ?1"),
                 [message_id],
@@ -291,7 +311,7 @@ impl MessageStore for SqliteMessages {
 
     fn find_unique(&self, sender: i32, unique_id: &str) -> io::Result<Option<i64>> {
         self.db
-            .lock()
+            .read()
             .query_row(
                 "SELECT message_id FROM request_unique WHERE sender = ?1 AND unique_id = ?2",
                 params![sender, unique_id],
@@ -311,7 +331,7 @@ impl MessageStore for SqliteMessages {
         after: u64,
         limit: usize,
     ) -> io::Result<Vec<(u64, QueuedPush)>> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let mut stmt = conn
             .prepare(
                 "SELECT seq, id, message_id, body FROM pending_push
@@ -416,7 +436,7 @@ impl MessageStore for SqliteMessages {
     }
 
     fn all(&self) -> io::Result<Vec<StoredMessage>> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM chat_message ORDER BY message_id"
@@ -593,7 +613,7 @@ impl SqliteUploads {
         params: &[&dyn rusqlite::ToSql],
     ) -> io::Result<Vec<UploadRecord>> {
         let rows = {
-            let conn = self.db.lock();
+            let conn = self.db.read();
             let mut stmt = conn
                 .prepare(&format!(
                     "SELECT {UPLOAD_COLUMNS} FROM upload_state {filter} ORDER BY name, message_id"
@@ -612,7 +632,7 @@ impl SqliteUploads {
         params: &[&dyn rusqlite::ToSql],
     ) -> io::Result<Vec<UploadRecord>> {
         let mut records = self.heads(filter, params)?;
-        let conn = self.db.lock();
+        let conn = self.db.read();
         for record in &mut records {
             record.received = Self::seqs(&conn, record.message_id)?;
         }
@@ -629,7 +649,7 @@ impl UploadStore for SqliteUploads {
         else {
             return Ok(None);
         };
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let holds = conn
             .prepare_cached("SELECT 1 FROM upload_chunk WHERE message_id = ?1 AND seq = ?2")
             .and_then(|mut stmt| {
@@ -799,6 +819,30 @@ mod tests {
         assert_eq!(got.message.status, status::READED);
         assert_eq!(messages.all().unwrap().len(), 2);
         assert!(messages.get(3).unwrap().is_none());
+    }
+
+    /// A plain read (a login's waiting pushes, a message) is answered while another call holds
+    /// the write connection in the middle of a transaction, as a group commit does while it syncs.
+    #[test]
+    fn a_read_does_not_wait_behind_a_write_in_progress() {
+        let path = std::env::temp_dir().join(format!("chatsim-reader-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let db = SqliteDb::open(&path).unwrap();
+        let id = db.messages().insert(text("a.png")).unwrap();
+        let mut writer = db.lock();
+        let tx = write_transaction(&mut writer).unwrap();
+        tx.execute("UPDATE chat_message SET status = 9", []).unwrap();
+        let (done, answered) = std::sync::mpsc::channel();
+        let messages = db.messages();
+        std::thread::spawn(move || done.send(messages.get(id).unwrap()));
+        let got = answered
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the read waited for the write");
+        // It sees the last commit, not the transaction still open.
+        assert_eq!(got.unwrap().message.status, status::UN_UPLOAD);
+        drop(tx);
+        drop(writer);
+        let _ = std::fs::remove_file(&path);
     }
 
     /// `serve` gives each server its own connection to one file. Transactions that read before
