@@ -831,7 +831,8 @@ mod tests {
         let id = db.messages().insert(text("a.png")).unwrap();
         let mut writer = db.lock();
         let tx = write_transaction(&mut writer).unwrap();
-        tx.execute("UPDATE chat_message SET status = 9", []).unwrap();
+        tx.execute("UPDATE chat_message SET status = 9", [])
+            .unwrap();
         let (done, answered) = std::sync::mpsc::channel();
         let messages = db.messages();
         std::thread::spawn(move || done.send(messages.get(id).unwrap()));

@@ -113,9 +113,9 @@ fn svg_of(items: &[Item], title: &str) -> String {
         let y0 = layout.lanes_top + idx as f64 * LANE_H;
         lanes::draw_lane(&mut w, items, host, &scale, y0, idx % 2 == 0);
     }
-    for (idx, (host, samples)) in windows.iter().enumerate() {
+    for (idx, panel) in windows.iter().enumerate() {
         let y0 = layout.windows_top + idx as f64 * (WINDOW_H + 6.0);
-        window::draw_window(&mut w, host, samples, &scale, y0, t_max);
+        window::draw_window(&mut w, panel, &scale, y0, t_max);
     }
     progress::draw_progress(&mut w, &files, &scale, layout.progress_top, t_max);
     scale::draw_breaks(&mut w, &scale, layout.lanes_top, layout.axis_y);

@@ -67,7 +67,7 @@ fn legend(out: &mut String) {
         "On a host's lane, a tick above the line is a frame sent (tx), below it a frame received (rx).".to_owned(),
         "Dots below a lane are the host's other events: grey as usual, red for an error, orange for a closed connection.".to_owned(),
         format!("A lane with more than {DENSITY_LIMIT} frames is drawn as a density strip: darker means more frames."),
-        format!("Window: chunks a client has in flight after each send or ack; the dashed red line is MAX_CWND = {MAX_CWND}."),
+        format!("Window: chunks a client has in flight after each send or ack; the dashed red line is MAX_CWND = {MAX_CWND}; the dashed orange line is the adaptive window's limit, where the client has one."),
         "Progress: one line per file, as the sender reports it; a dashed continuation means no further progress until the end of the trace.".to_owned(),
         "On a progress line: ■ upload committed (resource), ○ upload notified (sender), ▲ download done (receiver), ✕ upload failed.".to_owned(),
         "Vertical lines: red for a fault, panic, host failure, refused chunk, rejected or failed upload; orange for a closed connection. Labels that repeat side by side are drawn once with a count (×3); labels with no room are left out, their lines keep their tooltips.".to_owned(),

@@ -135,6 +135,28 @@ fn svg_has_lanes_window_progress_and_markers() {
     assert!(svg.contains("<title>{&quot;t_ms&quot;:5,"));
 }
 
+/// The adaptive window's limit is drawn beside what is in flight; the fixed window has none.
+#[test]
+fn the_window_panel_draws_the_adaptive_limit_only_where_there_is_one() {
+    let fixed = render_svg(&sample("a.png"), "t");
+    assert!(!fixed.contains("window-limit"));
+    let mut adaptive = sample("a.png");
+    for (t, window) in [(100, 5), (108, 9), (111, 14)] {
+        let changed = Event::WindowChanged {
+            window,
+            reason: "slow_start",
+        };
+        adaptive.push(rec(t, "user1", changed));
+    }
+    adaptive.sort_by_key(|r| r.t_ms);
+    let svg = render_svg(&adaptive, "t");
+    assert!(svg.contains(r#"class="window-limit""#), "{svg}");
+    assert!(svg.contains("adaptive window"));
+    // The scale reaches the limit's peak, and no window_changed dot lands on the lane.
+    assert!(svg.contains(">14</text>"), "the axis does not reach 14");
+    assert!(!svg.contains(r#"data-event="window_changed""#));
+}
+
 #[test]
 fn hostile_file_names_are_escaped() {
     let hostile = r#"<img&"x">"#;
