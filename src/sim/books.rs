@@ -54,6 +54,8 @@ struct ImageState {
     chunks_acked: usize,
     /// Every moment the transfer moved: a chunk acked or served, the sender told.
     progress_ms: Vec<u64>,
+    /// When the sender last put a chunk of it on the wire.
+    last_chunk_sent_ms: Option<u64>,
 }
 
 /// What the trace has said so far about one user's texts.
@@ -78,6 +80,8 @@ pub struct Books {
     texts: BTreeMap<i32, TextState>,
     /// Probe number -> when it ended and how.
     probes: BTreeMap<usize, (u64, String)>,
+    /// How long a chunk already sent may take to reach the server ([`Books::settled`]).
+    in_flight_grace_ms: u64,
 }
 
 impl Books {
@@ -107,7 +111,16 @@ impl Books {
             images: BTreeMap::new(),
             texts: BTreeMap::new(),
             probes: BTreeMap::new(),
+            in_flight_grace_ms: 0,
         }
+    }
+
+    /// How long after its last chunk was sent a cancelled or failed upload may still change on
+    /// the server (the link's longest delay both ways, and the time to drain a window through a
+    /// slow link).
+    pub fn with_in_flight_grace(mut self, grace_ms: u64) -> Self {
+        self.in_flight_grace_ms = grace_ms;
+        self
     }
 
     /// Takes in new trace records and the log of performed actions, and closes every action that
@@ -137,12 +150,20 @@ impl Books {
     /// still have been completed on the server, whose notify is still being retried: the run
     /// is not over until it is told (explore seed 2451 ended 58 ms after the chat server came
     /// back, and `notify` found the sender never told).
-    pub fn settled(&self) -> bool {
+    ///
+    /// A file cancelled or given up with chunks still on the wire may yet be completed by them
+    /// (explore seed 35639: cancelled at 2699 ms, its last chunk stored and the upload committed
+    /// at 2701 ms, after the run had settled at 2700 ms), so such a file is final only once its
+    /// last chunk has had time to arrive.
+    pub fn settled(&self, now_ms: u64) -> bool {
+        let grace = self.in_flight_grace_ms;
         self.entries.iter().all(|e| e.finished.is_some())
-            && self
-                .images
-                .values()
-                .all(|s| !s.committed || (s.notified.is_some() && s.pushed.is_some()))
+            && self.images.values().all(|s| {
+                let told = s.notified.is_some() && s.pushed.is_some();
+                let landed =
+                    s.failed.is_none() || s.last_chunk_sent_ms.is_none_or(|t| now_ms >= t + grace);
+                (!s.committed || told) && landed
+            })
     }
 
     /// One `ActionOutcome` event per action, in scenario order, at the end of a run (`end_ms`).
@@ -208,6 +229,12 @@ impl Books {
             }
             Event::UploadCommitted { file, .. } => {
                 self.images.entry(file.clone()).or_default().committed = true;
+            }
+            Event::ChunkSent { file, .. } => {
+                self.images
+                    .entry(file.clone())
+                    .or_default()
+                    .last_chunk_sent_ms = Some(t);
             }
             Event::ImagePushReceived { file, .. } => {
                 let state = self.images.entry(file.clone()).or_default();
@@ -446,7 +473,10 @@ mod tests {
             ),
         ];
         books.update(&records, &log);
-        assert!(!books.settled(), "acknowledged but not yet delivered");
+        assert!(
+            !books.settled(u64::MAX),
+            "acknowledged but not yet delivered"
+        );
         let delivered = at(
             16,
             Event::TextReceived {
@@ -458,7 +488,7 @@ mod tests {
             },
         );
         books.update(&[delivered], &log);
-        assert!(books.settled());
+        assert!(books.settled(u64::MAX));
     }
 
     #[test]
@@ -504,13 +534,13 @@ mod tests {
             &[at(15, "resource", committed), at(20, "user1", cancelled)],
             &log,
         );
-        assert!(!books.settled(), "committed, nobody told yet");
+        assert!(!books.settled(u64::MAX), "committed, nobody told yet");
         let told_sender = Event::UploadNotified {
             file: file(),
             message_id: 1,
         };
         books.update(&[at(30, "user1", told_sender)], &log);
-        assert!(!books.settled(), "the receiver is not told yet");
+        assert!(!books.settled(u64::MAX), "the receiver is not told yet");
         let told_receiver = Event::ImagePushReceived {
             file: file(),
             message_id: 1,
@@ -518,7 +548,54 @@ mod tests {
             size: 10,
         };
         books.update(&[at(31, "user2", told_receiver)], &log);
-        assert!(books.settled());
+        assert!(books.settled(u64::MAX));
+    }
+
+    #[test]
+    fn a_cancelled_upload_with_a_chunk_on_the_wire_is_pending_until_it_can_have_landed() {
+        // Found by explore (seed 35639): cancelled 1 ms after its last chunk was sent, and that
+        // chunk completed the upload on the server after the run had settled.
+        let steps = vec![
+            (
+                10,
+                1,
+                Step::Image {
+                    to: 2,
+                    size: 10,
+                    name: "a.png".into(),
+                },
+            ),
+            (
+                20,
+                1,
+                Step::Cancel {
+                    file: "a.png".into(),
+                },
+            ),
+        ];
+        let mut books = Books::new(&steps).with_in_flight_grace(50);
+        let log = ActionLog::default();
+        log.mark(0, 10);
+        log.mark(1, 20);
+        let at = |t_ms, host: &str, event| Record {
+            t_ms,
+            host: host.into(),
+            event,
+        };
+        let sent = Event::ChunkSent {
+            file: "a.png".into(),
+            seq: 1,
+            id: 1041,
+            in_flight: 1,
+            retransmit: false,
+        };
+        let cancelled = Event::UploadCancelled {
+            file: "a.png".into(),
+        };
+        books.update(&[at(19, "user1", sent), at(20, "user1", cancelled)], &log);
+        assert!(!books.settled(21), "its chunk may still land");
+        assert!(!books.settled(68));
+        assert!(books.settled(69));
     }
 
     #[test]
@@ -536,12 +613,12 @@ mod tests {
         let log = ActionLog::default();
         books.update(&[], &log);
         assert!(
-            !books.settled(),
+            !books.settled(u64::MAX),
             "nothing in the trace is not the same as done"
         );
         log.mark(0, 100);
         books.update(&[], &log);
-        assert!(!books.settled(), "carried out but not finished");
+        assert!(!books.settled(u64::MAX), "carried out but not finished");
         let (_, event) = &books.outcomes(&log, 0, 5000)[0];
         let Event::ActionOutcome {
             outcome,

@@ -264,7 +264,7 @@ impl<'a> World<'a> {
             proxies: BTreeMap::new(),
             frame_fault_indices: BTreeMap::new(),
             schedule: faults::Schedule::new(&scenario.faults),
-            books: Books::new(&steps),
+            books: Books::new(&steps).with_in_flight_grace(in_flight_grace_ms(scenario)),
             log,
             settled: false,
         };
@@ -387,7 +387,8 @@ impl<'a> World<'a> {
             self.books.update(&new_records, &self.log);
             if now >= next_check {
                 next_check += SETTLE_CHECK_EVERY;
-                if !self.schedule.has_due() && self.books.settled() {
+                let now_ms = now.as_millis() as u64;
+                if !self.schedule.has_due() && self.books.settled(now_ms) {
                     self.settled = true;
                     return;
                 }
@@ -508,6 +509,16 @@ impl<'a> World<'a> {
             self.trace.record_at(end, "world", fault.event());
         }
     }
+}
+
+/// How long a chunk already sent may take to reach the server: the link's longest delay both
+/// ways with some slack, and on a slow link the time for a large window of chunks to drain.
+fn in_flight_grace_ms(scenario: &Scenario) -> u64 {
+    const DRAINED_CHUNKS: u64 = 64;
+    let drain = scenario.link.bandwidth_kbps.map_or(0, |kbps| {
+        DRAINED_CHUNKS * crate::protocol::CHUNK_SIZE * 8 * 4 / 3 / kbps.max(1)
+    });
+    2 * scenario.link.latency_ms[1] + 100 + drain
 }
 
 /// turmoil, set up for this scenario and seed.
