@@ -491,10 +491,8 @@ mod tests {
         assert!(books.settled(u64::MAX));
     }
 
-    #[test]
-    fn a_cancelled_upload_the_server_committed_is_pending_until_both_parties_are_told() {
-        // Found by explore (seed 2451): the sender cancelled after its last chunk was stored, and
-        // the run ended while the resource server was still retrying the notify.
+    /// Books for user 1 sending a.png at 10 ms and cancelling it at 20 ms, both carried out.
+    fn image_then_cancel(books: impl Fn(&[(u64, i32, Step)]) -> Books) -> (Books, ActionLog) {
         let steps = vec![
             (
                 10,
@@ -513,15 +511,25 @@ mod tests {
                 },
             ),
         ];
-        let mut books = Books::new(&steps);
         let log = ActionLog::default();
         log.mark(0, 10);
         log.mark(1, 20);
-        let at = |t_ms, host: &str, event| Record {
+        (books(&steps), log)
+    }
+
+    fn at(t_ms: u64, host: &str, event: Event) -> Record {
+        Record {
             t_ms,
             host: host.into(),
             event,
-        };
+        }
+    }
+
+    #[test]
+    fn a_cancelled_upload_the_server_committed_is_pending_until_both_parties_are_told() {
+        // Found by explore (seed 2451): the sender cancelled after its last chunk was stored, and
+        // the run ended while the resource server was still retrying the notify.
+        let (mut books, log) = image_then_cancel(Books::new);
         let file = || "a.png".to_owned();
         let committed = Event::UploadCommitted {
             file: file(),
@@ -555,33 +563,8 @@ mod tests {
     fn a_cancelled_upload_with_a_chunk_on_the_wire_is_pending_until_it_can_have_landed() {
         // Found by explore (seed 35639): cancelled 1 ms after its last chunk was sent, and that
         // chunk completed the upload on the server after the run had settled.
-        let steps = vec![
-            (
-                10,
-                1,
-                Step::Image {
-                    to: 2,
-                    size: 10,
-                    name: "a.png".into(),
-                },
-            ),
-            (
-                20,
-                1,
-                Step::Cancel {
-                    file: "a.png".into(),
-                },
-            ),
-        ];
-        let mut books = Books::new(&steps).with_in_flight_grace(50);
-        let log = ActionLog::default();
-        log.mark(0, 10);
-        log.mark(1, 20);
-        let at = |t_ms, host: &str, event| Record {
-            t_ms,
-            host: host.into(),
-            event,
-        };
+        let (mut books, log) =
+            image_then_cancel(|steps| Books::new(steps).with_in_flight_grace(50));
         let sent = Event::ChunkSent {
             file: "a.png".into(),
             seq: 1,
