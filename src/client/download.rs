@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// The longest wait between two attempts at one download.
-const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(20);
+pub(crate) const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Error codes after which trying again is pointless.
 fn is_final(code: i32) -> bool {

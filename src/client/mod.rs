@@ -4,7 +4,7 @@
 //! A [`Client`] is a handle; the work happens in tasks it spawns. The application (a scenario in
 //! the simulation) calls `send_texts` and `send_image`; what happens is written to the trace.
 
-mod download;
+pub(crate) mod download;
 pub mod text;
 mod upload;
 mod window;

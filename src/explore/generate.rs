@@ -54,7 +54,8 @@ pub fn generate(seed: u64, profile: &Profile) -> Schedule {
     Schedule {
         seed,
         time_limit_s: DEFAULT_TIME_LIMIT_S
-            + bandwidth_kbps.map_or(0, |kbps| transfer_s(total, kbps)),
+            + bandwidth_kbps.map_or(0, |kbps| transfer_s(total, kbps))
+            + lost_frames_s(&frame_faults),
         latency_ms: [min, min + g.rng.random_range(0..=20)],
         bandwidth_kbps,
         profile: profile.clone(),
@@ -118,6 +119,23 @@ pub fn generate_two_chat(seed: u64, profile: &Profile) -> Schedule {
 fn transfer_s(total: u64, kbps: u64) -> u64 {
     let wire_bits = total.div_ceil(3) * 4 * 8;
     4 * wire_bits / (kbps * 1000) + 1
+}
+
+/// What the frames a schedule's rules lose can cost its clients. A lost or corrupted request
+/// fires its rule only when the client sends it, and each costs that client up to its longest
+/// recovery (a download's reply timeout, then its longest backoff), so the losses of rules
+/// matched by occurrence can spread over minutes (explore seeds 7038 and 41128: six dropped 1047s
+/// took 108 s). The time limit must leave the liveness bound room after the last of them, or
+/// `liveness` reports an unfinished action the limit merely cut short.
+fn lost_frames_s(rules: &[FrameRule]) -> u64 {
+    let defaults = crate::client::ClientConfig::new(0, "", "", "");
+    let recovery = defaults.download_timeout + crate::client::download::MAX_BACKOFF;
+    let lost: u64 = rules
+        .iter()
+        .filter(|r| matches!(r.action, "drop" | "corrupt"))
+        .map(|r| u64::from(r.count))
+        .sum();
+    lost * recovery.as_secs()
 }
 
 struct Gen {
@@ -509,5 +527,20 @@ mod tests {
             .find(|s| s.bandwidth_kbps.is_none())
             .unwrap();
         assert_eq!(fast.time_limit_s, DEFAULT_TIME_LIMIT_S);
+    }
+
+    #[test]
+    fn lost_frames_leave_the_liveness_bound_room_after_the_last_of_them() {
+        // Seed 7038 drops six 1047s (two rules of three); the downloader's timeouts and backoff
+        // spread them over 108 s, past what the 120 s default leaves for the liveness bound.
+        let s = generate(7038, &Profile::reference());
+        let dropped: u32 = s
+            .frame_faults
+            .iter()
+            .filter(|r| r.action == "drop")
+            .map(|r| r.count)
+            .sum();
+        assert!(dropped >= 6, "seed 7038 drops {dropped} frames");
+        assert!(s.time_limit_s >= DEFAULT_TIME_LIMIT_S + 30 * u64::from(dropped));
     }
 }
