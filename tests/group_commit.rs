@@ -73,3 +73,37 @@ fn keep_expectations(chosen: impl Fn(&Path) -> bool, min_grouped: usize) {
         grouped.len()
     );
 }
+
+/// `kill -9` inside a group: the resource server dies right after the commit of a window's
+/// chunks (`store_crash` on `add_chunks`), before any of their acks leave. The group really held
+/// several chunks, and the upload still ends whole and told.
+#[test]
+fn a_crash_right_after_a_group_commit_loses_nothing() {
+    let file = Path::new("scenarios/faults/resource-crash-after-a-group-commit.toml");
+    let scenario = chatsim::scenario::load(file).expect("scenario parses");
+    let options = RunOptions {
+        chunk_group: 64,
+        ..RunOptions::of(&scenario)
+    };
+    let outcome = sim::run_with(&scenario, &options);
+    assert!(outcome.passed(), "{:?}", outcome.expectation.unmet);
+    let crash = outcome
+        .records
+        .iter()
+        .position(|r| {
+            matches!(&r.event, Event::Fault { kind, detail } if kind == "store_crash"
+                && detail.contains("crashed"))
+        })
+        .expect("the crash point struck");
+    let group = outcome.records[..crash]
+        .iter()
+        .rev()
+        .find_map(|r| match r.event {
+            Event::ChunksCommitted { chunks, .. } => Some(chunks),
+            _ => None,
+        });
+    assert!(
+        group.is_some_and(|chunks| chunks >= 2),
+        "the struck commit was no group: {group:?}"
+    );
+}

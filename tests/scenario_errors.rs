@@ -600,3 +600,30 @@ fn a_probe_reads_with_its_defaults() {
     );
     assert_eq!(probe.expect.reply, Some(1046), "the request's reply id");
 }
+
+#[test]
+fn a_store_crash_names_a_store_host_and_one_of_its_writes() {
+    let fault = |host: &str, op: &str| {
+        with_fault(&format!(
+            "at_ms = 5\nkind = \"store_crash\"\nhost = \"{host}\"\nop = \"{op}\"\nafter_ms = 10\n"
+        ))
+    };
+    let err = error(&fault("user1", "put"));
+    assert!(
+        err.contains("host must be \"chat\" or \"resource\", not \"user1\""),
+        "{err}"
+    );
+    let err = error(&fault("resource", "insert"));
+    assert!(
+        err.contains(
+            "unknown store write \"insert\" for host \"resource\"; one of put, remove, \
+             save_fields, add_chunk, add_chunks"
+        ),
+        "{err}"
+    );
+    let err = error(&fault("chat", "add_chunks"));
+    assert!(
+        err.contains("unknown store write \"add_chunks\" for host \"chat\""),
+        "{err}"
+    );
+}

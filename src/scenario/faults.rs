@@ -91,6 +91,20 @@ pub const MESSAGE_STORE_WRITES: &[&str] = &[
     "change_status",
 ];
 
+/// The writes of the resource server's upload state at which a `store_crash` can strike, by the
+/// store method's name (`chatsim::store::UploadStore`). `add_chunks` is a group commit.
+pub const UPLOAD_STORE_WRITES: &[&str] =
+    &["put", "remove", "save_fields", "add_chunk", "add_chunks"];
+
+/// The store writes a `store_crash` on `host` can strike after, or `None` for a host without one.
+pub fn store_writes(host: &str) -> Option<&'static [&'static str]> {
+    match host {
+        "chat" => Some(MESSAGE_STORE_WRITES),
+        "resource" => Some(UPLOAD_STORE_WRITES),
+        _ => None,
+    }
+}
+
 /// The keys every fault takes.
 pub const FAULT_KEYS: &[&str] = &["kind", "at_ms", "after", "delay_ms", "optional"];
 
@@ -180,8 +194,8 @@ impl TryFrom<RawFault> for FaultSpec {
     }
 }
 
-/// A crash point inside the chat server's message store: checked here because its `op` is a
-/// closed set and only the chat host has that store.
+/// A crash point inside a store that lives beside its host: the chat server's message store or
+/// the resource server's upload state. Checked here because each `op` is a closed set.
 fn store_crash(
     host: Option<String>,
     op: Option<String>,
@@ -189,16 +203,17 @@ fn store_crash(
     after_ms: Option<u64>,
 ) -> Result<FaultKind, String> {
     let host = host.ok_or("kind \"store_crash\" needs `host`")?;
-    if host != "chat" {
-        return Err(format!(
-            "kind \"store_crash\" strikes the chat server's message store: host must be \"chat\", not {host:?}"
-        ));
-    }
+    let writes = store_writes(&host).ok_or_else(|| {
+        format!(
+            "kind \"store_crash\" strikes the chat server's message store or the resource \
+             server's upload state: host must be \"chat\" or \"resource\", not {host:?}"
+        )
+    })?;
     let op = op.ok_or("kind \"store_crash\" needs `op`")?;
-    if !MESSAGE_STORE_WRITES.contains(&op.as_str()) {
+    if !writes.contains(&op.as_str()) {
         return Err(format!(
-            "unknown store write {op:?}; one of {}",
-            MESSAGE_STORE_WRITES.join(", ")
+            "unknown store write {op:?} for host {host:?}; one of {}",
+            writes.join(", ")
         ));
     }
     Ok(FaultKind::StoreCrash {
@@ -263,9 +278,9 @@ pub enum FaultKind {
     /// Every write on the resource server's disk fails as "no space" until `disk_ok`.
     DiskFull,
     DiskOk,
-    /// Once armed, the host's message store completes its `nth` `op` write, then fails every
-    /// later write, and the world crashes the host at once and starts it `after_ms` later: a
-    /// `kill -9` between two commits.
+    /// Once armed, the host's store (the chat server's messages, the resource server's upload
+    /// state) completes its `nth` `op` write, then fails every later write, and the world crashes
+    /// the host at once and starts it `after_ms` later: a `kill -9` between two commits.
     StoreCrash {
         host: String,
         op: String,

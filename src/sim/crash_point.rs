@@ -1,13 +1,19 @@
-//! Crash points inside the chat server's message store. The store lives beside the hosts (as
-//! MySQL does upstream), so a crash of the chat host cannot by itself strike between two of the
-//! store's commits; a `store_crash` fault arms this switch: the store completes the chosen write,
+//! Crash points inside the stores that live beside the hosts: the chat server's message store
+//! (MySQL upstream) and the resource server's upload state (Redis upstream). A crash of a host
+//! alone cannot strike between two of their commits, or between a commit and the replies it
+//! allows (the resource server's group commit: records saved, acks and notify not yet sent); a
+//! `store_crash` fault arms this switch: the store completes the chosen write,
 //! and at that instant the host is cut off from every peer (so nothing it sends afterwards
 //! arrives) and every later write fails, as a process killed there would never make them; the
 //! world then crashes the host at the end of the step and repairs its links. What the server
 //! committed in two steps shows as half done.
 
-use crate::store::{MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage};
+use crate::store::{
+    ChunkHead, MessageStore, NewMessage, PushFor, QueuedPush, Stored, StoredMessage, UploadRecord,
+    UploadStore,
+};
 use parking_lot::Mutex;
+use std::collections::BTreeSet;
 use std::io;
 use std::sync::Arc;
 
@@ -57,9 +63,25 @@ impl CrashSwitch {
 
     fn before_write(&self) -> io::Result<()> {
         if self.state.lock().tripped {
-            return Err(io::Error::other("the chat server crashed (store_crash)"));
+            return Err(io::Error::other(format!(
+                "the {} host crashed (store_crash)",
+                self.host
+            )));
         }
         Ok(())
+    }
+
+    /// `f`'s write through the switch: refused once it tripped, and counted as `op`.
+    fn write<S: ?Sized, T>(
+        &self,
+        store: &S,
+        op: &str,
+        f: impl FnOnce(&S) -> io::Result<T>,
+    ) -> io::Result<T> {
+        self.before_write()?;
+        let result = f(store)?;
+        self.after_write(op);
+        Ok(result)
     }
 
     fn after_write(&self, op: &str) {
@@ -96,10 +118,7 @@ impl<S> CrashableMessages<S> {
     }
 
     fn write<T>(&self, op: &str, f: impl FnOnce(&S) -> io::Result<T>) -> io::Result<T> {
-        self.switch.before_write()?;
-        let result = f(&self.inner)?;
-        self.switch.after_write(op);
-        Ok(result)
+        self.switch.write(self.inner.as_ref(), op, f)
     }
 }
 
@@ -173,6 +192,62 @@ impl<S: MessageStore> MessageStore for CrashableMessages<S> {
     }
 }
 
+/// The resource server's upload state, whose writes pass the crash switch. A write's op is the
+/// store method's name; the defaults that build on `get` and `put` (`save_fields`, `add_chunk`,
+/// `add_chunks`) are counted as themselves, not as the puts they make.
+pub struct CrashableUploads<S> {
+    inner: Arc<S>,
+    switch: Arc<CrashSwitch>,
+}
+
+impl<S> CrashableUploads<S> {
+    pub fn new(inner: Arc<S>, switch: Arc<CrashSwitch>) -> Self {
+        CrashableUploads { inner, switch }
+    }
+
+    fn write<T>(&self, op: &str, f: impl FnOnce(&S) -> io::Result<T>) -> io::Result<T> {
+        self.switch.write(self.inner.as_ref(), op, f)
+    }
+}
+
+impl<S: UploadStore> UploadStore for CrashableUploads<S> {
+    fn get(&self, message_id: i64) -> io::Result<Option<UploadRecord>> {
+        self.inner.get(message_id)
+    }
+
+    fn put(&self, record: UploadRecord) -> io::Result<()> {
+        self.write("put", |s| s.put(record))
+    }
+
+    fn remove(&self, message_id: i64) -> io::Result<()> {
+        self.write("remove", |s| s.remove(message_id))
+    }
+
+    fn by_name(&self, owner: i32, name: &str) -> io::Result<Vec<UploadRecord>> {
+        self.inner.by_name(owner, name)
+    }
+
+    fn all(&self) -> io::Result<Vec<UploadRecord>> {
+        self.inner.all()
+    }
+
+    fn head(&self, message_id: i64, seq: u32) -> io::Result<Option<ChunkHead>> {
+        self.inner.head(message_id, seq)
+    }
+
+    fn save_fields(&self, record: &UploadRecord) -> io::Result<()> {
+        self.write("save_fields", |s| s.save_fields(record))
+    }
+
+    fn add_chunk(&self, record: &UploadRecord, seq: u32) -> io::Result<u64> {
+        self.write("add_chunk", |s| s.add_chunk(record, seq))
+    }
+
+    fn add_chunks(&self, chunks: &[(UploadRecord, BTreeSet<u32>)]) -> io::Result<()> {
+        self.write("add_chunks", |s| s.add_chunks(chunks))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +265,39 @@ mod tests {
         assert!(switch.take_tripped());
         assert!(!switch.take_tripped());
         store.remember_unique(1, "b", 2).unwrap();
+    }
+
+    #[test]
+    fn an_upload_group_commit_is_kept_and_the_writes_after_it_fail_until_the_crash() {
+        use crate::store::MemoryUploads;
+        let switch = Arc::new(CrashSwitch::new("resource", vec!["chat".into()]));
+        let store = CrashableUploads::new(Arc::new(MemoryUploads::default()), switch.clone());
+        let record = UploadRecord {
+            name: "cat.png".into(),
+            owner_uid: 1,
+            total_size: 100_000,
+            md5: String::new(),
+            message_id: 7,
+            sender: 1,
+            receiver: 2,
+            thread_id: 0,
+            path: "1/cat.png".into(),
+            received: BTreeSet::new(),
+            complete: false,
+            notified: false,
+            touched_s: 0,
+            expired: false,
+            rejected: false,
+        };
+        store.put(record.clone()).unwrap();
+        switch.arm("add_chunks", 1);
+        store
+            .add_chunks(&[(record.clone(), BTreeSet::from([1, 2, 3]))])
+            .unwrap();
+        let err = store.save_fields(&record).unwrap_err();
+        assert_eq!(err.to_string(), "the resource host crashed (store_crash)");
+        assert_eq!(store.get(7).unwrap().unwrap().received.len(), 3);
+        assert!(switch.take_tripped());
+        store.save_fields(&record).unwrap();
     }
 }

@@ -73,7 +73,8 @@ pub(super) struct Targets<'a> {
     pub proxies: &'a BTreeMap<String, Arc<FaultProxy>>,
     pub disk: &'a DiskFaults,
     pub trace: &'a SimTrace,
-    pub store_crash: &'a CrashSwitch,
+    /// The crash points of the stores beside the hosts, by host.
+    pub store_crashes: &'a BTreeMap<String, Arc<CrashSwitch>>,
     pub sockets: &'a BTreeMap<String, Arc<HostSockets>>,
 }
 
@@ -192,20 +193,27 @@ impl Schedule {
         self.pending.extend(follow_ups);
     }
 
-    /// A store crash point struck: crash `host` now and start it again as the fault says. The
-    /// restart is a follow-up like a `restart` fault's, and it ends the fault for liveness.
+    /// A store crash point of `struck` struck: crash the host now and start it again as the
+    /// fault says. The restart is a follow-up like a `restart` fault's, and it ends the fault for
+    /// liveness.
     pub fn store_crash_struck(
         &mut self,
         sim: &mut turmoil::Sim<'_>,
         now: Duration,
+        struck: &str,
         targets: &Targets<'_>,
     ) {
-        let (trace, switch) = (targets.trace, targets.store_crash);
+        let trace = targets.trace;
+        let Some(switch) = targets.store_crashes.get(struck) else {
+            return;
+        };
         let Some((kind, spec)) = self
             .pending
             .iter()
             .rev()
-            .find(|p| p.fired && matches!(p.kind, FaultKind::StoreCrash { .. }))
+            .find(|p| {
+                p.fired && matches!(&p.kind, FaultKind::StoreCrash { host, .. } if host == struck)
+            })
             .map(|p| (p.kind.clone(), p.spec))
         else {
             return;
@@ -386,8 +394,14 @@ fn apply(
             format!("every client's link now carries {kbps} kbit/s each way")
         }
         FaultKind::StoreCrash { host, op, nth, .. } => {
-            targets.store_crash.arm(op, *nth);
-            format!("{host} will crash right after its message store's next {op} (x{nth})")
+            let store = match host.as_str() {
+                "resource" => "upload state",
+                _ => "message store",
+            };
+            if let Some(switch) = targets.store_crashes.get(host) {
+                switch.arm(op, *nth);
+            }
+            format!("{host} will crash right after its {store}'s next {op} (x{nth})")
         }
     };
     targets.trace.record_at(

@@ -38,7 +38,7 @@ use crate::trace::{Event, Record, Tracer};
 use crate::users::{User, Users};
 use books::{ActionLog, Books};
 use bytes::Bytes;
-use crash_point::{CrashSwitch, CrashableMessages};
+use crash_point::{CrashSwitch, CrashableMessages, CrashableUploads};
 use md5::{Digest, Md5};
 use oracles::Verdict;
 use rand::{RngCore, SeedableRng};
@@ -165,7 +165,8 @@ struct World<'a> {
     cursor: usize,
     messages: Arc<MemoryMessages>,
     disk: Arc<DiskFaults>,
-    store_crash: Arc<CrashSwitch>,
+    /// The crash points of the stores beside the hosts, by host (`chat`, `resource`).
+    store_crashes: BTreeMap<String, Arc<CrashSwitch>>,
     /// Each host's open connections, closed in a fixed order when the host crashes.
     sockets: BTreeMap<String, Arc<HostSockets>>,
     finish_tx: tokio::sync::watch::Sender<bool>,
@@ -191,13 +192,14 @@ impl<'a> World<'a> {
         let disk = Arc::new(DiskFaults::default());
         let (finish_tx, finish_rx) = tokio::sync::watch::channel(false);
         let users = scenario_users(scenario);
-        let peers = std::iter::once(RESOURCE_HOST.to_owned())
-            .chain(scenario.users.iter().map(|u| user_host(u.uid)))
-            .collect();
-        let store_crash = Arc::new(CrashSwitch::new(CHAT_HOST, peers));
+        let store_crashes = store_crash_switches(scenario);
         let chat_messages = Arc::new(CrashableMessages::new(
             messages.clone(),
-            store_crash.clone(),
+            store_crashes[CHAT_HOST].clone(),
+        ));
+        let resource_uploads: Arc<dyn UploadStore> = Arc::new(CrashableUploads::new(
+            uploads,
+            store_crashes[RESOURCE_HOST].clone(),
         ));
         // The chat server of the moment, so that the resource server can ask who is online.
         let chat_now: Arc<parking_lot::Mutex<Option<ChatServer>>> = Arc::default();
@@ -241,7 +243,7 @@ impl<'a> World<'a> {
             &mut sim,
             (&trace, &sockets[RESOURCE_HOST]),
             &users,
-            (&uploads, &disk, &messages),
+            (&resource_uploads, &disk, &messages),
             (&options.profile, &chat_now, routes.as_ref()),
             (
                 Duration::from_secs(scenario.upload_ttl_s),
@@ -258,7 +260,7 @@ impl<'a> World<'a> {
             cursor: 0,
             messages,
             disk,
-            store_crash,
+            store_crashes,
             sockets,
             finish_tx,
             proxies: BTreeMap::new(),
@@ -374,13 +376,15 @@ impl<'a> World<'a> {
                 proxies: &self.proxies,
                 disk: &self.disk,
                 trace: &self.trace,
-                store_crash: &self.store_crash,
+                store_crashes: &self.store_crashes,
                 sockets: &self.sockets,
             };
             faults::crash_the_dead(&mut self.sim, &new_records, &targets);
-            if self.store_crash.take_tripped() {
-                self.schedule
-                    .store_crash_struck(&mut self.sim, now, &targets);
+            for (host, switch) in &self.store_crashes {
+                if switch.take_tripped() {
+                    self.schedule
+                        .store_crash_struck(&mut self.sim, now, host, &targets);
+                }
             }
             self.schedule
                 .advance(&mut self.sim, now, &new_records, &targets);
@@ -521,6 +525,26 @@ fn in_flight_grace_ms(scenario: &Scenario) -> u64 {
     2 * scenario.link.latency_ms[1] + 100 + drain
 }
 
+/// A crash switch for each store that lives beside a host: the chat server's messages and the
+/// resource server's uploads. A switch cuts its host off from every other host when it trips.
+fn store_crash_switches(scenario: &Scenario) -> BTreeMap<String, Arc<CrashSwitch>> {
+    let users = scenario.users.iter().map(|u| user_host(u.uid));
+    let chat_peers = std::iter::once(RESOURCE_HOST.to_owned())
+        .chain(users.clone())
+        .collect();
+    let resource_peers = scenario.chat_hosts().into_iter().chain(users).collect();
+    [
+        (CHAT_HOST, CrashSwitch::new(CHAT_HOST, chat_peers)),
+        (
+            RESOURCE_HOST,
+            CrashSwitch::new(RESOURCE_HOST, resource_peers),
+        ),
+    ]
+    .into_iter()
+    .map(|(host, switch)| (host.to_owned(), Arc::new(switch)))
+    .collect()
+}
+
 /// turmoil, set up for this scenario and seed.
 fn turmoil_builder(scenario: &Scenario, seed: u64) -> turmoil::Builder {
     let limit = Duration::from_secs(scenario.time_limit_s);
@@ -643,7 +667,11 @@ fn add_resource_host(
     sim: &mut turmoil::Sim<'static>,
     (trace, sockets): (&Arc<SimTrace>, &Arc<HostSockets>),
     users: &Users,
-    (uploads, disk, messages): (&Arc<MemoryUploads>, &Arc<DiskFaults>, &Arc<MemoryMessages>),
+    (uploads, disk, messages): (
+        &Arc<dyn UploadStore>,
+        &Arc<DiskFaults>,
+        &Arc<MemoryMessages>,
+    ),
     (profile, chat_now, routes): (
         &Profile,
         &Arc<parking_lot::Mutex<Option<ChatServer>>>,
