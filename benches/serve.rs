@@ -1,7 +1,8 @@
 //! Figures for `chatsim serve` over real TCP on loopback (issue 11, items 7 and 9): how fast the
 //! resource server ingests one 20 MiB upload with a window of 5 and of 32 chunks, and how long a
-//! chat login takes while other clients upload. Run with `cargo bench --bench serve` (add
-//! `-- ingest` or `-- login` for one half). The servers
+//! chat login takes while other clients upload; and (item 8) whether a chunk's bookkeeping costs
+//! the same late in a large file as early. Run with `cargo bench --bench serve` (add `-- ingest`,
+//! `-- login` or `-- books` for one part). The servers
 //! run as `chatsim serve` does (SQLite, every ack durable) on a 2-thread runtime of their own; the
 //! clients on another. Each figure is printed beside the same server with the fix turned off
 //! (`chunk_group` 1: one fsync and one commit per chunk; `Offload::Inline`: storage on the async
@@ -273,18 +274,65 @@ async fn login_under_load(storage: Offload) -> f64 {
     loaded_p99
 }
 
+/// Issue 11 item 8: the upload state's work for 1,000 chunks (read the chunk's head, add its seq,
+/// as the resource server does per chunk) at the start of a 9,000-chunk file and after 8,000.
+/// SQLite in memory, so that the figure is the work itself and not the disk's fsync, which costs
+/// the same per commit whatever the file.
+fn chunk_books() {
+    use chatsim::store::{SqliteDb, UploadRecord, UploadStore};
+    let uploads = SqliteDb::open_in_memory().expect("sqlite").uploads();
+    let record = UploadRecord {
+        name: "big.bin".into(),
+        owner_uid: 1,
+        total_size: 9000 * 32 * 1024,
+        md5: String::new(),
+        message_id: 1,
+        sender: 1,
+        receiver: 2,
+        thread_id: 0,
+        path: "1/big.bin".into(),
+        received: Default::default(),
+        complete: false,
+        notified: false,
+        touched_s: 0,
+        expired: false,
+        rejected: false,
+    };
+    uploads.put(record).expect("put");
+    let thousand = |from: u32| {
+        let start = Instant::now();
+        for seq in from..from + 1000 {
+            let head = uploads.head(1, seq).expect("head").expect("record");
+            uploads.add_chunk(&head.record, seq).expect("add");
+        }
+        start.elapsed().as_secs_f64() * 1000.0
+    };
+    let first = thousand(1);
+    let middle: f64 = (1001..8001).step_by(1000).map(thousand).sum::<f64>() / 7.0;
+    let last = thousand(8001);
+    println!(
+        "books     1,000 chunks' head + add: {first:.1} ms for seqs 1-1,000, {middle:.1} ms on \
+         average in between, {last:.1} ms for 8,001-9,000 = {:.2}x (constant work: near 1x; \
+         the issue measured 1.54x through serve before the received list became rows)",
+        last / first
+    );
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a runtime");
-    // `cargo bench --bench serve -- ingest` (or `login`) runs one half.
+    // `cargo bench --bench serve -- ingest` (or `login`, or `books`) runs one part.
     let only: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
     let wanted = |part: &str| only.is_empty() || only.iter().any(|o| o == part);
+    if wanted("books") {
+        chunk_books();
+    }
     runtime.block_on(async {
         for window in [5, 32].into_iter().filter(|_| wanted("ingest")) {
             let alone = ingest(window, 1).await;
