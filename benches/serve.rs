@@ -281,23 +281,7 @@ async fn login_under_load(storage: Offload) -> f64 {
 fn chunk_books() {
     use chatsim::store::{SqliteDb, UploadRecord, UploadStore};
     let uploads = SqliteDb::open_in_memory().expect("sqlite").uploads();
-    let record = UploadRecord {
-        name: "big.bin".into(),
-        owner_uid: 1,
-        total_size: 9000 * 32 * 1024,
-        md5: String::new(),
-        message_id: 1,
-        sender: 1,
-        receiver: 2,
-        thread_id: 0,
-        path: "1/big.bin".into(),
-        received: Default::default(),
-        complete: false,
-        notified: false,
-        touched_s: 0,
-        expired: false,
-        rejected: false,
-    };
+    let record = UploadRecord::new("big.bin", 1, (1, 2), 9000 * 32 * 1024, "1/big.bin");
     uploads.put(record).expect("put");
     let thousand = |from: u32| {
         let start = Instant::now();

@@ -1054,21 +1054,15 @@ fn new_record(
         plain
     };
     Ok(UploadRecord {
-        name: req.name.clone(),
-        owner_uid: chunk.uid,
-        total_size: req.total_size.value,
         md5: req.md5.clone(),
-        message_id: req.message_id,
-        sender: chunk.uid,
-        receiver: req.receiver,
         thread_id: req.thread_id.unwrap_or(0),
-        path: path.display().to_string(),
-        received: Default::default(),
-        complete: false,
-        notified: false,
-        touched_s: 0,
-        expired: false,
-        rejected: false,
+        ..UploadRecord::new(
+            &req.name,
+            chunk.uid,
+            (req.message_id, req.receiver),
+            req.total_size.value,
+            &path.display().to_string(),
+        )
     })
 }
 
@@ -1269,21 +1263,9 @@ mod tests {
     fn the_seed_completes_on_the_last_flag_and_the_reference_on_every_chunk() {
         let total = 2 * CHUNK_SIZE;
         let mut record = UploadRecord {
-            name: "a.png".into(),
-            owner_uid: 1,
-            total_size: total,
             md5: "m".into(),
-            message_id: 1,
-            sender: 1,
-            receiver: 2,
-            thread_id: 0,
-            path: "1/a.png".into(),
             received: [2].into_iter().collect(),
-            complete: false,
-            notified: false,
-            touched_s: 0,
-            expired: false,
-            rejected: false,
+            ..UploadRecord::new("a.png", 1, (1, 2), total, "1/a.png")
         };
         let last = ChunkReq {
             name: "a.png".into(),

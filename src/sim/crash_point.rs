@@ -106,15 +106,16 @@ impl CrashSwitch {
     }
 }
 
-/// A message store whose writes pass the crash switch.
-pub struct CrashableMessages<S> {
+/// A store beside a host whose writes pass the crash switch: the chat server's messages or the
+/// resource server's upload state.
+pub struct Crashable<S> {
     inner: Arc<S>,
     switch: Arc<CrashSwitch>,
 }
 
-impl<S> CrashableMessages<S> {
+impl<S> Crashable<S> {
     pub fn new(inner: Arc<S>, switch: Arc<CrashSwitch>) -> Self {
-        CrashableMessages { inner, switch }
+        Crashable { inner, switch }
     }
 
     fn write<T>(&self, op: &str, f: impl FnOnce(&S) -> io::Result<T>) -> io::Result<T> {
@@ -122,7 +123,7 @@ impl<S> CrashableMessages<S> {
     }
 }
 
-impl<S: MessageStore> MessageStore for CrashableMessages<S> {
+impl<S: MessageStore> MessageStore for Crashable<S> {
     fn insert(&self, message: NewMessage) -> io::Result<i64> {
         self.write("insert", |s| s.insert(message))
     }
@@ -192,25 +193,10 @@ impl<S: MessageStore> MessageStore for CrashableMessages<S> {
     }
 }
 
-/// The resource server's upload state, whose writes pass the crash switch. A write's op is the
-/// store method's name; the defaults that build on `get` and `put` (`save_fields`, `add_chunk`,
-/// `add_chunks`) are counted as themselves, not as the puts they make.
-pub struct CrashableUploads<S> {
-    inner: Arc<S>,
-    switch: Arc<CrashSwitch>,
-}
-
-impl<S> CrashableUploads<S> {
-    pub fn new(inner: Arc<S>, switch: Arc<CrashSwitch>) -> Self {
-        CrashableUploads { inner, switch }
-    }
-
-    fn write<T>(&self, op: &str, f: impl FnOnce(&S) -> io::Result<T>) -> io::Result<T> {
-        self.switch.write(self.inner.as_ref(), op, f)
-    }
-}
-
-impl<S: UploadStore> UploadStore for CrashableUploads<S> {
+/// The resource server's upload state through the switch: a write's op is the store method's
+/// name; the defaults that build on `get` and `put` (`save_fields`, `add_chunk`, `add_chunks`)
+/// are counted as themselves, not as the puts they make.
+impl<S: UploadStore> UploadStore for Crashable<S> {
     fn get(&self, message_id: i64) -> io::Result<Option<UploadRecord>> {
         self.inner.get(message_id)
     }
@@ -256,7 +242,7 @@ mod tests {
     #[test]
     fn the_armed_write_commits_and_every_later_write_fails_until_the_crash() {
         let switch = Arc::new(CrashSwitch::default());
-        let store = CrashableMessages::new(Arc::new(MemoryMessages::default()), switch.clone());
+        let store = Crashable::new(Arc::new(MemoryMessages::default()), switch.clone());
         switch.arm("remember_unique", 1);
         store.remember_unique(1, "a", 1).unwrap();
         assert!(store.remember_unique(1, "b", 2).is_err());
@@ -271,24 +257,8 @@ mod tests {
     fn an_upload_group_commit_is_kept_and_the_writes_after_it_fail_until_the_crash() {
         use crate::store::MemoryUploads;
         let switch = Arc::new(CrashSwitch::new("resource", vec!["chat".into()]));
-        let store = CrashableUploads::new(Arc::new(MemoryUploads::default()), switch.clone());
-        let record = UploadRecord {
-            name: "cat.png".into(),
-            owner_uid: 1,
-            total_size: 100_000,
-            md5: String::new(),
-            message_id: 7,
-            sender: 1,
-            receiver: 2,
-            thread_id: 0,
-            path: "1/cat.png".into(),
-            received: BTreeSet::new(),
-            complete: false,
-            notified: false,
-            touched_s: 0,
-            expired: false,
-            rejected: false,
-        };
+        let store = Crashable::new(Arc::new(MemoryUploads::default()), switch.clone());
+        let record = UploadRecord::new("cat.png", 1, (7, 2), 100_000, "1/cat.png");
         store.put(record.clone()).unwrap();
         switch.arm("add_chunks", 1);
         store

@@ -38,7 +38,7 @@ use crate::trace::{Event, Record, Tracer};
 use crate::users::{User, Users};
 use books::{ActionLog, Books};
 use bytes::Bytes;
-use crash_point::{CrashSwitch, CrashableMessages, CrashableUploads};
+use crash_point::{CrashSwitch, Crashable};
 use md5::{Digest, Md5};
 use oracles::Verdict;
 use rand::{RngCore, SeedableRng};
@@ -193,11 +193,11 @@ impl<'a> World<'a> {
         let (finish_tx, finish_rx) = tokio::sync::watch::channel(false);
         let users = scenario_users(scenario);
         let store_crashes = store_crash_switches(scenario);
-        let chat_messages = Arc::new(CrashableMessages::new(
+        let chat_messages = Arc::new(Crashable::new(
             messages.clone(),
             store_crashes[CHAT_HOST].clone(),
         ));
-        let resource_uploads: Arc<dyn UploadStore> = Arc::new(CrashableUploads::new(
+        let resource_uploads: Arc<dyn UploadStore> = Arc::new(Crashable::new(
             uploads,
             store_crashes[RESOURCE_HOST].clone(),
         ));

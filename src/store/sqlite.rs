@@ -785,21 +785,16 @@ mod tests {
 
     fn record(name: &str, message_id: i64, received: &[u32]) -> UploadRecord {
         UploadRecord {
-            name: name.into(),
-            owner_uid: 1,
-            total_size: 5 * 32768 + 7,
             md5: "0123".into(),
-            message_id,
-            sender: 1,
-            receiver: 2,
             thread_id: 9,
-            path: format!("1/{name}"),
             received: received.iter().copied().collect(),
-            complete: false,
-            notified: false,
-            touched_s: 0,
-            expired: false,
-            rejected: false,
+            ..UploadRecord::new(
+                name,
+                1,
+                (message_id, 2),
+                5 * 32768 + 7,
+                &format!("1/{name}"),
+            )
         }
     }
 

@@ -44,6 +44,36 @@ pub struct UploadRecord {
     pub rejected: bool,
 }
 
+impl UploadRecord {
+    /// A new upload of `name` by `owner_uid` to `receiver`, for message `message_id`, stored at
+    /// `path`: nothing received, no md5 or thread yet.
+    pub fn new(
+        name: &str,
+        owner_uid: i32,
+        (message_id, receiver): (i64, i32),
+        total_size: u64,
+        path: &str,
+    ) -> Self {
+        UploadRecord {
+            name: name.to_owned(),
+            owner_uid,
+            total_size,
+            md5: String::new(),
+            message_id,
+            sender: owner_uid,
+            receiver,
+            thread_id: 0,
+            path: path.to_owned(),
+            received: BTreeSet::new(),
+            complete: false,
+            notified: false,
+            touched_s: 0,
+            expired: false,
+            rejected: false,
+        }
+    }
+}
+
 /// Upload state by message id. `put` and `remove` are durable when they return `Ok`: the resource
 /// server acks a chunk only after its record is saved.
 pub trait UploadStore: Send + Sync + 'static {
