@@ -35,6 +35,7 @@ pub fn generate(seed: u64, profile: &Profile) -> Schedule {
     for _ in 0..g.rng.random_range(0..=4) {
         faults.push(g.fault());
     }
+    faults.extend(store_crash(seed));
     let mut frame_faults = Vec::new();
     for _ in 0..g.rng.random_range(0..=3) {
         frame_faults.push(g.frame_rule());
@@ -78,6 +79,9 @@ pub fn generate_two_chat(seed: u64, profile: &Profile) -> Schedule {
     let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x2c4a7);
     let server = |rng: &mut SmallRng| ["chat1", "chat2"][rng.random_range(0..2)].to_owned();
     s.chat_servers = 2;
+    // The message store's crash points belong to the one-server world (`store_crash` on `chat`).
+    s.faults
+        .retain(|f| !matches!(&f.what, FaultWhat::StoreCrash { host, .. } if host == "chat"));
     for uid in &s.users {
         s.servers.insert(*uid, server(&mut rng));
     }
@@ -119,6 +123,49 @@ pub fn generate_two_chat(seed: u64, profile: &Profile) -> Schedule {
 fn transfer_s(total: u64, kbps: u64) -> u64 {
     let wire_bits = total.div_ceil(3) * 4 * 8;
     4 * wire_bits / (kbps * 1000) + 1
+}
+
+/// Sometimes (one schedule in four) a crash point inside a store beside a host: the chat
+/// server dies right after a write of its message store, or the resource server right after a
+/// write of its upload state (a group commit among them), where a crash of the host alone cannot
+/// strike. Drawn from a generator of its own, so that every other draw of the seed stays as it
+/// was. Its `nth` write may never come; like every generated fault it is optional.
+fn store_crash(seed: u64) -> Option<Fault> {
+    // The writes the servers make (the message store's older single writes, `insert` and the
+    // like, are no longer called: a crash armed on one would never strike); the commits that
+    // carry the most weight are drawn twice as often.
+    const CHAT_WRITES: &[&str] = &[
+        "store_once",
+        "store_once",
+        "change_status",
+        "change_status",
+        "drop_push",
+    ];
+    const RESOURCE_WRITES: &[&str] = &[
+        "put",
+        "add_chunks",
+        "add_chunks",
+        "add_chunks",
+        "save_fields",
+        "remove",
+    ];
+    let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x5c_7a5);
+    if !rng.random_bool(0.25) {
+        return None;
+    }
+    let (host, ops) = match rng.random_bool(0.5) {
+        true => ("chat", CHAT_WRITES),
+        false => ("resource", RESOURCE_WRITES),
+    };
+    Some(Fault {
+        when: When::At(rng.random_range(0..4000)),
+        what: FaultWhat::StoreCrash {
+            host: host.to_owned(),
+            op: ops[rng.random_range(0..ops.len())],
+            nth: rng.random_range(1..=3),
+            after_ms: rng.random_range(100..6000),
+        },
+    })
 }
 
 /// What the frames a schedule's rules lose can cost its clients. A lost or corrupted request

@@ -110,6 +110,14 @@ pub enum FaultWhat {
     DiskFull {
         ok_after_ms: u64,
     },
+    /// `store_crash`: `host` dies right after its store's `nth` `op` write from the fault's time,
+    /// and starts again `after_ms` later.
+    StoreCrash {
+        host: String,
+        op: &'static str,
+        nth: u32,
+        after_ms: u64,
+    },
 }
 
 /// A frame fault of the proxy; `set` (for `rewrite`) holds TOML values as text.
@@ -128,14 +136,17 @@ pub struct FrameRule {
 }
 
 impl FaultWhat {
-    /// The hosts the fault names, to rename them.
+    /// The hosts the fault names, to rename them. A store crash's host names its store, not a
+    /// host to move, so it is not among them.
     pub fn hosts_mut(&mut self) -> Vec<&mut String> {
         match self {
             FaultWhat::Partition { a, b, .. } | FaultWhat::Hold { a, b, .. } => vec![a, b],
             FaultWhat::Reset { host }
             | FaultWhat::Restart { host, .. }
             | FaultWhat::Crash { host, .. } => vec![host],
-            FaultWhat::DiskError { .. } | FaultWhat::DiskFull { .. } => vec![],
+            FaultWhat::DiskError { .. }
+            | FaultWhat::DiskFull { .. }
+            | FaultWhat::StoreCrash { .. } => vec![],
         }
     }
 
@@ -144,7 +155,8 @@ impl FaultWhat {
             FaultWhat::Partition { a, b, .. } | FaultWhat::Hold { a, b, .. } => vec![a, b],
             FaultWhat::Reset { host }
             | FaultWhat::Restart { host, .. }
-            | FaultWhat::Crash { host, .. } => vec![host],
+            | FaultWhat::Crash { host, .. }
+            | FaultWhat::StoreCrash { host, .. } => vec![host],
             FaultWhat::DiskError { .. } | FaultWhat::DiskFull { .. } => vec![],
         }
     }
@@ -401,6 +413,21 @@ fn write_fault(s: &mut String, fault: &Fault) {
             write_one(s, when, 0, "kind = \"disk_full\"\n");
             write_one(s, when, *ok_after_ms, "kind = \"disk_ok\"\n");
         }
+        FaultWhat::StoreCrash {
+            host,
+            op,
+            nth,
+            after_ms,
+        } => write_one(
+            s,
+            when,
+            0,
+            &format!(
+                "kind = \"store_crash\"\nhost = {}\nop = {}\nnth = {nth}\nafter_ms = {after_ms}\n",
+                quote(host),
+                quote(op)
+            ),
+        ),
     }
 }
 

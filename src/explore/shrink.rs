@@ -234,7 +234,9 @@ fn shorter_faults(fault: &Fault) -> Vec<Fault> {
         FaultWhat::Hold {
             release_after_ms, ..
         } => Some(release_after_ms),
-        FaultWhat::Restart { after_ms, .. } => Some(after_ms),
+        FaultWhat::Restart { after_ms, .. } | FaultWhat::StoreCrash { after_ms, .. } => {
+            Some(after_ms)
+        }
         FaultWhat::Crash {
             bounce_after_ms, ..
         } => Some(bounce_after_ms),
