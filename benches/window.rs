@@ -12,6 +12,12 @@
 //! and of three quarters of the chunks, which neither the start nor the end weighs on; the whole
 //! transfer's utilisation is printed beside it and beside its bound.
 //!
+//! The fairness part also prints, from each run's trace, what loss recovery cost the file that
+//! completed first: how long after its last chunk answered at the first try it completed, and
+//! the judged ratio had it completed then ("had recovery cost nothing") and had each of its
+//! resends been answered one base round trip (the least in the trace) after the first reply to
+//! a chunk sent after it, which is when the loss first shows to any sender ("fastest").
+//!
 //! Run with `cargo bench --bench window` (the whole grid) or `cargo bench --bench window --
 //! --quick` (1, 25 and 100 ms on 100 Mbit/s; fairness at 25 ms with and without loss); `--svg
 //! PATH` says where the plot goes (default `$CARGO_TARGET_DIR/window-bench.svg`, else
@@ -296,8 +302,9 @@ fn print_grid(cells: &[Cell]) {
 /// Two files of very different sizes sent together: each one's goodput while both are under way,
 /// from the first chunk to the first completion (smaller over larger), and each one's share of
 /// the chunk requests put on the wire (retransmits included) until one of them has no new chunk
-/// left to send: the per-file sharing itself, without the wait for a lost chunk's recovery.
-fn fairness(link: Link, policy: WindowPolicy) -> (f64, f64, f64, f64) {
+/// left to send: the per-file sharing itself, without the wait for a lost chunk's recovery; and
+/// what loss recovery cost the file that completed first ([`Recovery`]).
+fn fairness(link: Link, policy: WindowPolicy) -> (f64, f64, f64, f64, Recovery) {
     let (big, small) = ("big.png", "small.png");
     let text = scenario_text(link, &[(big, IMAGE_MIN), (small, MIB)]);
     let (records, _) = run(&text, policy);
@@ -307,11 +314,11 @@ fn fairness(link: Link, policy: WindowPolicy) -> (f64, f64, f64, f64) {
         .filter(user)
         .find(|r| matches!(r.event, Event::ChunkSent { .. }))
         .map_or(0, |r| r.t_ms);
-    let end = records
-        .iter()
-        .filter(user)
-        .find(|r| matches!(r.event, Event::UploadAcked { .. }))
-        .map_or(u64::MAX, |r| r.t_ms);
+    let first_done = records.iter().filter(user).find_map(|r| match &r.event {
+        Event::UploadAcked { file } => Some((file.as_str(), r.t_ms)),
+        _ => None,
+    });
+    let end = first_done.map_or(u64::MAX, |(_, t)| t);
     let mut acked: BTreeMap<&str, u64> = BTreeMap::new();
     for r in records.iter().filter(user).filter(|r| r.t_ms <= end) {
         if let Event::ChunkAcked { file, error: 0, .. } = &r.event {
@@ -322,7 +329,130 @@ fn fairness(link: Link, policy: WindowPolicy) -> (f64, f64, f64, f64) {
     let rate =
         |f: &str| acked.get(f).copied().unwrap_or(0) as f64 * 32.0 * 1024.0 * 8.0 / secs / 1e6;
     let (a, b) = (rate(big), rate(small));
-    (a, b, a.min(b) / a.max(b), wire_share(&records))
+    let (first, done) = first_done.unwrap_or((small, end));
+    let other = if first == big { small } else { big };
+    let cost = recovery(&records, first, other, done);
+    (a, b, a.min(b) / a.max(b), wire_share(&records), cost)
+}
+
+/// One upload's chunks in the trace: when each was first sent, which went again, and each
+/// successful reply (ms, file, seq) in order.
+#[derive(Default)]
+struct Chunks<'a> {
+    first_sent: BTreeMap<(&'a str, u32), u64>,
+    resent: BTreeSet<(&'a str, u32)>,
+    acks: Vec<(u64, &'a str, u32)>,
+}
+
+impl<'a> Chunks<'a> {
+    fn of(records: &'a [Record]) -> Self {
+        let mut chunks = Chunks::default();
+        for r in records.iter().filter(|r| r.host == "user1") {
+            match &r.event {
+                Event::ChunkSent {
+                    file,
+                    seq,
+                    retransmit,
+                    ..
+                } => {
+                    if *retransmit {
+                        chunks.resent.insert((file.as_str(), *seq));
+                    } else {
+                        chunks.first_sent.insert((file.as_str(), *seq), r.t_ms);
+                    }
+                }
+                Event::ChunkAcked {
+                    file,
+                    seq,
+                    error: 0,
+                    ..
+                } => chunks.acks.push((r.t_ms, file.as_str(), *seq)),
+                _ => {}
+            }
+        }
+        chunks
+    }
+
+    /// Successful replies to `file` by `t`.
+    fn acked_by(&self, file: &str, t: u64) -> usize {
+        self.acks
+            .iter()
+            .filter(|&&(at, f, _)| f == file && at <= t)
+            .count()
+    }
+
+    /// The least round trip of a chunk answered at its first try.
+    fn base_rtt(&self) -> u64 {
+        self.acks
+            .iter()
+            .filter(|(_, f, seq)| !self.resent.contains(&(*f, *seq)))
+            .filter_map(|(at, f, seq)| Some(at - self.first_sent.get(&(*f, *seq))?))
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// The earliest a resend of `key` could be answered: one base round trip after the first
+    /// reply to a chunk sent after it, which is when its loss first shows.
+    fn fastest_recovery(&self, key: (&str, u32), base: u64) -> u64 {
+        let sent = self.first_sent.get(&key).copied().unwrap_or(0);
+        let shown = self
+            .acks
+            .iter()
+            .filter(|(_, f, seq)| self.first_sent.get(&(*f, *seq)).is_some_and(|&t| t > sent))
+            .map(|&(at, _, _)| at)
+            .min()
+            .unwrap_or(sent);
+        shown + base
+    }
+}
+
+/// What loss recovery cost the file that completed first, from the trace.
+struct Recovery {
+    file: String,
+    resent: usize,
+    /// From its last chunk answered at the first try to its completion (ms).
+    delay_ms: u64,
+    /// The judged ratio had it completed with that last chunk...
+    free: f64,
+    /// ...and had each of its resends been answered as early as any window could have it.
+    fastest: f64,
+}
+
+/// The judged ratio had `first` (of `total` chunks) completed at `t`.
+fn ratio_at(chunks: &Chunks, other: &str, total: usize, t: u64) -> f64 {
+    let (a, b) = (total as f64, chunks.acked_by(other, t) as f64);
+    a.min(b) / a.max(b)
+}
+
+fn recovery(records: &[Record], first: &str, other: &str, done: u64) -> Recovery {
+    let chunks = Chunks::of(records);
+    let total = chunks.acked_by(first, done);
+    let resent: Vec<(&str, u32)> = chunks
+        .resent
+        .iter()
+        .filter(|(f, _)| *f == first)
+        .copied()
+        .collect();
+    let fresh = chunks
+        .acks
+        .iter()
+        .filter(|(at, f, seq)| *f == first && *at <= done && !resent.contains(&(*f, *seq)))
+        .map(|&(at, _, _)| at)
+        .max()
+        .unwrap_or(done);
+    let base = chunks.base_rtt();
+    let fastest = resent
+        .iter()
+        .map(|&key| chunks.fastest_recovery(key, base))
+        .fold(fresh, u64::max)
+        .min(done);
+    Recovery {
+        file: first.to_owned(),
+        resent: resent.len(),
+        delay_ms: done.saturating_sub(fresh),
+        free: ratio_at(&chunks, other, total, fresh),
+        fastest: ratio_at(&chunks, other, total, fastest),
+    }
 }
 
 /// Chunk requests each file sent until the first of them sent its last new chunk: smaller count
@@ -395,7 +525,7 @@ fn print_fairness(quick: bool) {
     );
     for &link in links {
         for policy in POLICIES {
-            let (big, small, ratio, share) = fairness(link, policy);
+            let (big, small, ratio, share, cost) = fairness(link, policy);
             println!(
                 "{:>5} ms {:>4} Mbit {:>3} {:>8}: 10 MiB {big:>6.1} Mbit/s, 1 MiB {small:>6.1} Mbit/s, \
                  smaller/larger {:.2}: within 20 % {} (chunk requests while both had new ones: \
@@ -407,8 +537,21 @@ fn print_fairness(quick: bool) {
                 ratio,
                 verdict(ratio >= 0.8)
             );
+            print_recovery(&cost);
         }
     }
+}
+
+fn print_recovery(cost: &Recovery) {
+    if cost.resent == 0 {
+        println!("{:>28}recovery: {} had no chunk sent again", "", cost.file);
+        return;
+    }
+    println!(
+        "{:>28}recovery: {} sent {} chunk(s) again, completed {} ms after its last first-try \
+         answer; smaller/larger had recovery cost nothing {:.2}, with the fastest recovery {:.2}",
+        "", cost.file, cost.resent, cost.delay_ms, cost.free, cost.fastest
+    );
 }
 
 /// Utilisation against round-trip time: one line per policy and bandwidth, solid without loss,

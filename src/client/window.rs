@@ -74,9 +74,15 @@ const ALPHA: f64 = 2.0;
 const BETA: f64 = 4.0;
 /// Floor of the retransmit timeout.
 const MIN_RTO: Duration = Duration::from_millis(50);
-/// Least time a chunk answered out of turn waits before it is deemed lost: replies of two files
-/// may cross when the server stores them on different threads.
+/// Least time a chunk answered out of turn waits before it is deemed lost. Until replies are
+/// seen to cross (the server stores two files on different threads) that is all it waits: one
+/// connection answers in turn, so a later chunk's answer already shows the earlier one lost, and
+/// every millisecond more is a millisecond the file with the loss waits behind the others (RACK
+/// likewise waits no reordering window until it has seen reordering).
 const MIN_REORDER_WINDOW: Duration = Duration::from_millis(5);
+/// Replies whose spacing gives one bottleneck rate sample: the mean gap over this many
+/// consecutive gaps (the proxy releases frames on a 1 ms step, so one gap alone is ±1 ms).
+const RATE_GAPS: u32 = 4;
 
 /// What the window knows about one chunk in flight.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,6 +128,16 @@ pub struct AdaptiveWindow {
     /// The latest-sent chunk answered (first transmissions only): when it went and its round
     /// trip. A chunk sent before it and still unanswered a round trip later is lost.
     latest_answered: Option<(Instant, Duration)>,
+    /// A reply came out of turn: from then on a quarter base round trip is allowed for it.
+    reordered: bool,
+    /// The last reply: when it came and when its chunk was sent.
+    last_reply: Option<(Instant, Instant)>,
+    /// The current run of gaps the path made: when its first reply came, and how many gaps.
+    run: Option<(Instant, u32)>,
+    /// The least mean gap between consecutive replies seen: the bottleneck's time per chunk.
+    min_gap: Option<Duration>,
+    /// Two replies came at the same instant: bunched, their spacing tells nothing.
+    bunched: bool,
     stamps: BTreeMap<(String, u32), Stamp>,
 }
 
@@ -139,6 +155,11 @@ impl Default for AdaptiveWindow {
             pipe: None,
             backed_off_at: None,
             latest_answered: None,
+            reordered: false,
+            last_reply: None,
+            run: None,
+            min_gap: None,
+            bunched: false,
             stamps: BTreeMap::new(),
         }
     }
@@ -182,14 +203,13 @@ impl AdaptiveWindow {
     /// A successful reply to a chunk in flight. Returns why the window changed, if it did.
     pub fn acked(&mut self, key: &(String, u32), now: Instant) -> Option<&'static str> {
         let stamp = self.stamps.remove(key)?;
+        self.reply_spacing(now, stamp.sent);
         if !stamp.resent {
             let rtt = now.duration_since(stamp.sent);
             self.sample(now, rtt, stamp.in_flight);
-            if self
-                .latest_answered
-                .is_none_or(|(sent, _)| stamp.sent >= sent)
-            {
-                self.latest_answered = Some((stamp.sent, rtt));
+            match self.latest_answered {
+                Some((sent, _)) if stamp.sent < sent => self.reordered = true,
+                _ => self.latest_answered = Some((stamp.sent, rtt)),
             }
         }
         let before = self.window;
@@ -237,6 +257,39 @@ impl AdaptiveWindow {
         self.pipe = self.recent.iter().map(|s| s.pipe).reduce(f64::max);
     }
 
+    /// Takes the spacing of the replies into the bottleneck's time per chunk (packet pair).
+    /// Chunks queued back to back at the bottleneck come back one service time apart. A gap
+    /// counts only if the two chunks went at most half as far apart as their replies came: then
+    /// the path spread them, not the sender. The minimum over runs of `RATE_GAPS` such gaps
+    /// ignores an idle link (wider gaps). Replies bunched on the way back (two at one instant)
+    /// would mislead it either way, so they turn it off for the connection and leave the exit
+    /// to the queue rule.
+    fn reply_spacing(&mut self, now: Instant, sent: Instant) {
+        let previous = self.last_reply.replace((now, sent));
+        self.bunched |= previous.is_some_and(|(at, _)| at == now);
+        let spread = previous.filter(|&(at, was_sent)| {
+            sent.saturating_duration_since(was_sent) * 2 <= now.duration_since(at)
+        });
+        let Some((at, _)) = spread else {
+            self.run = None;
+            return;
+        };
+        let (first, gaps) = self.run.map_or((at, 1), |(first, n)| (first, n + 1));
+        self.run = Some((first, gaps));
+        if gaps >= RATE_GAPS {
+            let gap = now.duration_since(first) / gaps;
+            self.min_gap = Some(self.min_gap.map_or(gap, |g| g.min(gap)));
+            self.run = None;
+        }
+    }
+
+    /// Chunks the link holds without queueing by the replies' spacing: base round trip over the
+    /// bottleneck's time per chunk.
+    fn spacing_pipe(&self) -> Option<f64> {
+        let gap = self.min_gap.filter(|g| !g.is_zero() && !self.bunched)?;
+        Some(self.base_rtt?.as_secs_f64() / gap.as_secs_f64())
+    }
+
     /// The least queue of the last base round trip, once samples span one.
     fn standing_queue(&self, now: Instant) -> Option<f64> {
         let base = self.base_rtt?;
@@ -253,9 +306,24 @@ impl AdaptiveWindow {
         Some((self.pipe?.max(1.0) + ALPHA).ceil() as usize)
     }
 
-    /// Slow start: one more chunk per ack (doubling per round) until a queue stands for a whole
-    /// base round trip; then the window becomes the pipe's estimate plus `ALPHA`.
+    /// Slow start: one more chunk per ack (doubling per round) until the window holds the pipe
+    /// by the replies' spacing plus `ALPHA`, or a queue stands for a whole base round trip; then
+    /// the window becomes that pipe's estimate plus `ALPHA`.
+    ///
+    /// Why the spacing: the queue's delay shows a round late. A chunk sent when the window
+    /// outgrew the pipe is answered a round trip later, by when per-ack growth has doubled the
+    /// window again; the standing-queue rule let it peak near three pipes, and a resend then
+    /// waited behind that queue (the fairness bench's 1 MiB file under loss). The spacing of
+    /// slow start's first bursts gives the bottleneck's rate at once.
     fn slow_start_step(&mut self, now: Instant) -> Option<&'static str> {
+        if let Some(pipe) = self.spacing_pipe() {
+            let target = (pipe.max(1.0) + ALPHA).ceil() as usize;
+            if self.window + 1 >= target {
+                self.leave_slow_start(now);
+                self.set(target);
+                return Some("slow_start_end");
+            }
+        }
         if self.standing_queue(now).is_some_and(|q| q > ALPHA) {
             if let Some(target) = self.pipe_target() {
                 self.leave_slow_start(now);
@@ -270,9 +338,13 @@ impl AdaptiveWindow {
         Some("slow_start")
     }
 
+    /// Ending slow start sets the window afresh, as a back-off does: a chunk sent before it
+    /// and found lost after it does not trim the new window again (to a pipe estimate that
+    /// slow start's bursts left low).
     fn leave_slow_start(&mut self, now: Instant) {
         self.slow_start = false;
         self.round_start = Some(now);
+        self.backed_off_at = Some(now);
     }
 
     /// Once per smoothed round trip: one more chunk when the standing queue is under `ALPHA`,
@@ -305,15 +377,16 @@ impl AdaptiveWindow {
     }
 
     /// Whether a chunk (last) sent at `sent` and still unanswered is lost: a chunk sent after it
-    /// was answered, and it has had that chunk's round trip plus a quarter of the base round trip
-    /// (at least `MIN_REORDER_WINDOW`) to be answered too.
+    /// was answered, and it has had that chunk's round trip plus `MIN_REORDER_WINDOW` to be
+    /// answered too, or once replies have crossed a quarter of the base round trip.
     pub fn deemed_lost(&self, sent: Instant, now: Instant) -> bool {
         let Some((later_sent, rtt)) = self.latest_answered else {
             return false;
         };
-        let reorder = self.base_rtt.map_or(MIN_REORDER_WINDOW, |base| {
-            (base / 4).max(MIN_REORDER_WINDOW)
-        });
+        let reorder = match self.base_rtt {
+            Some(base) if self.reordered => (base / 4).max(MIN_REORDER_WINDOW),
+            _ => MIN_REORDER_WINDOW,
+        };
         sent < later_sent && now.duration_since(sent) >= rtt + reorder
     }
 
@@ -383,11 +456,12 @@ mod tests {
     fn slow_start_grows_per_ack_while_some_chunk_of_each_round_meets_no_queue() {
         let t0 = Instant::now();
         let mut w = AdaptiveWindow::default();
-        // Bursts of five: the first of each meets the base round trip, the rest queue behind it.
+        // Bursts of five: the first of each meets the base round trip, the rest queue behind it
+        // (replies 1 ms apart: a pipe of 100 by their spacing, so only the queue could end it).
         for seq in 0..40u32 {
             let sent = t0 + ms(100 * u64::from(seq / 5));
-            let rtt = 100 + 10 * u64::from(seq % 5);
-            round_trip(&mut w, seq, sent, 20, sent + ms(rtt));
+            let rtt = 100 + u64::from(seq % 5);
+            round_trip(&mut w, seq, sent, 200, sent + ms(rtt));
         }
         assert!(w.slow_start);
         assert_eq!(w.window(), ADAPTIVE_INITIAL + 40);
@@ -399,6 +473,8 @@ mod tests {
         let mut w = AdaptiveWindow::default();
         round_trip(&mut w, 1, t0, 1, t0 + ms(100));
         // From then on 20 in flight meet twice the base round trip: 10 queued, a pipe of 10.
+        // (The chunks went as far apart as their replies came: the spacing is the sender's and
+        // says nothing of the bottleneck, so only the queue ends it here.)
         let mut why = None;
         for seq in 2..40u32 {
             let acked = t0 + ms(100 + 10 * u64::from(seq));
@@ -410,6 +486,29 @@ mod tests {
         assert_eq!(why, Some("slow_start_end"));
         assert_eq!(w.window(), 12);
         assert!(!w.slow_start);
+    }
+
+    #[test]
+    fn the_replies_spacing_ends_slow_start_at_the_pipe_before_a_queue_shows() {
+        let t0 = Instant::now();
+        let mut w = AdaptiveWindow::default();
+        // Each round's burst comes back one bottleneck time (10 ms) apart over a base round trip
+        // of 100 ms: a pipe of 10. The first of each round meets no queue, so no queue stands.
+        let mut why = None;
+        for seq in 0..40u32 {
+            let sent = t0 + ms(200 * u64::from(seq / 8));
+            let acked = sent + ms(100 + 10 * u64::from(seq % 8));
+            why = round_trip(&mut w, seq, sent, 8, acked);
+            if why == Some("slow_start_end") {
+                break;
+            }
+        }
+        assert_eq!(why, Some("slow_start_end"));
+        assert_eq!(w.window(), 12, "the pipe of 10 plus ALPHA");
+        assert!(!w.slow_start);
+        // A chunk sent in slow start and found lost now leaves the new window alone.
+        assert_eq!(w.lost(t0, t0 + ms(2000)), None);
+        assert_eq!(w.window(), 12);
     }
 
     #[test]
@@ -439,7 +538,8 @@ mod tests {
         let t0 = Instant::now();
         let mut w = AdaptiveWindow::default();
         // Ten chunks sent with 5 in flight meet the base round trip of 100 ms: one more chunk
-        // per ack, and a pipe estimate of 5 that the window has outgrown.
+        // per ack, and a pipe estimate of 5 that the window has outgrown (sent as far apart as
+        // the replies come: their spacing says nothing of the bottleneck).
         for seq in 0..10u32 {
             let sent = t0 + ms(10 * u64::from(seq));
             round_trip(&mut w, seq, sent, 5, sent + ms(100));
@@ -458,19 +558,27 @@ mod tests {
     fn a_chunk_is_deemed_lost_once_a_later_one_is_answered_and_a_round_trip_has_passed() {
         let t0 = Instant::now();
         let mut w = AdaptiveWindow::default();
-        w.sent(key(1), t0, 1);
-        w.sent(key(2), t0 + ms(1), 2);
-        assert!(!w.deemed_lost(t0, t0 + ms(500)), "nothing answered yet");
-        w.acked(&key(2), t0 + ms(101));
-        // Base 100 ms: a reorder allowance of 25 ms past the later chunk's round trip.
-        assert!(!w.deemed_lost(t0, t0 + ms(124)));
-        assert!(w.deemed_lost(t0, t0 + ms(125)));
+        for seq in 1..=3 {
+            w.sent(key(seq), t0 + ms(u64::from(seq)), seq as usize);
+        }
+        assert!(
+            !w.deemed_lost(t0 + ms(1), t0 + ms(500)),
+            "nothing answered yet"
+        );
+        w.acked(&key(3), t0 + ms(103));
+        // Replies in turn: 5 ms past the later chunk's round trip of 100 ms.
+        assert!(!w.deemed_lost(t0 + ms(1), t0 + ms(105)));
+        assert!(w.deemed_lost(t0 + ms(1), t0 + ms(106)));
+        // A reply out of turn: from then on a quarter of the base round trip, 25 ms.
+        w.acked(&key(1), t0 + ms(107));
+        assert!(!w.deemed_lost(t0 + ms(2), t0 + ms(126)));
+        assert!(w.deemed_lost(t0 + ms(2), t0 + ms(127)));
         // A chunk sent with or after the answered one is not.
-        assert!(!w.deemed_lost(t0 + ms(1), t0 + ms(500)));
+        assert!(!w.deemed_lost(t0 + ms(3), t0 + ms(500)));
         // Answers to resent chunks say nothing about order.
-        w.sent(key(3), t0 + ms(200), 1);
-        w.sent(key(3), t0 + ms(300), 1);
-        w.acked(&key(3), t0 + ms(400));
+        w.sent(key(4), t0 + ms(200), 1);
+        w.sent(key(4), t0 + ms(300), 1);
+        w.acked(&key(4), t0 + ms(400));
         assert!(!w.deemed_lost(t0 + ms(150), t0 + ms(600)));
     }
 
