@@ -552,6 +552,10 @@ struct ExploreArgs {
     /// and on the link between them, users moving between them. Pass it with --print too.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     chat_servers: u8,
+    /// The clients' upload window in every schedule: `fixed5` (the default, the seed's) or
+    /// `adaptive`. Pass it with --print too.
+    #[arg(long)]
+    window: Option<chatsim::client::WindowPolicy>,
     /// At most this many simulations to shrink one failing seed (0: do not shrink, write the
     /// whole schedule).
     #[arg(long, value_name = "N", default_value_t = 300)]
@@ -623,6 +627,7 @@ fn explore(args: ExploreArgs) -> ExitCode {
     );
     config.time_limit_s = args.time_limit;
     config.chat_servers = args.chat_servers;
+    config.window = args.window.unwrap_or_default();
     if let Some(seed) = args.print {
         print!("{}", config.schedule(seed).to_toml());
         return ExitCode::SUCCESS;

@@ -305,3 +305,16 @@ fn seeds_to_first_failure() {
     println!("found {found} of {}", Quirk::ALL.len());
     assert!(found >= 10, "only {found} of 12 quirks found");
 }
+
+#[test]
+fn explore_window_adaptive_puts_the_window_in_every_printed_schedule() {
+    let mut config = Config::new(Seeds::range(0, 1), Profile::reference());
+    let fixed = config.schedule(3).to_toml();
+    assert!(!fixed.contains("window ="), "{fixed}");
+    config.window = chatsim::client::WindowPolicy::Adaptive;
+    let text = config.schedule(3).to_toml();
+    assert!(text.contains("window = \"adaptive\"\n"), "{text}");
+    let scenario =
+        chatsim::scenario::parse(Path::new("seed-3.toml"), &text).expect("a valid scenario");
+    assert_eq!(scenario.window, chatsim::client::WindowPolicy::Adaptive);
+}

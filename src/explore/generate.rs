@@ -67,6 +67,7 @@ pub fn generate(seed: u64, profile: &Profile) -> Schedule {
         frame_faults,
         chat_servers: 1,
         servers: Default::default(),
+        window: Default::default(),
     }
 }
 

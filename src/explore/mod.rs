@@ -18,6 +18,7 @@ pub use runner::{judge, judge_text, Judged};
 pub use schedule::Schedule;
 pub use shrink::Budget;
 
+use crate::client::WindowPolicy;
 use crate::profile::Profile;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,6 +83,8 @@ pub struct Config {
     pub baseline: Option<Profile>,
     /// 2 draws worlds of two chat servers ([`generate_two_chat`]).
     pub chat_servers: u8,
+    /// The clients' upload window in every schedule.
+    pub window: WindowPolicy,
 }
 
 impl Config {
@@ -96,6 +99,7 @@ impl Config {
             stop_on_failure: false,
             baseline: None,
             chat_servers: 1,
+            window: WindowPolicy::Fixed5,
         }
     }
 
@@ -108,6 +112,7 @@ impl Config {
         if let Some(limit) = self.time_limit_s {
             schedule.time_limit_s = limit;
         }
+        schedule.window = self.window;
         schedule
     }
 }

@@ -6,6 +6,7 @@
 //! scenario: actions of or to missing users, faults naming missing hosts and pause/resume/cancel
 //! of files no earlier action sends are left out.
 
+use crate::client::WindowPolicy;
 use crate::profile::Profile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -30,6 +31,8 @@ pub struct Schedule {
     pub chat_servers: u8,
     /// Each user's first chat server, in a two-server world.
     pub servers: BTreeMap<i32, String>,
+    /// The clients' upload window (`explore --window`); the default is left out of the file.
+    pub window: WindowPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -238,6 +241,9 @@ impl Schedule {
         self.write_profile(&mut s);
         if self.chat_servers == 2 {
             s.push_str("chat_servers = 2\n");
+        }
+        if self.window != WindowPolicy::default() {
+            let _ = writeln!(s, "window = \"{}\"", self.window.name());
         }
         // The default link ([1, 10] ms, unlimited) is left out, so shrunk files stay short.
         if self.latency_ms != [1, 10] || self.bandwidth_kbps.is_some() {
