@@ -894,6 +894,11 @@ impl Engine {
     /// Sends again every chunk unanswered for `rto`, and with the adaptive window every chunk
     /// it deems lost because a later one was answered (RACK).
     fn resend_lost(&mut self, now: Instant, rto: Duration) {
+        let timed_out = self
+            .files
+            .values()
+            .flat_map(|books| books.in_flight.values())
+            .any(|sent| now.duration_since(*sent) >= rto);
         let adaptive = self.adaptive.as_ref();
         let lost = |sent: Instant| {
             now.duration_since(sent) >= rto || adaptive.is_some_and(|a| a.deemed_lost(sent, now))
@@ -913,6 +918,9 @@ impl Engine {
             let why = self.adaptive.as_mut().and_then(|a| a.lost(sent, now));
             self.window_changed(why);
             self.send_chunk(&name, seq, true);
+        }
+        if let (true, Some(adaptive)) = (timed_out, self.adaptive.as_mut()) {
+            adaptive.timed_out();
         }
     }
 }

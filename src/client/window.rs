@@ -138,6 +138,12 @@ pub struct AdaptiveWindow {
     min_gap: Option<Duration>,
     /// Two replies came at the same instant: bunched, their spacing tells nothing.
     bunched: bool,
+    /// How many times the retransmit timeout has doubled since the last round-trip sample
+    /// (RFC 6298, 5.5). Without it a timeout shorter than a chunk's real round trip never
+    /// grows: every chunk is resent before its reply comes, Karn's rule discards every such
+    /// reply, and the link fills with copies (explore --window adaptive, seed 921: a 1 KiB
+    /// file's 9 ms round trip set a 50 ms timeout on a link that takes 103 ms per chunk).
+    rto_backoff: u32,
     stamps: BTreeMap<(String, u32), Stamp>,
 }
 
@@ -160,6 +166,7 @@ impl Default for AdaptiveWindow {
             run: None,
             min_gap: None,
             bunched: false,
+            rto_backoff: 0,
             stamps: BTreeMap::new(),
         }
     }
@@ -171,15 +178,23 @@ impl AdaptiveWindow {
     }
 
     /// How long a chunk may go unanswered before it is sent again: `srtt + 4 rttvar`, at least
-    /// twice the smoothed round trip, within `[MIN_RTO, ceiling]`.
+    /// twice the smoothed round trip and `MIN_RTO`, doubled for each timeout since the last
+    /// round-trip sample, at most `ceiling`.
     pub fn rto(&self, ceiling: Duration) -> Duration {
         match self.srtt {
             Some(srtt) => (srtt + 4 * self.rttvar)
                 .max(2 * srtt)
                 .max(MIN_RTO)
+                .saturating_mul(1 << self.rto_backoff.min(16))
                 .min(ceiling),
             None => ceiling,
         }
+    }
+
+    /// Chunks went unanswered past the retransmit timeout: back the timer off (RFC 6298, 5.5),
+    /// until a chunk sent once is answered and gives a round trip again.
+    pub fn timed_out(&mut self) {
+        self.rto_backoff = (self.rto_backoff + 1).min(16);
     }
 
     /// A chunk went on the wire; `in_flight` counts it.
@@ -206,6 +221,7 @@ impl AdaptiveWindow {
         self.reply_spacing(now, stamp.sent);
         if !stamp.resent {
             let rtt = now.duration_since(stamp.sent);
+            self.rto_backoff = 0;
             self.sample(now, rtt, stamp.in_flight);
             match self.latest_answered {
                 Some((sent, _)) if stamp.sent < sent => self.reordered = true,
@@ -623,5 +639,33 @@ mod tests {
             .parse::<WindowPolicy>()
             .unwrap_err()
             .contains("fixed5"));
+    }
+
+    #[test]
+    fn the_timeout_doubles_on_each_timeout_until_a_chunk_sent_once_is_answered() {
+        let t0 = Instant::now();
+        let mut w = AdaptiveWindow::default();
+        let ceiling = Duration::from_secs(5);
+        // A tiny file's 9 ms round trip: the timeout starts at its floor.
+        round_trip(&mut w, 1, t0, 1, t0 + ms(9));
+        assert_eq!(w.rto(ceiling), MIN_RTO);
+        // A 32 KiB chunk takes 103 ms: sent again at 50 ms, 100 ms, ... the timer backs off.
+        w.sent(key(2), t0 + ms(10), 1);
+        w.timed_out();
+        assert_eq!(w.rto(ceiling), 2 * MIN_RTO);
+        w.sent(key(2), t0 + ms(60), 1);
+        w.timed_out();
+        assert_eq!(w.rto(ceiling), 4 * MIN_RTO);
+        // The reply to a chunk sent twice gives no round trip (Karn) and keeps the backed-off
+        // timer; the reply to one sent once resets it.
+        w.acked(&key(2), t0 + ms(113));
+        assert_eq!(w.rto(ceiling), 4 * MIN_RTO);
+        round_trip(&mut w, 3, t0 + ms(113), 1, t0 + ms(216));
+        assert!(w.rto(ceiling) >= 2 * ms(103) / 2, "{:?}", w.rto(ceiling));
+        assert!(w.rto(ceiling) < 4 * MIN_RTO + ms(100));
+        for _ in 0..40 {
+            w.timed_out();
+        }
+        assert_eq!(w.rto(ceiling), ceiling);
     }
 }
