@@ -616,14 +616,18 @@ fn a_store_crash_names_a_store_host_and_one_of_its_writes() {
     let err = error(&fault("resource", "insert"));
     assert!(
         err.contains(
-            "unknown store write \"insert\" for host \"resource\"; one of put, remove, \
-             save_fields, add_chunk, add_chunks"
+            "unknown store write \"insert\" for host \"resource\"; one of put, add_chunks, \
+             save_fields, remove"
         ),
         "{err}"
     );
-    let err = error(&fault("chat", "add_chunks"));
+    // A write the chat server never makes alone could never strike.
+    let err = error(&fault("chat", "set_status"));
     assert!(
-        err.contains("unknown store write \"add_chunks\" for host \"chat\""),
+        err.contains(
+            "unknown store write \"set_status\" for host \"chat\"; one of store_once, \
+             change_status, drop_push"
+        ),
         "{err}"
     );
 }

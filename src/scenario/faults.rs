@@ -80,21 +80,15 @@ pub const FAULT_KINDS: &[(&str, &[&str])] = &[
 pub const OPTIONAL_KIND_KEYS: &[&str] = &["oneway", "count", "nth", "to", "file"];
 
 /// The writes of the chat server's message store at which a `store_crash` can strike, by the
-/// store method's name (`chatsim::store::MessageStore`).
-pub const MESSAGE_STORE_WRITES: &[&str] = &[
-    "insert",
-    "set_status",
-    "remember_unique",
-    "queue_push",
-    "drop_push",
-    "store_once",
-    "change_status",
-];
+/// store method's name (`chatsim::store::MessageStore`): the ones the chat server makes. Its
+/// other writes (`insert`, `set_status`, ...) are steps inside these, never made alone, so a
+/// crash armed on one could never strike.
+pub const MESSAGE_STORE_WRITES: &[&str] = &["store_once", "change_status", "drop_push"];
 
 /// The writes of the resource server's upload state at which a `store_crash` can strike, by the
-/// store method's name (`chatsim::store::UploadStore`). `add_chunks` is a group commit.
-pub const UPLOAD_STORE_WRITES: &[&str] =
-    &["put", "remove", "save_fields", "add_chunk", "add_chunks"];
+/// store method's name (`chatsim::store::UploadStore`): the ones the resource server makes.
+/// `add_chunks` is a group commit (the chunks written together, and a completion).
+pub const UPLOAD_STORE_WRITES: &[&str] = &["put", "add_chunks", "save_fields", "remove"];
 
 /// The store writes a `store_crash` on `host` can strike after, or `None` for a host without one.
 pub fn store_writes(host: &str) -> Option<&'static [&'static str]> {

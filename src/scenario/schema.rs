@@ -558,7 +558,7 @@ mod tests {
                 let value = match *key {
                     "oneway" => "true",
                     "after_ms" | "count" | "nth" | "kbps" => "2",
-                    "op" => "\"set_status\"",
+                    "op" => "\"change_status\"",
                     _ => "\"chat\"",
                 };
                 text.push_str(&format!("{key} = {value}\n"));
