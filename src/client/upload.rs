@@ -714,14 +714,15 @@ impl Engine {
             in_flight,
         });
         self.window_learns(&key, rsp.error);
-        if self.adaptive.is_some() && !self.config.profile.has(Quirk::NoRetransmit) {
-            // The answer may show an earlier chunk lost: no need to wait for the timer.
-            self.resend_lost(Instant::now(), Duration::MAX);
-        }
         if rsp.error != 0 {
+            // The file's answer to the error (retry the chunk, start over, fail) comes before
+            // anything else of it goes out: a resend ahead of it was a chunk sent by a file still
+            // blocked by its error (explore --window adaptive, seed 2998, `purge`).
             self.on_chunk_error(&rsp.name, rsp.seq, rsp.error);
+            self.resend_lost_early();
             return;
         }
+        self.resend_lost_early();
         let books = self.files.get_mut(&rsp.name).expect("looked up above");
         books.acked.insert(rsp.seq);
         self.after_ack(&rsp.name);
@@ -889,6 +890,15 @@ impl Engine {
         }
         let rto = self.adaptive.as_ref().map_or(timeout, |a| a.rto(timeout));
         self.resend_lost(now, rto);
+    }
+
+    /// With the adaptive window, a reply may show an earlier chunk lost: no need to wait for
+    /// the timer.
+    fn resend_lost_early(&mut self) {
+        let live = self.conn.is_some() && self.adaptive.is_some();
+        if live && !self.config.profile.has(Quirk::NoRetransmit) {
+            self.resend_lost(Instant::now(), Duration::MAX);
+        }
     }
 
     /// Sends again every chunk unanswered for `rto`, and with the adaptive window every chunk
