@@ -106,4 +106,6 @@ fn a_crash_right_after_a_group_commit_loses_nothing() {
         group.is_some_and(|chunks| chunks >= 2),
         "the struck commit was no group: {group:?}"
     );
+    // The first window after chunk 1: chunks 2 to 6, sent together, committed together.
+    assert_eq!(group, Some(5), "the struck group is the first window");
 }

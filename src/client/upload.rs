@@ -904,11 +904,6 @@ impl Engine {
     /// Sends again every chunk unanswered for `rto`, and with the adaptive window every chunk
     /// it deems lost because a later one was answered (RACK).
     fn resend_lost(&mut self, now: Instant, rto: Duration) {
-        let timed_out = self
-            .files
-            .values()
-            .flat_map(|books| books.in_flight.values())
-            .any(|sent| now.duration_since(*sent) >= rto);
         let adaptive = self.adaptive.as_ref();
         let lost = |sent: Instant| {
             now.duration_since(sent) >= rto || adaptive.is_some_and(|a| a.deemed_lost(sent, now))
@@ -924,6 +919,9 @@ impl Engine {
                     .map(move |(seq, sent)| (name.clone(), *seq, *sent))
             })
             .collect();
+        let timed_out = overdue
+            .iter()
+            .any(|(_, _, sent)| now.duration_since(*sent) >= rto);
         for (name, seq, sent) in overdue {
             let why = self.adaptive.as_mut().and_then(|a| a.lost(sent, now));
             self.window_changed(why);

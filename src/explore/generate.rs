@@ -132,9 +132,8 @@ fn transfer_s(total: u64, kbps: u64) -> u64 {
 /// strike. Drawn from a generator of its own, so that every other draw of the seed stays as it
 /// was. Its `nth` write may never come; like every generated fault it is optional.
 fn store_crash(seed: u64) -> Option<Fault> {
-    // The writes the servers make (the message store's older single writes, `insert` and the
-    // like, are no longer called: a crash armed on one would never strike); the commits that
-    // carry the most weight are drawn twice as often.
+    // The writes a `store_crash` may name on each host (`scenario::store_writes`), the commits
+    // that carry the most weight drawn more often.
     const CHAT_WRITES: &[&str] = &[
         "store_once",
         "store_once",
@@ -590,5 +589,22 @@ mod tests {
             .sum();
         assert!(dropped >= 6, "seed 7038 drops {dropped} frames");
         assert!(s.time_limit_s >= DEFAULT_TIME_LIMIT_S + 30 * u64::from(dropped));
+    }
+
+    #[test]
+    fn every_store_crash_drawn_names_a_write_its_host_makes() {
+        let crashes: Vec<_> = (0..400).filter_map(store_crash).collect();
+        assert!(
+            crashes.len() > 50,
+            "{} store crashes in 400 seeds",
+            crashes.len()
+        );
+        for crash in crashes {
+            let FaultWhat::StoreCrash { host, op, .. } = crash.what else {
+                panic!("not a store crash: {crash:?}");
+            };
+            let writes = crate::scenario::store_writes(&host).expect("a store host");
+            assert!(writes.contains(&op), "{op} on {host}");
+        }
     }
 }

@@ -8,7 +8,7 @@ pub mod faults;
 pub mod probes;
 mod schema;
 
-pub use faults::{Direction, FaultKind, FaultSpec, FrameAction, FrameFault, Trigger};
+pub use faults::{store_writes, Direction, FaultKind, FaultSpec, FrameAction, FrameFault, Trigger};
 pub use probes::{Expected, Probe, ProbeAction, ProbeExpect, ProbeRequest, RawAction};
 
 use crate::client::WindowPolicy;

@@ -71,15 +71,10 @@ impl CrashSwitch {
         Ok(())
     }
 
-    /// `f`'s write through the switch: refused once it tripped, and counted as `op`.
-    fn write<S: ?Sized, T>(
-        &self,
-        store: &S,
-        op: &str,
-        f: impl FnOnce(&S) -> io::Result<T>,
-    ) -> io::Result<T> {
+    /// A write through the switch: refused once it tripped, and counted as `op`.
+    fn write<T>(&self, op: &str, write: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
         self.before_write()?;
-        let result = f(store)?;
+        let result = write()?;
         self.after_write(op);
         Ok(result)
     }
@@ -119,7 +114,7 @@ impl<S> Crashable<S> {
     }
 
     fn write<T>(&self, op: &str, f: impl FnOnce(&S) -> io::Result<T>) -> io::Result<T> {
-        self.switch.write(self.inner.as_ref(), op, f)
+        self.switch.write(op, || f(&self.inner))
     }
 }
 
