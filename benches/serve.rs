@@ -189,7 +189,7 @@ async fn probe_logins(chat: String, gap: Duration, stop: Arc<AtomicBool>) -> Vec
         let start = Instant::now();
         drop(login(&chat, UPLOADERS + 1).await);
         took.push(start.elapsed());
-        tokio::time::sleep(gap).await;
+        chatsim::timer::sleep(gap).await;
     }
     took
 }
@@ -236,7 +236,7 @@ async fn login_under_load(storage: Offload) -> f64 {
         Duration::from_millis(10),
         stop.clone(),
     ));
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    chatsim::timer::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
     let idle_p99 = login_figures(&format!("{storage:?}, idle"), idle.await.expect("probe"));
 
@@ -251,13 +251,13 @@ async fn login_under_load(storage: Offload) -> f64 {
             ))
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    chatsim::timer::sleep(Duration::from_millis(500)).await;
     let probe = tokio::spawn(probe_logins(
         chat.clone(),
         Duration::from_millis(20),
         stop.clone(),
     ));
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    chatsim::timer::sleep(Duration::from_secs(6)).await;
     stop.store(true, Ordering::Relaxed);
     let loaded_p99 = login_figures(
         &format!("{storage:?}, under upload load ({UPLOADERS} clients, window 5)"),

@@ -33,7 +33,7 @@ impl Backoff {
     pub async fn wait(&mut self) {
         let now = self.next;
         self.next = (now * 2).min(self.max);
-        tokio::time::sleep(now).await;
+        crate::timer::sleep(now).await;
     }
 }
 

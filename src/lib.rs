@@ -3,6 +3,7 @@
 
 pub mod net;
 pub mod protocol;
+pub mod timer;
 
 /// Code generated from `proto/message.proto`: the `ChatService` gRPC interface.
 pub mod rpc {

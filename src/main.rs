@@ -48,6 +48,10 @@ enum Command {
         /// Overrides the scenario's upload window: `fixed5` (the seed's) or `adaptive`.
         #[arg(long)]
         window: Option<chatsim::client::WindowPolicy>,
+        /// `quiet` (default) steps across quiet stretches at once; `every-tick` steps 1 ms at a
+        /// time. Both give the same trace; the second is the slow reference to check that by.
+        #[arg(long, value_enum, default_value = "quiet")]
+        stepping: chatsim::sim::Stepping,
     },
     /// Runs the reference chat server and resource server on real TCP until Ctrl-C.
     ///
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
             profile,
             quirks,
             window,
+            stepping,
         } => run(&RunArgs {
             path: scenario,
             seed,
@@ -141,6 +146,7 @@ fn main() -> ExitCode {
             profile,
             quirks,
             window,
+            stepping,
         }),
         Command::Serve {
             chat_addr,
@@ -191,6 +197,7 @@ struct RunArgs {
     profile: Option<chatsim::profile::Profile>,
     quirks: Vec<chatsim::profile::Quirk>,
     window: Option<chatsim::client::WindowPolicy>,
+    stepping: chatsim::sim::Stepping,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -216,6 +223,7 @@ fn run(args: &RunArgs) -> ExitCode {
             |p, q| p.with(*q),
         ),
         window: args.window.unwrap_or(scenario.window),
+        stepping: args.stepping,
         ..chatsim::sim::RunOptions::of(&scenario)
     };
     let outcome = chatsim::sim::run_with(&scenario, &options);

@@ -224,7 +224,7 @@ impl Prober {
                 .get(&server)
                 .cloned()
                 .ok_or_else(|| format!("no address for server {server}"))?;
-            let stream = tokio::time::timeout(deadline, self.network.connect(addr.clone()))
+            let stream = crate::timer::timeout(deadline, self.network.connect(addr.clone()))
                 .await
                 .map_err(|_| format!("no connection to {addr} within {deadline:?}"))?
                 .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
@@ -263,7 +263,7 @@ fn encode(probe: &Probe, framing: Framing) -> Result<(Vec<u8>, String), String> 
 
 /// Waits for the first frame back, the end of the stream, or the deadline.
 async fn answer(conn: &mut Conn, deadline: Duration) -> Seen {
-    match tokio::time::timeout(deadline, conn.reader.next()).await {
+    match crate::timer::timeout(deadline, conn.reader.next()).await {
         Err(_) => Seen::new(
             ProbeOutcome::Silent,
             format!("no answer within {} ms", deadline.as_millis()),

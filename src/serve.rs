@@ -475,10 +475,10 @@ async fn wait_ready(addrs: &BoundAddrs) -> Result<(), ServeError> {
         let target = dialable(addr);
         let attempt = async {
             while tokio::net::TcpStream::connect(&target).await.is_err() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                crate::timer::sleep(Duration::from_millis(10)).await;
             }
         };
-        tokio::time::timeout(READY_WITHIN, attempt)
+        crate::timer::timeout(READY_WITHIN, attempt)
             .await
             .map_err(|_| ServeError::NotReady { what })?;
     }

@@ -60,7 +60,7 @@ impl Conn {
     }
 
     async fn recv(&mut self) -> Frame {
-        tokio::time::timeout(WAIT, self.0.next())
+        chatsim::timer::timeout(WAIT, self.0.next())
             .await
             .expect("a frame in time")
             .expect("the connection is open")
@@ -397,7 +397,7 @@ async fn a_login_with_300_pushes_waiting_gets_its_reply_and_every_push() {
 async fn count_frames(conn: &mut Conn, id: u16, count: usize) -> usize {
     let mut got = 0;
     while got < count {
-        match tokio::time::timeout(Duration::from_secs(5), conn.0.next()).await {
+        match chatsim::timer::timeout(Duration::from_secs(5), conn.0.next()).await {
             Ok(Some(Ok(frame))) if frame.id == id => got += 1,
             Ok(Some(Ok(_))) => {}
             _ => break,
@@ -551,11 +551,11 @@ async fn a_client_that_never_reads_is_closed_after_the_write_timeout() {
         );
     }
     conn.write_all(&requests).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    chatsim::timer::sleep(Duration::from_secs(5)).await;
     // Now read what the server managed to send: a server that kept the connection open sends
     // every reply as the socket drains; one that closed it stops short.
     let mut got = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut got)).await;
+    let read = chatsim::timer::timeout(Duration::from_secs(20), conn.read_to_end(&mut got)).await;
     let replies = frames_in(&got);
     assert!(
         read.is_ok() && replies < REQUESTS as usize,
@@ -645,12 +645,12 @@ async fn an_abandoned_upload_expires_after_its_ttl() {
     }
     // Resumed within the TTL: every chunk a little under a second after the last.
     for seq in [2, 3] {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        chatsim::timer::sleep(Duration::from_millis(700)).await;
         assert_eq!(resumed.send(&resource, [seq]).await, [0]);
     }
     assert_eq!(download_info(&resource, kept).await["md5"], resumed.md5());
     // Resumed after the TTL: refused, and the file is gone.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    chatsim::timer::sleep(Duration::from_millis(1500)).await;
     assert_eq!(abandoned.send(&resource, [2, 3]).await, [1012, 1012]);
     let files = dir.join(serve::FILES_DIR).join("1");
     for name in ["left.png", "swept.png"] {

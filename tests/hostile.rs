@@ -51,7 +51,7 @@ async fn still_serving(addr: &str) -> bool {
         return false;
     }
     let mut header = [0u8; 6];
-    let read = tokio::time::timeout(Duration::from_secs(5), conn.read_exact(&mut header)).await;
+    let read = chatsim::timer::timeout(Duration::from_secs(5), conn.read_exact(&mut header)).await;
     matches!(read, Ok(Ok(_)))
         && u16::from_be_bytes([header[0], header[1]]) == ids::IMG_CHAT_DOWN_INFO_SYNC_RSP
 }
@@ -68,7 +68,7 @@ async fn a_client_that_never_reads_its_replies_is_held_back_and_the_server_goes_
     let started = Instant::now();
     let mut held_back = false;
     while started.elapsed() < Duration::from_secs(20) {
-        match tokio::time::timeout(Duration::from_secs(2), conn.write_all(&batch)).await {
+        match chatsim::timer::timeout(Duration::from_secs(2), conn.write_all(&batch)).await {
             Ok(Ok(())) => continue,
             Ok(Err(_)) => break,
             // Blocked: the server stopped reading this client.
@@ -94,7 +94,7 @@ async fn an_unknown_message_id_gets_a_clean_close_and_the_server_goes_on() {
         .await
         .unwrap();
     let mut rest = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut rest)).await;
+    let read = chatsim::timer::timeout(Duration::from_secs(5), conn.read_to_end(&mut rest)).await;
     assert!(
         matches!(read, Ok(Ok(0))),
         "expected the server to close the connection without a reply, got {read:?} and {} bytes",
@@ -138,7 +138,7 @@ async fn a_text_to_an_unknown_user_is_refused_not_stored() {
     let mut replies = Vec::new();
     for _ in 0..2 {
         let mut header = [0u8; 4];
-        tokio::time::timeout(Duration::from_secs(5), conn.read_exact(&mut header))
+        chatsim::timer::timeout(Duration::from_secs(5), conn.read_exact(&mut header))
             .await
             .expect("a reply in time")
             .unwrap();

@@ -27,7 +27,7 @@ async fn ask(
 ) -> serde_json::Value {
     conn.send(frame).await.unwrap();
     loop {
-        let got = tokio::time::timeout(Duration::from_secs(10), conn.next())
+        let got = chatsim::timer::timeout(Duration::from_secs(10), conn.next())
             .await
             .expect("a reply in time")
             .unwrap()
@@ -118,13 +118,15 @@ async fn a_client_streaming_chunks_without_reading_costs_a_few_mib() {
         };
         let bytes = encoder.encode_to_vec(&Frame::new(id, body)).unwrap();
         let left = Duration::from_secs(20).saturating_sub(started.elapsed());
-        match tokio::time::timeout(left.min(Duration::from_secs(3)), conn.write_all(&bytes)).await {
+        match chatsim::timer::timeout(left.min(Duration::from_secs(3)), conn.write_all(&bytes))
+            .await
+        {
             Ok(Ok(())) => sent = seq,
             _ => break,
         }
     }
     // Give the server time to take in whatever it is going to take.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    chatsim::timer::sleep(Duration::from_secs(2)).await;
     let grown = rss().saturating_sub(before);
     println!(
         "{sent} of {CHUNKS} chunks ({} MiB) accepted by the socket in {:.1} s; resident memory grew {:.1} MiB",

@@ -225,7 +225,7 @@ impl ChatServer {
                 break crate::net::WRITER_STOPPED.to_owned();
             };
             let next =
-                tokio::time::timeout(inner.config.heartbeat_timeout, next_frame(&mut reader));
+                crate::timer::timeout(inner.config.heartbeat_timeout, next_frame(&mut reader));
             let frame = tokio::select! {
                 next = next => match next {
                     Err(_) => break "heartbeat timeout".to_owned(),
@@ -516,7 +516,7 @@ impl ChatServer {
                 .map(|(_, at)| at + PUSH_RETRY);
             let retry = async {
                 match retry_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
+                    Some(at) => crate::timer::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };

@@ -227,7 +227,7 @@ impl ChatServer {
             if outcome.is_ok() {
                 return;
             }
-            tokio::time::sleep(backoff).await;
+            crate::timer::sleep(backoff).await;
             backoff = (backoff * 2).min(FORWARD_BACKOFF_MAX);
         }
     }
@@ -275,7 +275,7 @@ async fn call(network: Arc<dyn Network>, addr: &str, forward: &Forward) -> Resul
             }
         }
     };
-    match tokio::time::timeout(FORWARD_TIMEOUT, answered).await {
+    match crate::timer::timeout(FORWARD_TIMEOUT, answered).await {
         Err(_) => Err("timed out".into()),
         Ok(Err(status)) => Err(format!("{}: {}", status.code(), status.message())),
         Ok(Ok(())) => Ok(()),

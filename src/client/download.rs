@@ -201,7 +201,7 @@ impl Exchange<'_> {
         self.sender.send(request);
         let deadline = tokio::time::Instant::now() + self.config.download_timeout;
         loop {
-            let reply = tokio::time::timeout_at(deadline, next_frame(self.reader))
+            let reply = crate::timer::timeout_at(deadline, next_frame(self.reader))
                 .await
                 .map_err(|_| Failure(0, "no reply in time".into()))?
                 .map_err(|e| Failure(0, e.to_string()))?

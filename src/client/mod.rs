@@ -193,7 +193,7 @@ async fn login(
     tracer: &Tracer,
 ) -> Result<ChatConnection, ClientError> {
     let peer = config.chat_addr.clone();
-    let stream = tokio::time::timeout(LOGIN_TIMEOUT, network.connect(peer.clone()))
+    let stream = crate::timer::timeout(LOGIN_TIMEOUT, network.connect(peer.clone()))
         .await
         .map_err(|_| ClientError::Login(format!("connecting to {peer} timed out")))?
         .map_err(|e| ClientError::Connect(peer.clone(), e))?;
@@ -212,7 +212,7 @@ async fn login(
     );
     tracer.emit(Event::frame(Dir::Tx, &peer, &request, None));
     sender.send(request);
-    let reply = tokio::time::timeout(LOGIN_TIMEOUT, next_frame(&mut reader))
+    let reply = crate::timer::timeout(LOGIN_TIMEOUT, next_frame(&mut reader))
         .await
         .map_err(|_| ClientError::Login("no reply to login within 10 s".into()))?
         .map_err(|e| ClientError::Login(e.to_string()))?
@@ -319,8 +319,8 @@ impl ChatSide {
         mut conn: Option<ChatConnection>,
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) {
-        let mut heartbeat = tokio::time::interval(self.config.heartbeat_interval);
-        let mut retry = tokio::time::interval(Duration::from_secs(1));
+        let mut heartbeat = crate::timer::interval(self.config.heartbeat_interval);
+        let mut retry = crate::timer::interval(Duration::from_secs(1));
         heartbeat.tick().await;
         loop {
             if conn.is_none() && self.want_session {
@@ -330,7 +330,7 @@ impl ChatSide {
                         self.resend_pending(conn.as_ref(), Duration::ZERO);
                     }
                     Err(_) => {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        crate::timer::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
                 }

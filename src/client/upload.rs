@@ -311,7 +311,7 @@ impl Engine {
             Some(_) => ADAPTIVE_TICK,
             None => (self.config.chunk_timeout / 4).max(Duration::from_millis(50)),
         };
-        let mut timer = tokio::time::interval(tick);
+        let mut timer = crate::timer::interval(tick);
         loop {
             if !self.files.is_empty() && self.conn.is_none() {
                 self.connect(&mut rx).await;
@@ -351,7 +351,7 @@ impl Engine {
         let mut redial = Backoff::fixed(REDIAL_PAUSE);
         loop {
             let attempt =
-                tokio::time::timeout(self.config.chunk_timeout, self.network.connect(self.peer()));
+                crate::timer::timeout(self.config.chunk_timeout, self.network.connect(self.peer()));
             match attempt.await {
                 Ok(Ok(stream)) => {
                     let (reader, sender) = framed(

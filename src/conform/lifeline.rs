@@ -26,9 +26,9 @@ async fn accepts(addr: &str, timeout: Duration) -> Result<(), String> {
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
-            tokio::time::sleep(PAUSE).await;
+            crate::timer::sleep(PAUSE).await;
         }
-        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        match crate::timer::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(err)) => last = err.to_string(),
             Err(_) => last = format!("no connection within {} ms", timeout.as_millis()),
@@ -85,7 +85,7 @@ impl Restarter {
                     RESTART_WITHIN.as_secs()
                 ));
             }
-            tokio::time::sleep(PAUSE).await;
+            crate::timer::sleep(PAUSE).await;
         }
     }
 }

@@ -331,7 +331,7 @@ fn case_budget(timeout: Duration) -> Duration {
 async fn run_case(ctx: &mut Ctx, case: &cases::CaseDef) -> CaseReport {
     let start = Instant::now();
     let budget = case_budget(ctx.timeout());
-    let outcome = match tokio::time::timeout(budget, (case.run)(ctx)).await {
+    let outcome = match crate::timer::timeout(budget, (case.run)(ctx)).await {
         Ok(outcome) => outcome,
         Err(_) => Err(verdict::fail(format!(
             "the case did not finish within {} ms",
@@ -375,7 +375,7 @@ async fn preflight(
         addr: addr.to_owned(),
         reason,
     };
-    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+    match crate::timer::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(err)) => Err(refused(err.to_string())),
         Err(_) => Err(refused(format!(

@@ -149,7 +149,7 @@ impl NotifyListener {
                 return calls;
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(left, seen.changed()).await {
+            match crate::timer::timeout(left, seen.changed()).await {
                 Ok(Ok(())) => {}
                 _ => return self.calls_for(file),
             }

@@ -123,7 +123,7 @@ async fn connected_within<S>(
     addr: &str,
     connecting: impl std::future::Future<Output = std::io::Result<S>>,
 ) -> Result<S, String> {
-    match tokio::time::timeout(timeout, connecting).await {
+    match crate::timer::timeout(timeout, connecting).await {
         Err(_) => Err(format!("no connection to {addr} within {timeout:?}")),
         Ok(Err(err)) => Err(format!("cannot connect to {addr}: {err}")),
         Ok(Ok(stream)) => Ok(stream),
@@ -236,7 +236,7 @@ impl Conn {
                 self.write(&bytes[start..end])
                     .await
                     .map_err(|e| fail(format!("cannot send on {}: {e}", self.label)))?;
-                tokio::time::sleep(pause).await;
+                crate::timer::sleep(pause).await;
             }
             start = end;
         }
@@ -249,7 +249,7 @@ impl Conn {
             stream.write_all(bytes).await?;
             stream.flush().await
         };
-        match tokio::time::timeout(self.timeout, write).await {
+        match crate::timer::timeout(self.timeout, write).await {
             Ok(result) => result,
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -275,7 +275,7 @@ impl Conn {
 
     /// The next thing from the server within `wait`.
     pub async fn next_within(&mut self, wait: Duration) -> Incoming {
-        let incoming = match tokio::time::timeout(wait, self.read_frame()).await {
+        let incoming = match crate::timer::timeout(wait, self.read_frame()).await {
             Ok(incoming) => incoming,
             Err(_) => Incoming::TimedOut(wait),
         };

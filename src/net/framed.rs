@@ -219,7 +219,7 @@ impl Writer {
         self.rx.close();
         self.slots.close();
         self.shared.written.notify_waiters();
-        let _ = tokio::time::timeout(self.timeout, self.io.shutdown()).await;
+        let _ = crate::timer::timeout(self.timeout, self.io.shutdown()).await;
     }
 
     /// Writes `buf` out; fails once the socket has accepted nothing for the write timeout.
@@ -227,14 +227,14 @@ impl Writer {
         let timeout = self.timeout;
         let stalled = || format!("the socket accepted nothing for {timeout:?}");
         while !buf.is_empty() {
-            match tokio::time::timeout(timeout, self.io.write(buf)).await {
+            match crate::timer::timeout(timeout, self.io.write(buf)).await {
                 Err(_) => return Err(stalled()),
                 Ok(Ok(0)) => return Err("the socket is closed".into()),
                 Ok(Ok(n)) => buf.advance(n),
                 Ok(Err(err)) => return Err(err.to_string()),
             }
         }
-        match tokio::time::timeout(timeout, self.io.flush()).await {
+        match crate::timer::timeout(timeout, self.io.flush()).await {
             Err(_) => Err(stalled()),
             Ok(result) => result.map_err(|e| e.to_string()),
         }

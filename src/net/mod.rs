@@ -53,7 +53,7 @@ pub async fn accept_next(listener: &mut dyn Listener) -> Accepted {
             Ok(accepted) => return accepted,
             Err(err) => {
                 tracing::warn!("accept failed, retrying: {err}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                crate::timer::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
     }

@@ -139,7 +139,7 @@ impl FaultProxy {
             free.insert(direction, done);
             done
         };
-        tokio::time::sleep_until(done).await;
+        crate::timer::sleep_until(done).await;
     }
 }
 
@@ -245,7 +245,7 @@ where
             let next = tokio::select! {
                 biased;
                 next = reader.next() => next,
-                _ = tokio::time::sleep(REORDER_HOLD_MAX), if forwarder.held.is_some() => {
+                _ = crate::timer::sleep(REORDER_HOLD_MAX), if forwarder.held.is_some() => {
                     forwarder.release_held();
                     continue;
                 }
@@ -351,7 +351,7 @@ impl Forwarder<'_> {
     fn send_later(&self, frame: Frame, delay: Duration) {
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+            crate::timer::sleep(delay).await;
             let _ = tx.send(frame);
         });
     }
@@ -472,7 +472,7 @@ where
     for end in slice_cuts(header, bytes.len()) {
         writer.write_all(&bytes[start..end]).await?;
         writer.flush().await?;
-        tokio::time::sleep(pause).await;
+        crate::timer::sleep(pause).await;
         start = end;
     }
     Ok(())

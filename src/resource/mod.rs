@@ -306,7 +306,7 @@ impl ResourceServer {
             // A client that says nothing (or stops in the middle of a frame) must not hold a
             // connection, and a file descriptor, for ever.
             let next =
-                tokio::time::timeout(self.inner.config.idle_timeout, next_frame(&mut reader));
+                crate::timer::timeout(self.inner.config.idle_timeout, next_frame(&mut reader));
             let frame = tokio::select! {
                 next = next => match next {
                     Err(_) => break "idle timeout".to_owned(),

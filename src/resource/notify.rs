@@ -148,7 +148,7 @@ async fn notify_until_answered(
             Err(err) => Err(err.clone()),
             Ok(client) => {
                 let mut client = client.clone();
-                match tokio::time::timeout(
+                match crate::timer::timeout(
                     config.notify_timeout,
                     client.notify_chat_img_msg(request.clone()),
                 )

@@ -427,7 +427,7 @@ impl Batcher {
             let job = match rx.try_recv() {
                 Ok(job) => job,
                 Err(_) if jobs.len() >= expected || self.linger.is_zero() => break,
-                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) => match crate::timer::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(job)) => job,
                     Ok(None) | Err(_) => break,
                 },
@@ -964,7 +964,7 @@ pub(super) async fn sweep_expired(
                 let _ = worker.send(Job::Expire(record.message_id)).await;
             }
         }
-        tokio::time::sleep(every).await;
+        crate::timer::sleep(every).await;
     }
 }
 
@@ -1187,7 +1187,7 @@ mod tests {
         let late = tx.clone();
         tokio::spawn(async move {
             for id in 6..10 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                crate::timer::sleep(Duration::from_millis(5)).await;
                 late.send(Job::Expire(id)).await.unwrap();
             }
         });

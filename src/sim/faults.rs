@@ -138,6 +138,15 @@ impl Schedule {
         self.pending.iter().any(|p| !p.fired && p.due.is_some())
     }
 
+    /// When the next fault with a known time is due.
+    pub fn next_due(&self) -> Option<Duration> {
+        self.pending
+            .iter()
+            .filter(|p| !p.fired)
+            .filter_map(|p| p.due)
+            .min()
+    }
+
     /// The last moment a fault fired or healed.
     pub fn last_heal(&self) -> Duration {
         self.last_heal
@@ -158,23 +167,25 @@ impl Schedule {
     }
 
     /// Arms triggers that `new_records` (the records since the last call) match, then fires
-    /// every fault that is due.
+    /// every fault that is due. True if any fired.
     pub fn advance(
         &mut self,
         sim: &mut turmoil::Sim<'_>,
         now: Duration,
         new_records: &[Record],
         targets: &Targets<'_>,
-    ) {
+    ) -> bool {
         if self.pending.iter().any(|p| p.due.is_none() && !p.fired) {
             self.arm_triggers(new_records);
         }
         let mut follow_ups = Vec::new();
+        let mut fired_any = false;
         for pending in self.pending.iter_mut() {
             let Some(due) = pending.due.filter(|due| *due <= now && !pending.fired) else {
                 continue;
             };
             pending.fired = true;
+            fired_any = true;
             // Exactly at its time: a fault triggered by an event of the step just run, without
             // a delay, is due in that event's millisecond. It acts after that step, before any
             // host runs again, so it is recorded at its due time, not at the step's end (which
@@ -191,6 +202,7 @@ impl Schedule {
             }
         }
         self.pending.extend(follow_ups);
+        fired_any
     }
 
     /// A store crash point of `struck` struck: crash the host now and start it again as the

@@ -54,6 +54,9 @@ const RESOURCE_PORT: u16 = 8091;
 /// How often the world looks at its books to see whether the run has settled.
 const SETTLE_CHECK_EVERY: Duration = Duration::from_millis(100);
 
+/// turmoil's tick: the simulation's unit of time.
+const TICK: Duration = Duration::from_millis(1);
+
 /// Where clients reach the chat server on `host`.
 fn chat_addr(host: &str) -> String {
     format!("{host}:{CHAT_PORT}")
@@ -93,6 +96,9 @@ pub struct RunOptions {
     /// A mutant for testing the two-server scenarios: the chat servers never call each other
     /// (`tests/two_chat.rs`).
     pub no_forwards: bool,
+    /// How the world steps turmoil: straight across quiet stretches (the default) or one tick at
+    /// a time. Both give the same trace (`tests/stepping.rs`); the second is the slow reference.
+    pub stepping: Stepping,
     /// How many waiting chunks the resource server stores as one group (1, as every scenario
     /// runs; more puts the group-commit paths that `serve` takes under the scenarios' faults,
     /// `tests/group_commit.rs`).
@@ -109,8 +115,20 @@ impl RunOptions {
             window: scenario.window,
             no_forwards: false,
             chunk_group: 1,
+            stepping: Stepping::default(),
         }
     }
+}
+
+/// How the world steps the simulation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stepping {
+    /// Across a quiet stretch (no message in flight, no timer due, nothing for the world to do)
+    /// in one step, to the tick before the next thing that can happen.
+    #[default]
+    Quiet,
+    /// One 1 ms tick at a time, as turmoil steps by default.
+    EveryTick,
 }
 
 /// What a run produced.
@@ -185,6 +203,8 @@ impl<'a> World<'a> {
         let steps = scenario.steps();
         record_sources(&trace, &steps, options.seed);
         let mut sim = turmoil_builder(scenario, options.seed).build();
+        // The parties' timers tell turmoil when they are due, so quiet stretches take one step.
+        crate::timer::announce_with(turmoil::wake_at);
         // The message table and the upload state live outside the server hosts, as upstream
         // keeps them in MySQL and Redis: a crash of a server does not lose them.
         let messages = Arc::new(MemoryMessages::default());
@@ -362,9 +382,13 @@ impl<'a> World<'a> {
         let limit = Duration::from_secs(self.scenario.time_limit_s);
         let _panics = panics::capture(self.trace.clone());
         let mut next_check = SETTLE_CHECK_EVERY;
+        let mut world_acted = true;
         while self.sim.elapsed() < limit {
-            if let Err(err) = self.sim.step() {
-                let error = err.to_string();
+            let step = match self.options.stepping {
+                Stepping::Quiet if !world_acted => self.quiet_step(limit.min(next_check)),
+                _ => TICK,
+            };
+            if let Err(error) = self.step(step) {
                 self.trace
                     .record_at(self.sim.elapsed(), "world", Event::HostFailed { error });
                 return;
@@ -386,8 +410,12 @@ impl<'a> World<'a> {
                         .store_crash_struck(&mut self.sim, now, host, &targets);
                 }
             }
-            self.schedule
+            let fired = self
+                .schedule
                 .advance(&mut self.sim, now, &new_records, &targets);
+            // What the world did may have woken software in ways turmoil cannot see (a proxy's
+            // rules, a disk fault): the next step is a plain tick.
+            world_acted = fired || !new_records.is_empty() || self.trace.len() > self.cursor;
             self.books.update(&new_records, &self.log);
             if now >= next_check {
                 next_check += SETTLE_CHECK_EVERY;
@@ -398,6 +426,43 @@ impl<'a> World<'a> {
                 }
             }
         }
+    }
+
+    /// Steps turmoil by `step`. A step of more than a tick must have been quiet: software that
+    /// wrote to the trace or sent a message inside it ran on a timer nobody announced, which
+    /// would have acted a tick at a time, so the run is void and says so.
+    fn step(&mut self, step: Duration) -> Result<(), String> {
+        let (start, sent) = (self.sim.elapsed(), self.sim.messages_sent());
+        self.sim.step_by(step).map_err(|err| err.to_string())?;
+        let (records, messages) = (
+            self.trace.len() - self.cursor,
+            self.sim.messages_sent() - sent,
+        );
+        if step > TICK && records + messages as usize > 0 {
+            return Err(format!(
+                "software ran inside the quiet step from {} to {} ms ({records} trace records, \
+                 {messages} messages) on a timer the simulation was not told of; every timer \
+                 must go through chatsim::timer",
+                start.as_millis(),
+                self.sim.elapsed().as_millis()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The next step across a quiet stretch: up to what turmoil knows is next (a delivery, an
+    /// announced timer; see [`crate::timer`]), the world's next timed fault and `until`, and at
+    /// least one tick.
+    fn quiet_step(&mut self, until: Duration) -> Duration {
+        let now = self.sim.elapsed();
+        let mut quiet = until.saturating_sub(now);
+        if let Some(next) = self.sim.quiet_for() {
+            quiet = quiet.min(next);
+        }
+        if let Some(due) = self.schedule.next_due() {
+            quiet = quiet.min(due.saturating_sub(now));
+        }
+        quiet.max(TICK)
     }
 
     /// Reads the final state of the stores into the trace, writes the world's own account of the
@@ -555,7 +620,7 @@ fn turmoil_builder(scenario: &Scenario, seed: u64) -> turmoil::Builder {
         .epoch(UNIX_EPOCH + Duration::from_secs(SIM_EPOCH_SECS))
         // The world stops stepping at the limit itself; turmoil's own limit is only a backstop.
         .simulation_duration(limit + Duration::from_secs(60))
-        .tick_duration(Duration::from_millis(1))
+        .tick_duration(TICK)
         .min_message_latency(Duration::from_millis(min_latency))
         .max_message_latency(Duration::from_millis(max_latency))
         // Counts segments, not bytes; generous so that no party deadlocks on a full pipe.
@@ -780,7 +845,7 @@ async fn play(
     let client = loop {
         match Client::start(config.clone(), network.clone(), tracer.clone()).await {
             Ok(client) => break client,
-            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            Err(_) => crate::timer::sleep(Duration::from_secs(1)).await,
         }
     };
     for (index, at_ms, step) in script {
@@ -790,7 +855,7 @@ async fn play(
         }
         let now = turmoil::sim_elapsed().unwrap_or_default();
         if at > now {
-            tokio::time::sleep(at - now).await;
+            crate::timer::sleep(at - now).await;
         }
         let now = turmoil::sim_elapsed().unwrap_or_default();
         log.mark(index, now.as_millis() as u64);

@@ -23,6 +23,15 @@ impl SimTrace {
         records.get(cursor..).unwrap_or_default().to_vec()
     }
 
+    /// How many records there are.
+    pub fn len(&self) -> usize {
+        self.records.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Takes the records out, leaving the trace empty (the world's end of a run).
     pub fn take(&self) -> Vec<Record> {
         std::mem::take(&mut *self.records.lock())

@@ -50,7 +50,7 @@ async fn expect_notifies(
         upload.name,
         ctx.timeout().as_millis()
     );
-    tokio::time::sleep(ctx.quiet_period()).await;
+    crate::timer::sleep(ctx.quiet_period()).await;
     let calls = listener.calls_for(&upload.name);
     ensure!(
         calls.len() == count,
@@ -92,7 +92,7 @@ pub async fn no_notify_when_rejected(ctx: &mut Ctx) -> Outcome {
     let mut conn = ctx.resource().await?;
     let only = upload.send(1, ChunkKind::Normal);
     expect_refused(&mut conn, &only.frame, Echo::chunk(&upload, 1)).await?;
-    tokio::time::sleep(ctx.quiet_period()).await;
+    crate::timer::sleep(ctx.quiet_period()).await;
     let calls = listener.calls_for(&upload.name);
     ensure!(
         calls.is_empty(),

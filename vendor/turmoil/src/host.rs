@@ -7,7 +7,7 @@ use crate::{Envelope, TRACING_TARGET};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Display;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +48,10 @@ pub(crate) struct Host {
 
     next_ephemeral_port: u16,
     ephemeral_ports: RangeInclusive<u16>,
+
+    /// Timers the software announced with [`crate::wake_at`], on this host's clock. chatsim
+    /// addition: [`crate::Sim::quiet_for`] never steps past one.
+    pub(crate) wakes: BTreeSet<Instant>,
 }
 
 impl Host {
@@ -70,6 +74,7 @@ impl Host {
             timer,
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
+            wakes: BTreeSet::new(),
         }
     }
 
@@ -90,6 +95,7 @@ impl Host {
             timer,
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
+            wakes: BTreeSet::new(),
         }
     }
 

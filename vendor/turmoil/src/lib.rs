@@ -245,6 +245,21 @@ pub fn in_simulation() -> bool {
     World::try_current(|_| ()).is_ok()
 }
 
+/// Announces that the current host's software has a timer at `deadline` (on the host's clock).
+///
+/// chatsim addition: [`Sim::quiet_for`] never reports a quiet stretch past an announced timer,
+/// so software that announces every timer it sets can be stepped straight to its next one.
+/// Outside a simulation, or outside a host's software, this does nothing.
+pub fn wake_at(deadline: tokio::time::Instant) {
+    World::try_current_mut(|world| {
+        if let Some(addr) = world.current {
+            if let Some(host) = world.hosts.get_mut(&addr) {
+                host.wakes.insert(deadline);
+            }
+        }
+    });
+}
+
 /// Returns how long the currently executing host has been executing for in
 /// virtual time.
 ///

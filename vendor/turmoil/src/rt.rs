@@ -66,6 +66,10 @@ pub struct Rt<'a> {
 
     /// Runtime configuration.
     config: Config,
+
+    /// Software was spawned and has not been polled yet (chatsim addition: such a host is not
+    /// quiet, whatever its timers say).
+    pub(crate) unpolled: bool,
 }
 
 impl<'a> Rt<'a> {
@@ -84,6 +88,7 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
+            unpolled: true,
         }
     }
 
@@ -104,6 +109,7 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
+            unpolled: true,
         }
     }
 
@@ -118,6 +124,7 @@ impl<'a> Rt<'a> {
             nodename: String::new().into(),
             handle: None,
             config,
+            unpolled: false,
         }
     }
 
@@ -161,6 +168,7 @@ impl<'a> Rt<'a> {
     // that caused failure. Subsequent calls do not return the error as it is
     // expected to fail the simulation.
     pub(crate) fn tick(&mut self, duration: Duration) -> Result<bool> {
+        self.unpolled = false;
         self.tokio.block_on(async {
             self.local
                 .run_until(async {
@@ -210,6 +218,7 @@ impl<'a> Rt<'a> {
                 tokio::task::spawn_local(software())
             });
             self.handle.replace(handle);
+            self.unpolled = true;
         };
     }
 

@@ -169,6 +169,7 @@ impl<'a> Sim<'a> {
 
             World::enter(&self.world, || {
                 rt.crash();
+                World::current(|world| world.current_host_mut().wakes.clear());
 
                 // Discard pending filesystem operations
                 #[cfg(feature = "unstable-fs")]
@@ -190,6 +191,7 @@ impl<'a> Sim<'a> {
     pub fn bounce(&mut self, addrs: impl ToIpAddrs) {
         self.run_with_hosts(addrs, |addr, rt| {
             rt.bounce();
+            World::current(|world| world.current_host_mut().wakes.clear());
 
             tracing::trace!(target: TRACING_TARGET, addr = ?addr, "Bounce");
         });
@@ -401,6 +403,48 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// How far the simulation can step in one go ([`Sim::step_by`]) with nothing to do inside
+    /// the step: a whole number of ticks, up to the tick before the next message reaches a
+    /// running host and up to the next timer a running host's software announced with
+    /// [`crate::wake_at`]. Zero while a message waits for its host or software has just been
+    /// started; `None` when nothing is in flight and no timer is announced.
+    ///
+    /// chatsim addition. Only as good as the announcements: a timer the software did not
+    /// announce fires inside the step, and what it sends leaves at the step's end
+    /// ([`Sim::messages_sent`] tells whether anything was sent).
+
+    pub fn quiet_for(&mut self) -> Option<Duration> {
+        let tick = self.config.tick;
+        let mut world = self.world.borrow_mut();
+        let running = |addr: IpAddr| self.rts.get(&addr).is_some_and(Rt::is_software_running);
+        let mut quiet = world
+            .topology
+            .next_delivery_in(running)
+            .map(|arrival| ticks_before(arrival, tick));
+        for (addr, rt) in self.rts.iter().filter(|(_, rt)| rt.is_software_running()) {
+            if rt.unpolled {
+                return Some(Duration::ZERO);
+            }
+            let now = rt.now();
+            let wakes = &mut world.hosts.get_mut(addr).expect("missing host").wakes;
+            // A timer up to a tick in the past may have woken its task at the end of the last
+            // step without the task having run yet: it still counts, as "now".
+            while wakes.first().is_some_and(|at| *at + tick <= now) {
+                wakes.pop_first();
+            }
+            if let Some(at) = wakes.first() {
+                let until = ticks_within(at.saturating_duration_since(now), tick);
+                quiet = Some(quiet.map_or(until, |q: Duration| q.min(until)));
+            }
+        }
+        quiet
+    }
+
+    /// How many messages the hosts have handed to the network (chatsim addition).
+    pub fn messages_sent(&self) -> u64 {
+        self.world.borrow().topology.messages_sent
+    }
+
     /// Step the simulation.
     ///
     /// Runs each host in the simulation a fixed duration configured by
@@ -411,9 +455,20 @@ impl<'a> Sim<'a> {
     ///
     /// Returns whether or not all clients have completed.
     pub fn step(&mut self) -> Result<bool> {
+        self.step_by(self.config.tick)
+    }
+
+    /// Step the simulation by `duration`, a whole number of ticks, as one step.
+    ///
+    /// chatsim addition. Within [`Sim::quiet_for`] (and with nothing outside the simulation
+    /// waking its software) every message arrives and every timer fires in the same tick as
+    /// with that many calls to [`Sim::step`]. What differs is that tokio's schedulers take one
+    /// turn for the step instead of one per tick, and they pick between tasks that are ready
+    /// at the same moment by counting turns: such tasks may run in another order.
+    pub fn step_by(&mut self, duration: Duration) -> Result<bool> {
         tracing::trace!(target: TRACING_TARGET, "step {}", self.steps);
 
-        let tick = self.config.tick;
+        let tick = duration;
         let mut is_finished = true;
 
         // Tick the networking, processing messages. This is done before
@@ -485,6 +540,18 @@ impl<'a> Sim<'a> {
 
         Ok(is_finished)
     }
+}
+
+/// The whole ticks in `span` (chatsim addition).
+fn ticks_within(span: Duration, tick: Duration) -> Duration {
+    tick * (span.as_nanos() / tick.as_nanos()) as u32
+}
+
+/// The whole ticks strictly before `span`: a step that long leaves a message due after `span`
+/// in flight (chatsim addition).
+fn ticks_before(span: Duration, tick: Duration) -> Duration {
+    let ticks = span.as_nanos().div_ceil(tick.as_nanos()).saturating_sub(1);
+    tick * ticks as u32
 }
 
 #[cfg(test)]

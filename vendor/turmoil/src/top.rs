@@ -23,6 +23,9 @@ pub(crate) struct Topology {
     /// forward in the same way we do it elsewhere. We'd like to represent
     /// network state with async in the future.
     rt: Rt<'static>,
+
+    /// Messages handed to the network so far (chatsim addition).
+    pub(crate) messages_sent: u64,
 }
 
 /// This type is used as the key in the [`Topology::links`] map. See [`new`]
@@ -178,6 +181,7 @@ impl Topology {
             config,
             links: IndexMap::new(),
             rt: Rt::no_software(),
+            messages_sent: 0,
         }
     }
 
@@ -238,6 +242,7 @@ impl Topology {
         dst: SocketAddr,
         message: Protocol,
     ) -> Result<()> {
+        self.messages_sent += 1;
         if let Some(link) = self.links.get_mut(&Pair::new(src.ip(), dst.ip())) {
             link.enqueue_message(&self.config, rand, src, dst, message)
         } else {
@@ -288,6 +293,27 @@ impl Topology {
         for link in self.links.values_mut() {
             link.tick(self.rt.now());
         }
+    }
+
+    /// How long until the first message in flight reaches a host for which `listens` holds:
+    /// zero if one is waiting to be delivered, `None` if none is in flight (held messages wait
+    /// for a release). A host whose software is not running takes nothing off the network, so
+    /// messages to it do not count. chatsim addition.
+    pub(crate) fn next_delivery_in(&self, listens: impl Fn(IpAddr) -> bool) -> Option<Duration> {
+        let mut next = None;
+        for link in self.links.values() {
+            let waiting = link.deliverable.iter();
+            if waiting.filter(|(dst, _)| listens(**dst)).any(|(_, q)| !q.is_empty()) {
+                return Some(Duration::ZERO);
+            }
+            for sent in link.sent.iter().filter(|sent| listens(sent.dst.ip())) {
+                if let DeliveryStatus::DeliverAfter(at) = sent.status {
+                    let arrival = at.saturating_duration_since(link.now);
+                    next = Some(next.map_or(arrival, |n: Duration| n.min(arrival)));
+                }
+            }
+        }
+        next
     }
 
     pub(crate) fn iter_mut(&mut self) -> LinksIter<'_> {

@@ -36,6 +36,7 @@ use std::path::Path;
 async fn apply_io_latency() {
     let latency = FsContext::current(|ctx| ctx.fs.calculate_latency(ctx.rng, false));
     if !latency.is_zero() {
+        crate::wake_at(tokio::time::Instant::now() + latency);
         tokio::time::sleep(latency).await;
     }
 }
@@ -64,6 +65,7 @@ async fn apply_read_latency(path: &Path, offset: u64, direct_io: bool) {
     });
 
     if !latency.is_zero() {
+        crate::wake_at(tokio::time::Instant::now() + latency);
         tokio::time::sleep(latency).await;
     }
 }
@@ -87,6 +89,7 @@ async fn apply_write_latency(path: &Path, offset: u64, direct_io: bool) {
     });
 
     if !latency.is_zero() {
+        crate::wake_at(tokio::time::Instant::now() + latency);
         tokio::time::sleep(latency).await;
     }
 }
