@@ -1,0 +1,152 @@
+//! Stepping across quiet stretches (`Stepping::Quiet`, vendor/turmoil/CHATSIM.md) against one
+//! tick at a time: the same verdicts, deliveries and timers in the same millisecond, and a timer
+//! nobody announced caught rather than let fire late.
+
+use chatsim::sim::{run_with, RunOptions, Stepping};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TICK: Duration = Duration::from_millis(1);
+
+/// A client that connects, waits `wait` (announced through chatsim::timer, or not), writes one
+/// byte and reads it echoed; the server notes the millisecond the byte arrived.
+fn echo_sim(announced: bool, wait: Duration) -> (turmoil::Sim<'static>, Arc<Mutex<Option<u128>>>) {
+    chatsim::timer::announce_with(turmoil::wake_at);
+    let arrived = Arc::new(Mutex::new(None));
+    let mut sim = turmoil::Builder::new()
+        .tick_duration(TICK)
+        .simulation_duration(Duration::from_secs(60))
+        .min_message_latency(Duration::from_millis(3))
+        .max_message_latency(Duration::from_millis(3))
+        .build();
+    let seen = arrived.clone();
+    sim.host("server", move || {
+        let seen = seen.clone();
+        async move {
+            let listener = turmoil::net::TcpListener::bind("0.0.0.0:9000").await?;
+            let (mut socket, _) = listener.accept().await?;
+            let mut byte = [0u8; 1];
+            socket.read_exact(&mut byte).await?;
+            *seen.lock().unwrap() = turmoil::sim_elapsed().map(|t| t.as_millis());
+            socket.write_all(&byte).await?;
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    });
+    sim.client("client", async move {
+        let mut socket = turmoil::net::TcpStream::connect("server:9000").await?;
+        if announced {
+            chatsim::timer::sleep(wait).await;
+        } else {
+            #[allow(clippy::disallowed_methods)]
+            tokio::time::sleep(wait).await;
+        }
+        socket.write_all(&[7]).await?;
+        let mut byte = [0u8; 1];
+        socket.read_exact(&mut byte).await?;
+        Ok(())
+    });
+    (sim, arrived)
+}
+
+/// Steps `sim` to the end of its client, across quiet stretches if `quiet`; returns the
+/// simulated end and whether software sent anything inside a step of more than a tick.
+fn drive(sim: &mut turmoil::Sim<'static>, quiet: bool) -> (Duration, bool) {
+    let mut sent_inside = false;
+    loop {
+        let step = match quiet {
+            true => sim.quiet_for().unwrap_or(Duration::from_secs(1)).max(TICK),
+            false => TICK,
+        };
+        let before = sim.messages_sent();
+        let done = sim.step_by(step).expect("the simulation runs");
+        sent_inside |= step > TICK && sim.messages_sent() != before;
+        if done {
+            return (sim.elapsed(), sent_inside);
+        }
+    }
+}
+
+#[test]
+fn a_quiet_step_stops_at_an_announced_timer_and_the_byte_arrives_in_the_same_millisecond() {
+    let wait = Duration::from_millis(250);
+    let (mut ticked, ticked_arrival) = echo_sim(true, wait);
+    let (ticked_end, _) = drive(&mut ticked, false);
+    let (mut quiet, quiet_arrival) = echo_sim(true, wait);
+    let (quiet_end, sent_inside) = drive(&mut quiet, true);
+    assert!(!sent_inside, "nothing may be sent inside a quiet step");
+    let arrival = ticked_arrival.lock().unwrap().expect("the byte arrived");
+    assert!(arrival >= 250, "the client waited its 250 ms ({arrival})");
+    assert_eq!(*quiet_arrival.lock().unwrap(), Some(arrival));
+    assert_eq!(quiet_end, ticked_end);
+}
+
+#[test]
+fn a_timer_nobody_announced_is_caught_sending_inside_a_quiet_step() {
+    let (mut quiet, arrival) = echo_sim(false, Duration::from_millis(250));
+    let (_, sent_inside) = drive(&mut quiet, true);
+    assert!(
+        sent_inside,
+        "the unannounced timer's write went out inside a long step"
+    );
+    assert!(arrival.lock().unwrap().is_some());
+}
+
+#[test]
+fn quiet_steps_are_counted_across_a_long_wait() {
+    let (mut sim, _) = echo_sim(true, Duration::from_secs(30));
+    let mut steps = 0;
+    loop {
+        let step = sim.quiet_for().unwrap_or(TICK).max(TICK);
+        steps += 1;
+        if sim.step_by(step).unwrap() {
+            break;
+        }
+    }
+    // Tick by tick this is over 30,000 steps; across the wait it is the handshake, the wait in
+    // one step and the echo.
+    assert!(steps < 100, "{steps} steps");
+}
+
+/// What a run's verdicts say, to compare two ways of stepping it.
+fn verdicts(path: &str, stepping: Stepping) -> String {
+    let scenario = chatsim::scenario::load(Path::new(path)).expect("scenario loads");
+    let outcome = run_with(
+        &scenario,
+        &RunOptions {
+            stepping,
+            ..RunOptions::of(&scenario)
+        },
+    );
+    let oracles: Vec<_> = outcome
+        .verdicts
+        .iter()
+        .map(|v| (v.oracle, v.violation.is_some()))
+        .collect();
+    format!(
+        "passed {} settled {} oracles {oracles:?} unmet {:?}",
+        outcome.passed(),
+        outcome.settled,
+        outcome.expectation.unmet
+    )
+}
+
+#[test]
+fn scenarios_with_waits_and_faults_get_the_same_verdicts_both_ways() {
+    for path in [
+        "scenarios/faults/permanent-partition.toml",
+        "scenarios/faults/resource-restart-mid-upload.toml",
+        "scenarios/faults/chat-down-when-upload-finishes.toml",
+        "scenarios/faults/upload-expires.toml",
+        "scenarios/faults/lost-acks.toml",
+        "scenarios/seed-bugs/01-append-chunks.toml",
+    ] {
+        assert_eq!(
+            verdicts(path, Stepping::EveryTick),
+            verdicts(path, Stepping::Quiet),
+            "{path}"
+        );
+    }
+}
