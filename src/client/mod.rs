@@ -68,16 +68,23 @@ impl ClientConfig {
     }
 }
 
-/// A file to send: its unique name and its bytes.
+/// A file to send: its unique name, its bytes and their MD5 (hashed once: the announce and
+/// every fresh start of the upload send it).
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     pub name: String,
     pub data: Bytes,
+    md5: String,
 }
 
 impl SourceFile {
+    pub fn new(name: String, data: Bytes) -> Self {
+        let md5 = hex::encode(Md5::digest(&data));
+        SourceFile { name, data, md5 }
+    }
+
     pub fn md5(&self) -> String {
-        hex::encode(Md5::digest(&self.data))
+        self.md5.clone()
     }
 }
 

@@ -201,7 +201,7 @@ impl<'a> World<'a> {
     fn build(scenario: &'a Scenario, options: &RunOptions) -> Self {
         let trace = Arc::new(SimTrace::default());
         let steps = scenario.steps();
-        record_sources(&trace, &steps, options.seed);
+        let known_hashes = record_sources(&trace, &steps, options.seed);
         let mut sim = turmoil_builder(scenario, options.seed).build();
         // The parties' timers tell turmoil when they are due, so quiet stretches take one step.
         crate::timer::announce_with(turmoil::wake_at);
@@ -269,7 +269,7 @@ impl<'a> World<'a> {
                 Duration::from_secs(scenario.upload_ttl_s),
                 options.chunk_group,
             ),
-            finish_rx,
+            (finish_rx, known_hashes),
         );
         let log = Arc::new(ActionLog::default());
         let mut world = World {
@@ -636,23 +636,32 @@ fn scenario_users(scenario: &Scenario) -> Users {
     }))
 }
 
+/// The chunk hashes of files by their MD5: the auditor takes a stored file's from here when its
+/// MD5 is that of a source file, instead of hashing it a second time.
+type ChunkHashesByMd5 = Arc<BTreeMap<String, Vec<String>>>;
+
 /// One `SourceFile` record per scenario image: what the integrity oracles compare against.
-fn record_sources(trace: &SimTrace, steps: &[(u64, i32, Step)], seed: u64) {
+fn record_sources(trace: &SimTrace, steps: &[(u64, i32, Step)], seed: u64) -> ChunkHashesByMd5 {
+    let mut known = BTreeMap::new();
     for (t, user, step) in steps {
         if let Step::Image { name, size, .. } = step {
             let data = image_bytes(seed, name, *size);
+            let md5 = hex::encode(Md5::digest(&data));
+            let chunk_hashes = chunk_hashes(&data);
             trace.record_at(
                 Duration::from_millis(*t),
                 &user_host(*user),
                 Event::SourceFile {
                     file: name.clone(),
                     size: *size,
-                    md5: hex::encode(Md5::digest(&data)),
-                    chunk_hashes: chunk_hashes(&data),
+                    md5: md5.clone(),
+                    chunk_hashes: chunk_hashes.clone(),
                 },
             );
+            known.insert(md5, chunk_hashes);
         }
     }
+    Arc::new(known)
 }
 
 /// The two-server world's routes (`chat1`, `chat2` and their shared presence table), or `None`
@@ -743,7 +752,7 @@ fn add_resource_host(
         Option<&ChatRoutes>,
     ),
     (upload_ttl, chunk_group): (Duration, usize),
-    finish_rx: tokio::sync::watch::Receiver<bool>,
+    (finish_rx, known_hashes): (tokio::sync::watch::Receiver<bool>, ChunkHashesByMd5),
 ) {
     let chat_now = chat_now.clone();
     let network = TurmoilNetwork::crash_ordered(sockets.clone());
@@ -791,7 +800,12 @@ fn add_resource_host(
             Some(routes) => server.with_routes(routes.clone()),
             None => server,
         };
-        let auditor = audit_files(disk_files, uploads.clone(), tracer, finish_rx.clone());
+        let auditor = audit_files(
+            disk_files,
+            uploads.clone(),
+            (tracer, known_hashes.clone()),
+            finish_rx.clone(),
+        );
         let dying = server.clone();
         let network = Arc::new(network.clone());
         async move {
@@ -863,7 +877,7 @@ async fn play(
             Step::Texts { to, contents } => client.send_texts(to, contents),
             Step::Image { to, size, name } => {
                 let data = image_bytes(seed, &name, size);
-                client.send_image(to, SourceFile { name, data });
+                client.send_image(to, SourceFile::new(name, data));
             }
             Step::Pause { file } => client.pause(&file),
             Step::Resume { file } => client.resume(&file),
@@ -887,7 +901,7 @@ async fn play(
 async fn audit_files(
     files: Arc<dyn FileStore>,
     uploads: Arc<dyn UploadStore>,
-    tracer: Tracer,
+    (tracer, known_hashes): (Tracer, ChunkHashesByMd5),
     mut finish: tokio::sync::watch::Receiver<bool>,
 ) {
     while !*finish.borrow_and_update() {
@@ -902,14 +916,19 @@ async fn audit_files(
             std::path::PathBuf::from(&record.path)
         };
         let bytes = files.read(&path).unwrap_or_default();
+        let md5 = hex::encode(Md5::digest(&bytes));
+        let chunk_hashes = match known_hashes.get(&md5) {
+            Some(known) => known.clone(),
+            None => chunk_hashes(&bytes),
+        };
         tracer.emit(Event::FinalFile {
             file: record.name.clone(),
             owner: record.owner_uid,
             size: bytes.len() as u64,
-            md5: hex::encode(Md5::digest(&bytes)),
+            md5,
             complete: record.complete,
             received: record.received.iter().copied().collect(),
-            chunk_hashes: chunk_hashes(&bytes),
+            chunk_hashes,
         });
     }
 }
