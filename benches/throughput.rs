@@ -3,7 +3,10 @@
 //! ratios), not with another machine's.
 
 use bytes::BytesMut;
+use chatsim::profile::Profile;
 use chatsim::protocol::{Frame, FrameCodec, Framing};
+use chatsim::sim::{RunOptions, Stepping};
+use md5::Digest;
 use std::path::Path;
 use std::time::Instant;
 use tokio_util::codec::{Decoder, Encoder};
@@ -123,6 +126,27 @@ fn world_ratios() {
         "world     full stack, 20 MiB up and down: {twenty:.3} s = {:.2}x the 10 MiB run (target <= 2.2x)",
         twenty / ten
     );
+    // What the protocol itself costs: the sender, the resource server at completion and the
+    // receiver each hash the whole file, which bare turmoil never does.
+    let data = vec![7u8; 10 * MIB as usize];
+    let start = Instant::now();
+    std::hint::black_box(md5::Md5::digest(&data));
+    let md5 = start.elapsed().as_secs_f64();
+    println!(
+        "world     MD5 of 10 MiB: {md5:.3} s; the three the protocol needs alone are {:.1}x bare",
+        3.0 * md5 / bare
+    );
+}
+
+/// Runs `scenario` stepped as `stepping`; returns the wall seconds it took.
+fn run_stepped(scenario: &chatsim::scenario::Scenario, stepping: Stepping) -> f64 {
+    let options = RunOptions {
+        stepping,
+        ..RunOptions::of(scenario)
+    };
+    chatsim::sim::run_with(scenario, &options)
+        .wall_time
+        .as_secs_f64()
 }
 
 /// A long partition: 300 simulated seconds in which almost nothing happens.
@@ -131,11 +155,34 @@ fn long_partition() {
         [[actions]]\nat_ms = 100\nuser = 1\nimage = { to = 2, size = 100000, name = \"p.png\" }\n\
         [[faults]]\nat_ms = 50\nkind = \"partition\"\na = \"user1\"\nb = \"resource\"\n";
     let scenario = chatsim::scenario::parse(Path::new("partition.toml"), text).expect("valid");
-    let outcome = chatsim::sim::run(&scenario, 1);
+    let quiet = run_stepped(&scenario, Stepping::Quiet);
+    let every_tick = run_stepped(&scenario, Stepping::EveryTick);
     println!(
-        "world     300 s partition: {:.3} s wall for {:.0} s simulated (target < 0.3 s)",
-        outcome.wall_time.as_secs_f64(),
-        outcome.sim_time.as_secs_f64()
+        "world     300 s partition: {quiet:.3} s wall (target < 0.3 s); one tick at a time \
+         {every_tick:.3} s, {:.0}x slower",
+        every_tick / quiet
+    );
+}
+
+/// The explorer's default mix, seeds 0..`count`, run one way and then the other: the rate of
+/// each and their ratio, on one thread.
+fn explorer_mix(count: u64) {
+    let scenarios: Vec<_> = (0..count)
+        .map(|seed| {
+            let schedule = chatsim::explore::generate(seed, &Profile::reference());
+            chatsim::scenario::parse(Path::new("explore.toml"), &schedule.to_toml())
+                .expect("a generated schedule parses")
+        })
+        .collect();
+    let rate = |stepping| {
+        let wall: f64 = scenarios.iter().map(|s| run_stepped(s, stepping)).sum();
+        count as f64 / wall
+    };
+    let (quiet, every_tick) = (rate(Stepping::Quiet), rate(Stepping::EveryTick));
+    println!(
+        "explore   default mix, seeds 0..{count}, one thread: {quiet:.1} schedules/s across quiet \
+         stretches, {every_tick:.1} one tick at a time ({:.1}x; target 200)",
+        quiet / every_tick
     );
 }
 
@@ -143,6 +190,7 @@ fn main() {
     codec();
     world_ratios();
     long_partition();
+    explorer_mix(100);
     scenario("scenarios/two-images-and-texts.toml", 5);
     scenario("scenarios/faults/slow-link.toml", 3);
     scenario("scenarios/faults/resource-restart-mid-upload.toml", 3);
