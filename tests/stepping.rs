@@ -113,11 +113,23 @@ fn quiet_steps_are_counted_across_a_long_wait() {
 /// What a run's verdicts say, to compare two ways of stepping it.
 fn verdicts(path: &str, stepping: Stepping) -> String {
     let scenario = chatsim::scenario::load(Path::new(path)).expect("scenario loads");
+    scenario_verdicts(&scenario, stepping)
+}
+
+/// The same for explore's schedule of `seed`.
+fn seed_verdicts(seed: u64, stepping: Stepping) -> String {
+    let schedule = chatsim::explore::generate(seed, &chatsim::profile::Profile::reference());
+    let text = schedule.to_toml();
+    let scenario = chatsim::scenario::parse(Path::new("explore.toml"), &text).expect("parses");
+    scenario_verdicts(&scenario, stepping)
+}
+
+fn scenario_verdicts(scenario: &chatsim::scenario::Scenario, stepping: Stepping) -> String {
     let outcome = run_with(
-        &scenario,
+        scenario,
         &RunOptions {
             stepping,
-            ..RunOptions::of(&scenario)
+            ..RunOptions::of(scenario)
         },
     );
     let oracles: Vec<_> = outcome
@@ -149,4 +161,60 @@ fn scenarios_with_waits_and_faults_get_the_same_verdicts_both_ways() {
             "{path}"
         );
     }
+}
+
+#[test]
+fn a_world_whose_timers_are_not_announced_is_voided_not_passed() {
+    // The receiver's heartbeat and the sender's retries run on timers; unannounced, the world
+    // steps across them and catches the software running inside a quiet step.
+    let path = "scenarios/faults/resource-restart-mid-upload.toml";
+    let scenario = chatsim::scenario::load(Path::new(path)).expect("scenario loads");
+    let outcome = run_with(
+        &scenario,
+        &RunOptions {
+            silent_timers: true,
+            ..RunOptions::of(&scenario)
+        },
+    );
+    assert!(!outcome.passed());
+    let voided = outcome.verdicts.iter().find_map(|v| {
+        let violation = v.violation.as_ref()?;
+        violation
+            .detail
+            .contains("inside the quiet step")
+            .then_some(v.oracle)
+    });
+    assert_eq!(voided, Some("no_panic"), "{:?}", outcome.expectation.unmet);
+}
+
+#[test]
+fn a_few_explorer_schedules_get_the_same_verdicts_both_ways() {
+    for seed in 0..3 {
+        let quiet = seed_verdicts(seed, Stepping::Quiet);
+        assert_eq!(
+            seed_verdicts(seed, Stepping::EveryTick),
+            quiet,
+            "seed {seed}"
+        );
+    }
+}
+
+/// `STEPPING_SEEDS=300 cargo test --release --test stepping -- --ignored --nocapture`
+#[test]
+#[ignore = "slow: run in release"]
+fn explorer_schedules_get_the_same_verdicts_both_ways() {
+    let count: u64 = std::env::var("STEPPING_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let differ: Vec<u64> = (0..count)
+        .filter(|&seed| {
+            seed_verdicts(seed, Stepping::Quiet) != seed_verdicts(seed, Stepping::EveryTick)
+        })
+        .collect();
+    println!(
+        "{} of {count} explorer schedules differ in their verdicts: {differ:?}",
+        differ.len()
+    );
+    assert!(differ.is_empty());
 }

@@ -99,6 +99,9 @@ pub struct RunOptions {
     /// How the world steps turmoil: straight across quiet stretches (the default) or one tick at
     /// a time. Both give the same trace (`tests/stepping.rs`); the second is the slow reference.
     pub stepping: Stepping,
+    /// A mutant for testing the quiet-step check: the parties' timers are not announced, so they
+    /// fire inside quiet steps and the run must be voided (`tests/stepping.rs`).
+    pub silent_timers: bool,
     /// How many waiting chunks the resource server stores as one group (1, as every scenario
     /// runs; more puts the group-commit paths that `serve` takes under the scenarios' faults,
     /// `tests/group_commit.rs`).
@@ -116,6 +119,7 @@ impl RunOptions {
             no_forwards: false,
             chunk_group: 1,
             stepping: Stepping::default(),
+            silent_timers: false,
         }
     }
 }
@@ -204,7 +208,10 @@ impl<'a> World<'a> {
         let known_hashes = record_sources(&trace, &steps, options.seed);
         let mut sim = turmoil_builder(scenario, options.seed).build();
         // The parties' timers tell turmoil when they are due, so quiet stretches take one step.
-        crate::timer::announce_with(turmoil::wake_at);
+        crate::timer::announce_with(match options.silent_timers {
+            false => turmoil::wake_at,
+            true => |_| {},
+        });
         // The message table and the upload state live outside the server hosts, as upstream
         // keeps them in MySQL and Redis: a crash of a server does not lose them.
         let messages = Arc::new(MemoryMessages::default());
