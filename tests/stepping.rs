@@ -218,3 +218,18 @@ fn explorer_schedules_get_the_same_verdicts_both_ways() {
     );
     assert!(differ.is_empty());
 }
+
+#[test]
+fn a_connection_accepted_by_a_host_stepped_later_is_not_stepped_across() {
+    // Explore seed 998 of the two-chat world: chat1 dials chat2, and turmoil completes the
+    // handshake from chat2's side of the step, in memory. Before quiet steps heeded that wake,
+    // the world stepped 8 ms across chat1's woken task and voided the run.
+    let schedule =
+        chatsim::explore::generate_two_chat(998, &chatsim::profile::Profile::reference());
+    let text = schedule.to_toml();
+    let scenario = chatsim::scenario::parse(Path::new("explore.toml"), &text).expect("parses");
+    let outcome = run_with(&scenario, &RunOptions::of(&scenario));
+    let voided = outcome.verdicts.iter().filter_map(|v| v.violation.as_ref());
+    let voided: Vec<_> = voided.filter(|v| v.detail.contains("quiet step")).collect();
+    assert!(voided.is_empty(), "{voided:?}");
+}

@@ -36,7 +36,30 @@ pub enum Segment {
 
 #[derive(Debug)]
 pub struct Syn {
-    pub(crate) ack: oneshot::Sender<()>,
+    pub(crate) ack: SynAck,
+}
+
+/// The answer to a SYN: the connecting host's task waits on it, and the host that accepts or
+/// refuses the connection (or the network that drops it) completes it directly, which wakes
+/// that task from outside its host. chatsim addition: that is noted, so that the simulation
+/// does not step across the woken task ([`crate::Sim::quiet_for`]).
+#[derive(Debug)]
+pub(crate) struct SynAck(Option<oneshot::Sender<()>>);
+
+impl SynAck {
+    pub(crate) fn new(ack: oneshot::Sender<()>) -> Self {
+        SynAck(Some(ack))
+    }
+
+    pub(crate) fn send(mut self) -> Result<(), ()> {
+        self.0.take().map_or(Err(()), |ack| ack.send(()))
+    }
+}
+
+impl Drop for SynAck {
+    fn drop(&mut self) {
+        crate::note_outside_wake();
+    }
 }
 
 impl Display for Protocol {

@@ -245,6 +245,22 @@ pub fn in_simulation() -> bool {
     World::try_current(|_| ()).is_ok()
 }
 
+thread_local! {
+    static OUTSIDE_WAKE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Notes that a host's task was woken from outside its host, in memory rather than by a message
+/// (chatsim addition): the next [`Sim::quiet_for`] is zero, so the woken task runs in the next
+/// tick as it would one tick at a time.
+pub(crate) fn note_outside_wake() {
+    OUTSIDE_WAKE.with(|woken| woken.set(true));
+}
+
+/// Whether a task was woken from outside its host since the last call.
+pub(crate) fn take_outside_wake() -> bool {
+    OUTSIDE_WAKE.with(|woken| woken.replace(false))
+}
+
 /// Announces that the current host's software has a timer at `deadline` (on the host's clock).
 ///
 /// chatsim addition: [`Sim::quiet_for`] never reports a quiet stretch past an announced timer,

@@ -415,6 +415,9 @@ impl<'a> Sim<'a> {
 
     pub fn quiet_for(&mut self) -> Option<Duration> {
         let tick = self.config.tick;
+        if crate::take_outside_wake() {
+            return Some(Duration::ZERO);
+        }
         let mut world = self.world.borrow_mut();
         let running = |addr: IpAddr| self.rts.get(&addr).is_some_and(Rt::is_software_running);
         let mut quiet = world

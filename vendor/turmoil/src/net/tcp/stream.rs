@@ -19,7 +19,7 @@ use tokio::{
 };
 
 use crate::{
-    envelope::{Envelope, Protocol, Segment, Syn},
+    envelope::{Envelope, Protocol, Segment, Syn, SynAck},
     host::{is_same, SequencedSegment},
     net::SocketPair,
     world::World,
@@ -85,7 +85,7 @@ impl TcpStream {
                 (pair, rx, bidi)
             };
 
-            let syn = Protocol::Tcp(Segment::Syn(Syn { ack }));
+            let syn = Protocol::Tcp(Segment::Syn(Syn { ack: SynAck::new(ack) }));
             if !is_same(pair.local, pair.remote) {
                 world.send_message(pair.local, pair.remote, syn)?;
             } else {
@@ -511,6 +511,8 @@ impl FlowControl {
     fn release(&self) {
         self.credits.fetch_add(1, Ordering::Release);
         if let Some(waker) = self.waker.lock().unwrap().take() {
+            // The reader's host wakes the writer's (chatsim addition: noted for `quiet_for`).
+            crate::note_outside_wake();
             waker.wake();
         }
     }
