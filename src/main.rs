@@ -49,7 +49,8 @@ enum Command {
         #[arg(long)]
         window: Option<chatsim::client::WindowPolicy>,
         /// `quiet` (default) steps across quiet stretches at once; `every-tick` steps 1 ms at a
-        /// time. Both give the same trace; the second is the slow reference to check that by.
+        /// time. Both give the same verdicts; traces may differ where two tasks were ready at once
+        /// (see README "Stepping"). The second is the slow reference to check that by.
         #[arg(long, value_enum, default_value = "quiet")]
         stepping: chatsim::sim::Stepping,
     },

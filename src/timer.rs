@@ -1,6 +1,6 @@
 //! tokio's timers, announced: every deadline set through here is first handed to a hook, which
 //! the simulation points at `turmoil::wake_at` so that it can step straight to the next timer
-//! instead of one millisecond at a time (see `sim::World::step_quietly`). Real servers install no
+//! instead of one millisecond at a time (see the world's `quiet_step`). Real servers install no
 //! hook and get plain tokio timers.
 //!
 //! Every timer in the crate goes through here (`clippy.toml` refuses tokio's own): a timer the

@@ -97,7 +97,8 @@ pub struct RunOptions {
     /// (`tests/two_chat.rs`).
     pub no_forwards: bool,
     /// How the world steps turmoil: straight across quiet stretches (the default) or one tick at
-    /// a time. Both give the same trace (`tests/stepping.rs`); the second is the slow reference.
+    /// a time, the slow reference. Both give the same verdicts (`tests/stepping.rs`); traces may
+    /// differ where two tasks were ready at the same moment (README "Stepping").
     pub stepping: Stepping,
     /// A mutant for testing the quiet-step check: the parties' timers are not announced, so they
     /// fire inside quiet steps and the run must be voided (`tests/stepping.rs`).
@@ -208,9 +209,11 @@ impl<'a> World<'a> {
         let known_hashes = record_sources(&trace, &steps, options.seed);
         let mut sim = turmoil_builder(scenario, options.seed).build();
         // The parties' timers tell turmoil when they are due, so quiet stretches take one step.
-        crate::timer::announce_with(match options.silent_timers {
-            false => turmoil::wake_at,
-            true => |_| {},
+        // One tick at a time needs no announcements (they would only pile up unread).
+        let announce = options.stepping == Stepping::Quiet && !options.silent_timers;
+        crate::timer::announce_with(match announce {
+            true => turmoil::wake_at,
+            false => |_| {},
         });
         // The message table and the upload state live outside the server hosts, as upstream
         // keeps them in MySQL and Redis: a crash of a server does not lose them.

@@ -412,7 +412,6 @@ impl<'a> Sim<'a> {
     /// chatsim addition. Only as good as the announcements: a timer the software did not
     /// announce fires inside the step, and what it sends leaves at the step's end
     /// ([`Sim::messages_sent`] tells whether anything was sent).
-
     pub fn quiet_for(&mut self) -> Option<Duration> {
         let tick = self.config.tick;
         if crate::take_outside_wake() {

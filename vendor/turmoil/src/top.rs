@@ -24,6 +24,10 @@ pub(crate) struct Topology {
     /// network state with async in the future.
     rt: Rt<'static>,
 
+    /// The simulation's tick (chatsim addition: to order messages that fell due inside a longer
+    /// step by the tick they fell due in).
+    tick: Duration,
+
     /// Messages handed to the network so far (chatsim addition).
     pub(crate) messages_sent: u64,
 }
@@ -176,8 +180,9 @@ enum State {
 }
 
 impl Topology {
-    pub(crate) fn new(config: config::Link) -> Topology {
+    pub(crate) fn new(config: config::Link, tick: Duration) -> Topology {
         Topology {
+            tick,
             config,
             links: IndexMap::new(),
             rt: Rt::no_software(),
@@ -291,7 +296,7 @@ impl Topology {
     pub(crate) fn tick_by(&mut self, duration: Duration) {
         let _ = self.rt.tick(duration);
         for link in self.links.values_mut() {
-            link.tick(self.rt.now());
+            link.tick(self.rt.now(), self.tick);
         }
     }
 
@@ -433,33 +438,46 @@ impl Link {
         Ok(())
     }
 
-    fn tick(&mut self, now: Instant) {
+    fn tick(&mut self, now: Instant, tick: Duration) {
+        let before = self.now;
         self.now = now;
-        self.process_deliverables();
+        self.process_deliverables_over(before, tick);
     }
 
     fn process_deliverables(&mut self) {
-        // TODO: `drain_filter` is not yet stable, and so we have a low quality
-        // implementation here that avoids clones.
-        let mut deliverable = 0;
-        for i in 0..self.sent.len() {
-            let index = i - deliverable;
-            let sent = &self.sent[index];
-            if let DeliveryStatus::DeliverAfter(time) = sent.status {
-                if time <= self.now {
-                    let sent = self.sent.remove(index).unwrap();
-                    let envelope = Envelope {
-                        src: sent.src,
-                        dst: sent.dst,
-                        message: sent.protocol,
-                    };
-                    self.deliverable
-                        .entry(sent.dst.ip())
-                        .or_default()
-                        .push_back(envelope);
-                    deliverable += 1;
+        self.process_deliverables_over(self.now, Duration::ZERO);
+    }
+
+    /// Moves the messages due by `now` to `deliverable`. chatsim addition: after a step of several
+    /// ticks (from `before`), those that fell due in earlier ticks go first, as they would have
+    /// one tick at a time; within a tick they keep the order they were sent in. (Only messages
+    /// to a host whose software is stopped fall due inside a longer step.)
+    fn process_deliverables_over(&mut self, before: Instant, tick: Duration) {
+        let mut due = Vec::new();
+        let mut index = 0;
+        while index < self.sent.len() {
+            match self.sent[index].status {
+                DeliveryStatus::DeliverAfter(time) if time <= self.now => {
+                    due.push((time, self.sent.remove(index).unwrap()));
                 }
+                _ => index += 1,
             }
+        }
+        if self.now - before > tick && !tick.is_zero() {
+            // The tick a message fell due in: the first tick boundary at or after its time.
+            let ticks_before_now = |time: Instant| (self.now - time).as_nanos() / tick.as_nanos();
+            due.sort_by_key(|(time, _)| std::cmp::Reverse(ticks_before_now(*time)));
+        }
+        for (_, sent) in due {
+            let envelope = Envelope {
+                src: sent.src,
+                dst: sent.dst,
+                message: sent.protocol,
+            };
+            self.deliverable
+                .entry(sent.dst.ip())
+                .or_default()
+                .push_back(envelope);
         }
     }
 
@@ -600,7 +618,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "unable to find link between Pair(10.0.0.1, 192.168.0.1)")]
     fn link_access_gives_useful_panic_message() {
-        let mut topo = Topology::new(Link::default());
+        let mut topo = Topology::new(Link::default(), Duration::from_millis(1));
         topo.hold("10.0.0.1".parse().unwrap(), "192.168.0.1".parse().unwrap());
     }
 }

@@ -54,7 +54,7 @@ impl World {
     ) -> World {
         World {
             hosts: IndexMap::new(),
-            topology: Topology::new(link),
+            topology: Topology::new(link, tick_duration),
             dns: Dns::new(addrs),
             multicast_groups: MulticastGroups::default(),
             current: None,
@@ -92,13 +92,13 @@ impl World {
         }
     }
 
-    /// Run `f` on the world if it is set and not borrowed; otherwise no-op.
+    /// Run `f` on the world if it is set; otherwise no-op. The world must not be borrowed:
+    /// what `f` does would be lost (in a debug build this panics).
     pub(crate) fn try_current_mut(f: impl FnOnce(&mut World)) {
         if CURRENT.is_set() {
-            CURRENT.with(|current| {
-                if let Ok(mut world) = current.try_borrow_mut() {
-                    f(&mut world);
-                }
+            CURRENT.with(|current| match current.try_borrow_mut() {
+                Ok(mut world) => f(&mut world),
+                Err(_) => debug_assert!(false, "the world is borrowed"),
             });
         }
     }
