@@ -102,6 +102,9 @@ struct Sample {
     pipe: f64,
 }
 
+/// At most 2^16 times the round-trip timeout: the ceiling caps it long before.
+const MAX_RTO_BACKOFF: u32 = 16;
+
 /// The adaptive window's books. Keys are (file, seq).
 ///
 /// Decisions look at the samples of the last base round trip: while the window is below the
@@ -185,7 +188,7 @@ impl AdaptiveWindow {
             Some(srtt) => (srtt + 4 * self.rttvar)
                 .max(2 * srtt)
                 .max(MIN_RTO)
-                .saturating_mul(1 << self.rto_backoff.min(16))
+                .saturating_mul(1 << self.rto_backoff)
                 .min(ceiling),
             None => ceiling,
         }
@@ -194,7 +197,7 @@ impl AdaptiveWindow {
     /// Chunks went unanswered past the retransmit timeout: back the timer off (RFC 6298, 5.5),
     /// until a chunk sent once is answered and gives a round trip again.
     pub fn timed_out(&mut self) {
-        self.rto_backoff = (self.rto_backoff + 1).min(16);
+        self.rto_backoff = (self.rto_backoff + 1).min(MAX_RTO_BACKOFF);
     }
 
     /// A chunk went on the wire; `in_flight` counts it.

@@ -135,7 +135,7 @@ impl Schedule {
 
     /// True while a fault with a known time has not fired: the run must not end before it.
     pub fn has_due(&self) -> bool {
-        self.pending.iter().any(|p| !p.fired && p.due.is_some())
+        self.next_due().is_some()
     }
 
     /// When the next fault with a known time is due.
