@@ -11,34 +11,46 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const CASES: &[&str] = &["7.3", "7.4", "7.5", "8.1", "8.6"];
 const KILLER: &str = "7.3 errors/unknown-id";
 
+/// Where the fake server is in its death: a real process that crashes stops listening and
+/// resets its connections at once, so the connection that killed it is reset only once the
+/// listener is gone. Otherwise conform could connect in between and find the server still up.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Life {
+    Alive,
+    Dying,
+    Dead,
+}
+
 /// A resource server that answers every request with an error reply (the request's reply id,
 /// `{"error":1001}`) and dies, listener and connections, on a frame with id 1099.
 async fn fragile_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let (die_tx, mut die_rx) = tokio::sync::watch::channel(false);
+    let (life_tx, mut life_rx) = tokio::sync::watch::channel(Life::Alive);
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 biased;
-                _ = die_rx.changed() => return,
+                _ = life_rx.wait_for(|life| *life != Life::Alive) => break,
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { return };
-                    tokio::spawn(serve_one(stream, die_tx.clone()));
+                    let Ok((stream, _)) = accepted else { break };
+                    tokio::spawn(serve_one(stream, life_tx.clone()));
                 }
             }
         }
+        drop(listener);
+        let _ = life_tx.send(Life::Dead);
     });
     addr
 }
 
-async fn serve_one(mut stream: tokio::net::TcpStream, die: tokio::sync::watch::Sender<bool>) {
-    let mut dying = die.subscribe();
+async fn serve_one(mut stream: tokio::net::TcpStream, life: tokio::sync::watch::Sender<Life>) {
+    let mut dying = life.subscribe();
     loop {
         let mut header = [0u8; 6];
         let read = tokio::select! {
             biased;
-            _ = dying.changed() => return,
+            _ = dying.wait_for(|life| *life != Life::Alive) => return,
             read = stream.read_exact(&mut header) => read,
         };
         if read.is_err() {
@@ -47,7 +59,9 @@ async fn serve_one(mut stream: tokio::net::TcpStream, die: tokio::sync::watch::S
         let id = u16::from_be_bytes([header[0], header[1]]);
         let len = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
         if id == 1099 {
-            let _ = die.send(true);
+            let _ = life.send(Life::Dying);
+            // Dropping the stream resets it: not before the listener is gone.
+            let _ = dying.wait_for(|life| *life == Life::Dead).await;
             return;
         }
         if len > 1 << 20 {
