@@ -83,6 +83,12 @@ impl SourceFile {
         SourceFile { name, data, md5 }
     }
 
+    /// A file whose MD5 the caller already took (the simulation hashes each image once). The
+    /// client announces `md5` as it is: a wrong one is the caller's doing.
+    pub fn with_md5(name: String, data: Bytes, md5: String) -> Self {
+        SourceFile { name, data, md5 }
+    }
+
     pub fn md5(&self) -> String {
         self.md5.clone()
     }

@@ -382,20 +382,62 @@ pub struct ChunkHint {
 }
 
 impl ChunkHint {
+    /// The top-level `name` (a string) and `seq` (a number that fits a u32) of `body`, each empty
+    /// or 0 when missing or of another type, and both when `body` is not valid JSON. A repeated
+    /// key counts its last value, as a parsed JSON object keeps it.
     pub fn from_body(body: &[u8]) -> Self {
-        let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        ChunkHint {
-            name: value
-                .get("name")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned(),
-            seq: value
-                .get("seq")
-                .and_then(|v| v.as_u64())
-                .and_then(|v| u32::try_from(v).ok())
-                .unwrap_or(0),
+        // Whole-body UTF-8 first: the visitor skips string contents without decoding them, and a
+        // body that is not UTF-8 is not JSON.
+        let Ok(text) = std::str::from_utf8(body) else {
+            return ChunkHint::default();
+        };
+        serde_json::from_str::<HintFields>(text)
+            .map(|fields| fields.0)
+            .unwrap_or_default()
+    }
+}
+
+/// Reads a chunk body's identifying fields and skips the rest unparsed: hints are taken for every
+/// frame traced, and parsing the 43 KB `data` string into a value cost more than the frame's
+/// own handling.
+struct HintFields(ChunkHint);
+
+impl<'de> Deserialize<'de> for HintFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(HintVisitor)
+    }
+}
+
+struct HintVisitor;
+
+impl<'de> Visitor<'de> for HintVisitor {
+    type Value = HintFields;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<HintFields, A::Error> {
+        let mut hint = ChunkHint::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "name" => {
+                    let value: serde_json::Value = map.next_value()?;
+                    hint.name = value.as_str().unwrap_or_default().to_owned();
+                }
+                "seq" => {
+                    let value: serde_json::Value = map.next_value()?;
+                    hint.seq = value
+                        .as_u64()
+                        .and_then(|v| u32::try_from(v).ok())
+                        .unwrap_or(0);
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
         }
+        Ok(HintFields(hint))
     }
 }
 
@@ -414,6 +456,44 @@ mod tests {
         assert!(serde_json::from_str::<WireSize>("\"12ab\"").is_err());
         assert!(serde_json::from_str::<WireSize>("-1").is_err());
         assert!(serde_json::from_str::<WireSize>("true").is_err());
+    }
+
+    /// The hint reads what a parsed JSON value would give, for every shape of body.
+    #[test]
+    fn chunk_hints_read_what_a_parsed_value_gives() {
+        let by_value = |body: &[u8]| {
+            let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            ChunkHint {
+                name: value["name"].as_str().unwrap_or_default().to_owned(),
+                seq: value["seq"]
+                    .as_u64()
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(0),
+            }
+        };
+        let bodies: &[&[u8]] = &[
+            br#"{"data":"aGVsbG8=","name":"a.png","seq":3}"#,
+            br#"{"name":"a.png","seq":3,"name":"b.png","seq":4}"#,
+            br#"{"name":7,"seq":"3"}"#,
+            br#"{"seq":4294967296,"name":null}"#,
+            br#"{"seq":-1,"nested":{"name":"x","seq":9}}"#,
+            br#"{"name":"escaped.png","seq":2.0}"#,
+            br#"["name","a.png"]"#,
+            br#"{"name":"a.png","seq":3"#,
+            br#"{"name":"a.png","seq":3} trailing"#,
+            b"{\"name\":\"a.png\",\"data\":\"\xff\xfe\",\"seq\":3}",
+            b"{\"name\":\"a.png\",\"data\":\"bad \\q escape\",\"seq\":3}",
+            b"",
+        ];
+        for body in bodies {
+            assert_eq!(
+                ChunkHint::from_body(body),
+                by_value(body),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(ChunkHint::from_body(bodies[1]).name, "b.png");
     }
 
     #[test]

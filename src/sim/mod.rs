@@ -12,6 +12,7 @@ mod faults;
 mod files;
 pub mod oracles;
 mod panics;
+mod sources;
 mod trace;
 
 pub use clock::{SimClock, SimElapsed, SIM_EPOCH_SECS};
@@ -21,12 +22,11 @@ pub use files::SimFiles;
 pub use trace::SimTrace;
 
 use crate::chat::{ChatConfig, ChatServer};
-use crate::client::{Client, ClientConfig, SourceFile, WindowPolicy};
-use crate::hash::stable_hash;
+use crate::client::{Client, ClientConfig, WindowPolicy};
 use crate::net::{HostSockets, Network, TurmoilNetwork};
 use crate::probe::{ConnCounts, Prober};
 use crate::profile::Profile;
-use crate::protocol::{ChunkPlan, Framing};
+use crate::protocol::Framing;
 use crate::proxy::{FaultProxy, RuleSet};
 use crate::resource::{ResourceConfig, ResourceServer};
 use crate::scenario::{Scenario, Step};
@@ -37,11 +37,11 @@ use crate::store::{
 use crate::trace::{Event, Record, Tracer};
 use crate::users::{User, Users};
 use books::{ActionLog, Books};
-use bytes::Bytes;
 use crash_point::{CrashSwitch, Crashable};
 use md5::{Digest, Md5};
 use oracles::Verdict;
-use rand::{RngCore, SeedableRng};
+pub use sources::{chunk_hash, image_bytes};
+use sources::{chunk_hashes, Sources};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -64,23 +64,6 @@ fn chat_addr(host: &str) -> String {
 
 pub fn user_host(uid: i32) -> String {
     format!("user{uid}")
-}
-
-/// The bytes of a scenario image: pseudo-random, from the seed and the name alone.
-pub fn image_bytes(seed: u64, name: &str, size: u64) -> Bytes {
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ stable_hash(name.as_bytes()));
-    let mut data = vec![0u8; size as usize];
-    rng.fill_bytes(&mut data);
-    Bytes::from(data)
-}
-
-/// A short hash of each chunk of `data`, seq 1 first.
-pub fn chunk_hashes(data: &[u8]) -> Vec<String> {
-    let plan = ChunkPlan::new(data.len() as u64);
-    (1..=plan.max_seq())
-        .filter_map(|seq| plan.range(seq))
-        .map(|r| hex::encode(&Md5::digest(&data[r.start as usize..r.end as usize])[..4]))
-        .collect()
 }
 
 /// How to run a scenario.
@@ -206,7 +189,8 @@ impl<'a> World<'a> {
     fn build(scenario: &'a Scenario, options: &RunOptions) -> Self {
         let trace = Arc::new(SimTrace::default());
         let steps = scenario.steps();
-        let known_hashes = record_sources(&trace, &steps, options.seed);
+        let sources = Arc::new(Sources::generate(&steps, options.seed));
+        sources.record(&trace, &steps);
         let mut sim = turmoil_builder(scenario, options.seed).build();
         // The parties' timers tell turmoil when they are due, so quiet stretches take one step.
         // One tick at a time needs no announcements (they would only pile up unread).
@@ -279,7 +263,7 @@ impl<'a> World<'a> {
                 Duration::from_secs(scenario.upload_ttl_s),
                 options.chunk_group,
             ),
-            (finish_rx, known_hashes),
+            (finish_rx, sources.clone()),
         );
         let log = Arc::new(ActionLog::default());
         let mut world = World {
@@ -300,12 +284,12 @@ impl<'a> World<'a> {
             log,
             settled: false,
         };
-        world.add_user_hosts(&steps);
+        world.add_user_hosts(&steps, &sources);
         world
     }
 
     /// One host per user: the client behind its own fault proxy, playing its script.
-    fn add_user_hosts(&mut self, steps: &[(u64, i32, Step)]) {
+    fn add_user_hosts(&mut self, steps: &[(u64, i32, Step)], sources: &Arc<Sources>) {
         let resource_addr = format!("{RESOURCE_HOST}:{RESOURCE_PORT}");
         let framings: BTreeMap<String, Framing> = self
             .scenario
@@ -326,7 +310,6 @@ impl<'a> World<'a> {
             )])
             .collect();
         let bandwidth_bps = self.scenario.link.bandwidth_kbps.map(|k| k * 1000);
-        let seed = self.options.seed;
         for spec in &self.scenario.users {
             let uid = spec.uid;
             let host = user_host(uid);
@@ -362,6 +345,7 @@ impl<'a> World<'a> {
             let sockets = self.sockets[&host].clone();
             let probe_addrs = probe_addrs.clone();
             let probe_conns = ConnCounts::default();
+            let sources = sources.clone();
             self.sim.host(host.as_str(), move || {
                 let tracer = Tracer::new(&user_host(uid), trace.clone());
                 let turmoil: Arc<dyn Network> =
@@ -379,7 +363,7 @@ impl<'a> World<'a> {
                     (network, prober),
                     script.clone(),
                     tracer,
-                    seed,
+                    sources.clone(),
                     log.clone(),
                 )
             });
@@ -646,34 +630,6 @@ fn scenario_users(scenario: &Scenario) -> Users {
     }))
 }
 
-/// The chunk hashes of files by their MD5: the auditor takes a stored file's from here when its
-/// MD5 is that of a source file, instead of hashing it a second time.
-type ChunkHashesByMd5 = Arc<BTreeMap<String, Vec<String>>>;
-
-/// One `SourceFile` record per scenario image: what the integrity oracles compare against.
-fn record_sources(trace: &SimTrace, steps: &[(u64, i32, Step)], seed: u64) -> ChunkHashesByMd5 {
-    let mut known = BTreeMap::new();
-    for (t, user, step) in steps {
-        if let Step::Image { name, size, .. } = step {
-            let data = image_bytes(seed, name, *size);
-            let md5 = hex::encode(Md5::digest(&data));
-            let chunk_hashes = chunk_hashes(&data);
-            trace.record_at(
-                Duration::from_millis(*t),
-                &user_host(*user),
-                Event::SourceFile {
-                    file: name.clone(),
-                    size: *size,
-                    md5: md5.clone(),
-                    chunk_hashes: chunk_hashes.clone(),
-                },
-            );
-            known.insert(md5, chunk_hashes);
-        }
-    }
-    Arc::new(known)
-}
-
 /// The two-server world's routes (`chat1`, `chat2` and their shared presence table), or `None`
 /// for the one-server world.
 fn chat_routes(scenario: &Scenario) -> Option<ChatRoutes> {
@@ -762,7 +718,7 @@ fn add_resource_host(
         Option<&ChatRoutes>,
     ),
     (upload_ttl, chunk_group): (Duration, usize),
-    (finish_rx, known_hashes): (tokio::sync::watch::Receiver<bool>, ChunkHashesByMd5),
+    (finish_rx, sources): (tokio::sync::watch::Receiver<bool>, Arc<Sources>),
 ) {
     let chat_now = chat_now.clone();
     let network = TurmoilNetwork::crash_ordered(sockets.clone());
@@ -813,7 +769,7 @@ fn add_resource_host(
         let auditor = audit_files(
             disk_files,
             uploads.clone(),
-            (tracer, known_hashes.clone()),
+            (tracer, sources.clone()),
             finish_rx.clone(),
         );
         let dying = server.clone();
@@ -859,7 +815,7 @@ async fn play(
     (network, prober): (Arc<dyn Network>, Prober),
     script: Vec<(usize, u64, Step)>,
     tracer: Tracer,
-    seed: u64,
+    sources: Arc<Sources>,
     log: Arc<ActionLog>,
 ) -> turmoil::Result {
     let started = turmoil::sim_elapsed().unwrap_or_default();
@@ -886,8 +842,10 @@ async fn play(
         match step {
             Step::Texts { to, contents } => client.send_texts(to, contents),
             Step::Image { to, size, name } => {
-                let data = image_bytes(seed, &name, size);
-                client.send_image(to, SourceFile::new(name, data));
+                let file = sources
+                    .file(&name, size)
+                    .expect("every image step was generated");
+                client.send_image(to, file);
             }
             Step::Pause { file } => client.pause(&file),
             Step::Resume { file } => client.resume(&file),
@@ -911,7 +869,7 @@ async fn play(
 async fn audit_files(
     files: Arc<dyn FileStore>,
     uploads: Arc<dyn UploadStore>,
-    (tracer, known_hashes): (Tracer, ChunkHashesByMd5),
+    (tracer, sources): (Tracer, Arc<Sources>),
     mut finish: tokio::sync::watch::Receiver<bool>,
 ) {
     while !*finish.borrow_and_update() {
@@ -926,10 +884,10 @@ async fn audit_files(
             std::path::PathBuf::from(&record.path)
         };
         let bytes = files.read(&path).unwrap_or_default();
-        let md5 = hex::encode(Md5::digest(&bytes));
-        let chunk_hashes = match known_hashes.get(&md5) {
-            Some(known) => known.clone(),
-            None => chunk_hashes(&bytes),
+        // A stored file that is a source byte for byte needs no hashing of its own.
+        let (md5, chunk_hashes) = match sources.identify(&bytes) {
+            Some(source) => (source.md5.clone(), source.chunk_hashes.clone()),
+            None => (hex::encode(Md5::digest(&bytes)), chunk_hashes(&bytes)),
         };
         tracer.emit(Event::FinalFile {
             file: record.name.clone(),

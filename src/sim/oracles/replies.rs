@@ -21,7 +21,6 @@ use crate::protocol::body::{DownChunkReq, DownInfoReq};
 use crate::protocol::{ids, ChunkPlan};
 use crate::trace::{Event, ProbeOutcome, Record, TraceWord};
 use base64::Engine as _;
-use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 
 /// Why one probe's answer is wrong, or why it cannot be judged.
@@ -509,7 +508,7 @@ fn download_chunk<'a>(
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data)
         .unwrap_or_default();
-    let hash = hex::encode(&Md5::digest(&bytes)[..4]);
+    let hash = crate::sim::chunk_hash(&bytes);
     let want = facts
         .sources
         .get(file)

@@ -1,6 +1,7 @@
 //! The `replies` oracle fed traces that break each rule, and traces it cannot judge.
 
 use super::*;
+use crate::sim::chunk_hash;
 use crate::sim::oracles::testing::at;
 
 fn sent(t_ms: u64, probe: usize, id: u16, body: &str) -> Record {
@@ -102,10 +103,6 @@ fn photo(committed_ms: u64) -> Vec<Record> {
             },
         ),
     ]
-}
-
-fn chunk_hash(bytes: &[u8]) -> String {
-    hex::encode(&Md5::digest(bytes)[..4])
 }
 
 fn violated(records: &[Record]) -> String {
