@@ -8,11 +8,12 @@
 #[path = "common/escaped_files.rs"]
 mod escaped_files;
 
-use chatsim::conform::{self, Options, Verdict};
+use chatsim::conform::{self, NotifyListener, Options, Verdict};
 use chatsim::profile::{Profile, Quirk};
 use chatsim::serve::{Background, ServeConfig};
 use escaped_files::remove_escaped_files;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Upstream quirks no case provokes, and why.
 const UNOBSERVABLE: &[(Quirk, &str)] = &[(
@@ -21,12 +22,6 @@ const UNOBSERVABLE: &[(Quirk, &str)] = &[(
      the chat server; the reference binds uploads to messages, so no case sends one (the \
      simulation shows it: scenarios/upstream-bugs/08-dies-on-missing-message.toml)",
 )];
-
-/// A loopback address with a port that was free a moment ago.
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("bound").to_string()
-}
 
 fn data_dir(label: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("chatsim-upstream-{}-{label}", std::process::id()));
@@ -45,7 +40,7 @@ fn failing_cases(profiles: &[(String, Profile)]) -> Vec<Vec<String>> {
         .unwrap();
     let mut out = Vec::new();
     for batch in profiles.chunks(3) {
-        let started: Vec<(Background, PathBuf, String)> = batch
+        let started: Vec<(Background, PathBuf, Arc<NotifyListener>)> = batch
             .iter()
             .map(|(label, profile)| {
                 let mut config = ServeConfig::new(data_dir(label));
@@ -53,20 +48,25 @@ fn failing_cases(profiles: &[(String, Profile)]) -> Vec<Vec<String>> {
                 config.resource_addr = "127.0.0.1:0".into();
                 config.grpc_addr = "127.0.0.1:0".into();
                 config.profile = profile.clone();
-                // The notify goes to conform, so that the notify cases (9.x) run too.
-                let notify = free_addr();
-                config.notify_addr = Some(notify.clone());
+                // The notify goes to conform, so that the notify cases (9.x) run too: conform's
+                // listener first, on port 0, then servers told where it listens. A port chosen
+                // free and bound later could be taken in between (the other servers of the batch
+                // bind port 0 meanwhile), and the run would not start.
+                let notify = runtime
+                    .block_on(NotifyListener::start("127.0.0.1:0"))
+                    .expect("the notify listener binds");
+                config.notify_addr = Some(notify.addr().to_owned());
                 let dir = config.data_dir.clone();
                 let servers = Background::start(config).expect("the servers start");
-                (servers, dir, notify)
+                (servers, dir, Arc::new(notify))
             })
             .collect();
         let runs = started.iter().map(|(servers, _, notify)| {
             let mut options = Options::new(servers.addrs().resource.clone());
             options.chat = Some(servers.addrs().chat.clone());
-            options.notify_listen = Some(notify.clone());
+            let notify = notify.clone();
             // The default timeout: on a loaded machine a shorter one made correct answers late.
-            async move { conform::run(&options, |_| {}).await }
+            async move { conform::run_with_notify(&options, notify, |_| {}).await }
         });
         let reports = runtime.block_on(futures::future::join_all(runs));
         for ((servers, dir, _), report) in started.into_iter().zip(reports) {

@@ -620,7 +620,10 @@ async fn what_a_client_learns_without_credentials() {
 }
 
 /// Issue 11 item 6: an unfinished upload resumes before its TTL and is refused after it; its file
-/// is deleted (by the next chunk, or by the sweep that finds it idle).
+/// is deleted (by the next chunk, or by the sweep that finds it idle). Idle time is counted in
+/// whole seconds, so a gap of a little over a second can already read as two: with a 2 s TTL the
+/// resumed upload's gaps (0.7 s and a loaded machine's delays) stay clear of it, and the
+/// abandoned ones wait well past 3 s, with the sweep (every 0.5 s) given time to run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_upload_expires_after_its_ttl() {
     let dir = data_dir("ttl");
@@ -628,7 +631,7 @@ async fn an_abandoned_upload_expires_after_its_ttl() {
     config.chat_addr = "127.0.0.1:0".into();
     config.resource_addr = "127.0.0.1:0".into();
     config.grpc_addr = "127.0.0.1:0".into();
-    let servers = serve::start_with_ttl(&config, Duration::from_secs(1))
+    let servers = serve::start_with_ttl(&config, Duration::from_secs(2))
         .await
         .expect("the servers start");
     let chat = serve::dialable(&servers.addrs().chat);
@@ -650,7 +653,7 @@ async fn an_abandoned_upload_expires_after_its_ttl() {
     }
     assert_eq!(download_info(&resource, kept).await["md5"], resumed.md5());
     // Resumed after the TTL: refused, and the file is gone.
-    chatsim::timer::sleep(Duration::from_millis(1500)).await;
+    chatsim::timer::sleep(Duration::from_millis(2500)).await;
     assert_eq!(abandoned.send(&resource, [2, 3]).await, [1012, 1012]);
     let files = dir.join(serve::FILES_DIR).join("1");
     for name in ["left.png", "swept.png"] {

@@ -91,17 +91,21 @@ fn crash(sim: &mut turmoil::Sim<'_>, targets: &Targets<'_>, host: &str, restart:
 }
 
 /// A server that died on an input (`server_died`) is crashed, as its process would be gone: it
-/// stays down until a scenario fault restarts it (`bounce` or `restart`).
+/// stays down until a scenario fault restarts it (`bounce` or `restart`). Returns whether it
+/// crashed any.
 pub(super) fn crash_the_dead(
     sim: &mut turmoil::Sim<'_>,
     new_records: &[Record],
     targets: &Targets<'_>,
-) {
+) -> bool {
+    let mut crashed = false;
     for record in new_records {
         if matches!(record.event, Event::ServerDied { .. }) && sim.is_host_running(&*record.host) {
             crash(sim, targets, &record.host, false);
+            crashed = true;
         }
     }
+    crashed
 }
 
 pub(super) struct Schedule {

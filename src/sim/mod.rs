@@ -397,9 +397,10 @@ impl<'a> World<'a> {
                 store_crashes: &self.store_crashes,
                 sockets: &self.sockets,
             };
-            faults::crash_the_dead(&mut self.sim, &new_records, &targets);
+            let mut crashed = faults::crash_the_dead(&mut self.sim, &new_records, &targets);
             for (host, switch) in &self.store_crashes {
                 if switch.take_tripped() {
+                    crashed = true;
                     self.schedule
                         .store_crash_struck(&mut self.sim, now, host, &targets);
                 }
@@ -408,8 +409,10 @@ impl<'a> World<'a> {
                 .schedule
                 .advance(&mut self.sim, now, &new_records, &targets);
             // What the world did may have woken software in ways turmoil cannot see (a proxy's
-            // rules, a disk fault): the next step is a plain tick.
-            world_acted = fired || !new_records.is_empty() || self.trace.len() > self.cursor;
+            // rules, a disk fault, a crash): the next step is a plain tick. What the software
+            // wrote needs none: a task it left ready was woken by a message or an announced
+            // timer, which `quiet_for` counts.
+            world_acted = fired || crashed || self.trace.len() > self.cursor;
             self.books.update(&new_records, &self.log);
             if now >= next_check {
                 next_check += SETTLE_CHECK_EVERY;
