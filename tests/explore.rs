@@ -6,9 +6,13 @@
 //! - `EXPLORE_DETERMINISM_SEEDS=200 cargo test --release --test explore -- --ignored determinism_sweep`
 //! - `EXPLORE_CAP=2000 cargo test --release --test explore -- --ignored --nocapture seeds_to_first_failure`
 
+#[path = "common/env_number.rs"]
+mod env_number;
+
 use chatsim::explore::{self, Config, Schedule, Seeds};
 use chatsim::profile::{Profile, Quirk};
 use chatsim::sim;
+use env_number::env_number;
 use std::path::Path;
 
 fn trace_of(schedule: &Schedule) -> String {
@@ -246,10 +250,7 @@ fn a_restarted_chat_server_closes_its_connections_in_the_same_order_whatever_ran
 #[test]
 #[ignore = "slow: run in release"]
 fn determinism_sweep() {
-    let n = std::env::var("EXPLORE_DETERMINISM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200u64);
+    let n: u64 = env_number("EXPLORE_DETERMINISM_SEEDS", 200);
     for seed in 0..n {
         let schedule = explore::generate(seed, &Profile::reference());
         let (first, second) = (trace_of(&schedule), trace_of(&schedule));
@@ -271,14 +272,11 @@ fn determinism_sweep() {
 #[test]
 #[ignore = "slow: run in release"]
 fn seeds_to_first_failure() {
-    let cap: u64 = std::env::var("EXPLORE_CAP")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2000);
-    let jobs = std::env::var("EXPLORE_JOBS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cap: u64 = env_number("EXPLORE_CAP", 2000);
+    let jobs = env_number(
+        "EXPLORE_JOBS",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
     println!(
         "quirk                  seeds to first failure (cap {cap}), oracles beyond the reference's"
     );

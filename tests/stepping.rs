@@ -2,7 +2,11 @@
 //! tick at a time: the same verdicts, deliveries and timers in the same millisecond, and a timer
 //! nobody announced caught rather than let fire late.
 
+#[path = "common/env_number.rs"]
+mod env_number;
+
 use chatsim::sim::{run_with, RunOptions, Stepping};
+use env_number::env_number;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -203,10 +207,7 @@ fn a_few_explorer_schedules_get_the_same_verdicts_both_ways() {
 #[test]
 #[ignore = "slow: run in release"]
 fn explorer_schedules_get_the_same_verdicts_both_ways() {
-    let count: u64 = std::env::var("STEPPING_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let count: u64 = env_number("STEPPING_SEEDS", 300);
     let differ: Vec<u64> = (0..count)
         .filter(|&seed| {
             seed_verdicts(seed, Stepping::Quiet) != seed_verdicts(seed, Stepping::EveryTick)

@@ -38,10 +38,9 @@ use crate::trace::{Event, Record, Tracer};
 use crate::users::{User, Users};
 use books::{ActionLog, Books};
 use crash_point::{CrashSwitch, Crashable};
-use md5::{Digest, Md5};
 use oracles::Verdict;
+use sources::Sources;
 pub use sources::{chunk_hash, image_bytes};
-use sources::{chunk_hashes, Sources};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -887,11 +886,7 @@ async fn audit_files(
             std::path::PathBuf::from(&record.path)
         };
         let bytes = files.read(&path).unwrap_or_default();
-        // A stored file that is a source byte for byte needs no hashing of its own.
-        let (md5, chunk_hashes) = match sources.identify(&bytes) {
-            Some(source) => (source.md5.clone(), source.chunk_hashes.clone()),
-            None => (hex::encode(Md5::digest(&bytes)), chunk_hashes(&bytes)),
-        };
+        let (md5, chunk_hashes) = sources.hashes_of(&bytes);
         tracer.emit(Event::FinalFile {
             file: record.name.clone(),
             owner: record.owner_uid,
